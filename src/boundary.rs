@@ -1,0 +1,304 @@
+//! Async boundaries: bounded hand-over between two islands, with batched demand.
+//!
+//! The producer island pulls from its upstream only while it has credit (`capacity` minus the
+//! elements in flight), so the buffer is bounded. The consumer swaps the whole shared queue into
+//! its local queue in O(1) and returns credit once half the capacity has been consumed, so both
+//! sides take the lock about twice per `capacity` elements rather than once per element.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use crate::stage::{pull_guarded, BoxPull, Pull, Step};
+use crate::{Materializer, StreamError};
+
+struct State<T> {
+    queue: VecDeque<T>,
+    /// Elements sent and not yet reported consumed: the producer's credit is `capacity - in_flight`.
+    in_flight: usize,
+    terminal: Option<Step>,
+    cancelled: bool,
+    producer: Option<Waker>,
+    consumer: Option<Waker>,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    capacity: usize,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // No user code runs under this lock, so a poisoned lock still holds a consistent state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+/// The producing half: owned by the upstream island's root, or by a stage that feeds a side
+/// island (`also_to`, `wire_tap`).
+pub(crate) struct Sender<T> {
+    shared: Arc<Shared<T>>,
+    room: usize,
+    finished: bool,
+}
+
+/// The consuming half: the first stage of the downstream island.
+pub(crate) struct Receiver<T> {
+    shared: Arc<Shared<T>>,
+    local: VecDeque<T>,
+    consumed: usize,
+    threshold: usize,
+}
+
+/// A bounded boundary of `capacity` (at least 1) elements.
+pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    let capacity = capacity.max(1);
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            queue: VecDeque::with_capacity(capacity),
+            in_flight: 0,
+            terminal: None,
+            cancelled: false,
+            producer: None,
+            consumer: None,
+        }),
+        capacity,
+    });
+    (
+        Sender {
+            shared: shared.clone(),
+            room: 0,
+            finished: false,
+        },
+        Receiver {
+            shared,
+            local: VecDeque::with_capacity(capacity),
+            consumed: 0,
+            threshold: (capacity / 2).max(1),
+        },
+    )
+}
+
+/// The receiver was dropped: downstream cancelled.
+#[derive(Debug)]
+pub(crate) struct Cancelled;
+
+impl<T> Sender<T> {
+    /// Credit available now; registers the waker when there is none.
+    pub(crate) fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, Cancelled>> {
+        if self.room > 0 {
+            return Poll::Ready(Ok(self.room));
+        }
+        let mut st = self.shared.lock();
+        if st.cancelled {
+            return Poll::Ready(Err(Cancelled));
+        }
+        self.room = self.shared.capacity - st.in_flight;
+        if self.room == 0 {
+            register(&mut st.producer, cx);
+            return Poll::Pending;
+        }
+        Poll::Ready(Ok(self.room))
+    }
+
+    /// Credit available now, without waiting.
+    pub(crate) fn try_room(&mut self) -> Result<usize, Cancelled> {
+        if self.room == 0 {
+            let st = self.shared.lock();
+            if st.cancelled {
+                return Err(Cancelled);
+            }
+            self.room = self.shared.capacity - st.in_flight;
+        }
+        Ok(self.room)
+    }
+
+    /// Wakes this task when the receiver is dropped (used while waiting on upstream).
+    pub(crate) fn watch_cancel(&mut self, cx: &mut Context<'_>) -> Result<(), Cancelled> {
+        let mut st = self.shared.lock();
+        if st.cancelled {
+            return Err(Cancelled);
+        }
+        register(&mut st.producer, cx);
+        Ok(())
+    }
+
+    /// Sends `items` (at most the room last reported) and, optionally, the terminal signal.
+    pub(crate) fn send(&mut self, items: &mut Vec<T>, terminal: Option<Step>) -> Result<(), Cancelled> {
+        let n = items.len();
+        debug_assert!(n <= self.room || self.room == 0 && n == 0);
+        let mut st = self.shared.lock();
+        if st.cancelled {
+            items.clear();
+            return Err(Cancelled);
+        }
+        st.queue.extend(items.drain(..));
+        st.in_flight += n;
+        self.room = self.shared.capacity - st.in_flight;
+        if let Some(t) = terminal {
+            st.terminal = Some(t);
+            self.finished = true;
+        }
+        if let Some(w) = st.consumer.take() {
+            drop(st);
+            w.wake();
+        }
+        Ok(())
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let mut st = self.shared.lock();
+            if st.terminal.is_none() {
+                st.terminal = Some(Step::Failed(StreamError::AbruptTermination));
+            }
+            if let Some(w) = st.consumer.take() {
+                drop(st);
+                w.wake();
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static> Pull<T> for Receiver<T> {
+    fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<T>, max: usize) -> Poll<Step> {
+        let start = out.len();
+        loop {
+            if !self.local.is_empty() {
+                let n = (max - (out.len() - start)).min(self.local.len());
+                out.extend(self.local.drain(..n));
+                self.consumed += n;
+                if self.consumed >= self.threshold {
+                    self.return_credit();
+                }
+                if out.len() - start == max {
+                    return Poll::Ready(Step::Open);
+                }
+            }
+            let mut st = self.shared.lock();
+            if !st.queue.is_empty() {
+                std::mem::swap(&mut st.queue, &mut self.local);
+                continue;
+            }
+            if let Some(t) = st.terminal.take() {
+                return Poll::Ready(t);
+            }
+            if out.len() > start {
+                return Poll::Ready(Step::Open);
+            }
+            register(&mut st.consumer, cx);
+            return Poll::Pending;
+        }
+    }
+}
+
+impl<T> Receiver<T> {
+    fn return_credit(&mut self) {
+        let mut st = self.shared.lock();
+        st.in_flight -= self.consumed;
+        self.consumed = 0;
+        if let Some(w) = st.producer.take() {
+            drop(st);
+            w.wake();
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        st.cancelled = true;
+        st.queue.clear();
+        if let Some(w) = st.producer.take() {
+            drop(st);
+            w.wake();
+        }
+    }
+}
+
+/// The upstream island of a boundary: pulls from `up` while there is credit and sends.
+pub(crate) struct Producer<T> {
+    up: Option<BoxPull<T>>,
+    tx: Sender<T>,
+    buf: Vec<T>,
+}
+
+// No field is structurally pinned.
+impl<T> Unpin for Producer<T> {}
+
+impl<T: Send + 'static> Future for Producer<T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let Some(up) = this.up.as_mut() else {
+            return Poll::Ready(());
+        };
+        loop {
+            let room = match this.tx.poll_room(cx) {
+                Poll::Ready(Ok(room)) => room,
+                Poll::Ready(Err(Cancelled)) => break,
+                Poll::Pending => return Poll::Pending,
+            };
+            match pull_guarded(up, cx, &mut this.buf, room) {
+                Poll::Pending => {
+                    if this.tx.watch_cancel(cx).is_err() {
+                        break;
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Step::Open) => {
+                    if this.tx.send(&mut this.buf, None).is_err() {
+                        break;
+                    }
+                }
+                Poll::Ready(terminal) => {
+                    let _ = this.tx.send(&mut this.buf, Some(terminal));
+                    break;
+                }
+            }
+        }
+        // Drop upstream now: cancellation reaches it and its resources are released before the
+        // task ends.
+        this.up = None;
+        Poll::Ready(())
+    }
+}
+
+/// Cuts the chain after `up`: `up` runs in its own island, and the returned stage reads from a
+/// buffer of `capacity` elements.
+pub(crate) fn boundary<T: Send + 'static>(
+    m: &mut Materializer,
+    up: BoxPull<T>,
+    capacity: usize,
+) -> Receiver<T> {
+    let (tx, rx) = channel(capacity);
+    let cap = capacity.max(1);
+    m.spawn_island(Producer {
+        up: Some(up),
+        tx,
+        buf: Vec::with_capacity(cap),
+    });
+    rx
+}
+
+/// An island that forwards `up` into an existing sender.
+pub(crate) fn forward<T: Send + 'static>(up: BoxPull<T>, tx: Sender<T>) -> Producer<T> {
+    let cap = tx.shared.capacity;
+    Producer {
+        up: Some(up),
+        tx,
+        buf: Vec::with_capacity(cap),
+    }
+}

@@ -1,0 +1,1171 @@
+//! The operators shared by `Source` and `Flow` (Akka's `FlowOps`).
+
+use std::fmt::Debug;
+use std::future::Future;
+
+use crate::boundary;
+use crate::materializer::completion;
+use crate::ops::{self, Linear, Logic, OverflowStrategy};
+use crate::stage::{BoxPull, Pull, Supervisor};
+use crate::{Attributes, Completion, Flow, Keep, Materializer, Sink, Source, StreamError};
+
+/// The operators of `Source` and `Flow`. Bring them into scope with `use weir::prelude::*`.
+///
+/// Each operator adds one stage to the blueprint; nothing runs until the blueprint is run. In a
+/// fused island elements move in batches bounded by downstream demand, so the side effects of two
+/// consecutive operators interleave per batch rather than per element (Akka interleaves per
+/// element); give a sink `Attributes::input_buffer(1)` for element-by-element interleaving.
+///
+/// Operators that run user closures catch panics: by default a panic fails the stream with
+/// [`StreamError::Panicked`]; a supervision decider
+/// ([`Attributes::supervision`]) may instead resume (drop the element) or restart (drop it and
+/// reset the operator's state). Closures are cloned for each materialization, so each run starts
+/// with fresh closure state.
+pub trait StreamOps: Sized {
+    /// The element type.
+    type Out: Send + 'static;
+    /// The materialized value.
+    type Mat: 'static;
+    /// The same kind of blueprint with another element type and materialized value.
+    type Repr<T: Send + 'static, M: 'static>;
+
+    /// Appends `flow`, combining materialized values with `combine`.
+    fn via_mat<T, M2, M3, F>(self, flow: Flow<Self::Out, T, M2>, combine: F) -> Self::Repr<T, M3>
+    where
+        T: Send + 'static,
+        M2: 'static,
+        M3: 'static,
+        F: Fn(Self::Mat, M2) -> M3 + Send + Sync + 'static;
+
+    #[doc(hidden)]
+    fn via_raw<T, P, F>(self, make: F) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        P: Pull<T>,
+        F: Fn(&mut Materializer, BoxPull<Self::Out>, &Attributes) -> P + Send + Sync + 'static,
+    {
+        self.via_mat(
+            Flow::from_fn(move |m, up, a| (Box::new(make(m, up, a)) as BoxPull<T>, ())),
+            Keep::left,
+        )
+    }
+
+    /// Transforms each element with `f`.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 3).map(|x| x * 10).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![10, 20, 30]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop fails the stream; Resume and Restart drop the element.
+    fn map<T, F>(self, f: F) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        F: FnMut(Self::Out) -> T + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "map", move |_| ops::Map(f.clone()))
+    }
+
+    /// Keeps the elements for which `pred` returns true.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 6).filter(|x| x % 2 == 0).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![2, 4, 6]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `pred`: Stop fails the stream; Resume and Restart drop the element.
+    fn filter<F>(self, pred: F) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        F: FnMut(&Self::Out) -> bool + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "filter", move |_| ops::Filter::<_, true>(pred.clone()))
+    }
+
+    /// Drops the elements for which `pred` returns true.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 6).filter_not(|x| x % 2 == 0).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![1, 3, 5]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// As [`filter`](StreamOps::filter).
+    fn filter_not<F>(self, pred: F) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        F: FnMut(&Self::Out) -> bool + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "filter_not", move |_| ops::Filter::<_, false>(pred.clone()))
+    }
+
+    /// Maps and filters in one step: emits `f(x)` when it is `Some` (Akka's `collect`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec!["1", "x", "3"])
+    ///     .filter_map(|s| s.parse::<i32>().ok())
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 3]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop fails the stream; Resume and Restart drop the element.
+    fn filter_map<T, F>(self, f: F) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        F: FnMut(Self::Out) -> Option<T> + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "filter_map", move |_| ops::FilterMap(f.clone()))
+    }
+
+    /// Expands each element into the items of `f(x)`, emitted lazily and in order (Akka's
+    /// `mapConcat`). An element may expand to any number of items, even infinitely many.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 3).map_concat(|x| vec![x; x]).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![1, 2, 2, 3, 3, 3]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits the expansion only as fast as downstream demands it.
+    ///
+    /// # Supervision
+    /// A panic in `f` or in the iterator: Stop fails the stream; Resume and Restart drop the
+    /// element's remaining items.
+    fn map_concat<T, I, F>(self, f: F) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        I: IntoIterator<Item = T> + 'static,
+        I::IntoIter: Send,
+        F: FnMut(Self::Out) -> I + Clone + Send + Sync + 'static,
+    {
+        self.via_raw(move |_, up, a| {
+            let f = f.clone();
+            ops::MapConcat::new(up, move || f.clone(), "map_concat", a)
+        })
+    }
+
+    /// Like [`map_concat`](StreamOps::map_concat) with state: `create` makes a fresh function for
+    /// each materialization (Akka's `statefulMapConcat`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // Emit each element once per time it has been seen so far.
+    /// let out = Source::from_iter(vec!['a', 'b', 'a'])
+    ///     .stateful_map_concat(|| {
+    ///         let mut seen = std::collections::HashMap::new();
+    ///         move |c| {
+    ///             let n = seen.entry(c).or_insert(0);
+    ///             *n += 1;
+    ///             vec![c; *n]
+    ///         }
+    ///     })
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec!['a', 'b', 'a', 'a']);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// As `map_concat`; Restart calls `create` again.
+    fn stateful_map_concat<T, I, F, C>(self, create: C) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        I: IntoIterator<Item = T> + 'static,
+        I::IntoIter: Send,
+        F: FnMut(Self::Out) -> I + Send + 'static,
+        C: FnMut() -> F + Clone + Send + Sync + 'static,
+    {
+        self.via_raw(move |_, up, a| ops::MapConcat::new(up, create.clone(), "stateful_map_concat", a))
+    }
+
+    /// Emits `zero`, then each new state `f(state, x)` (Akka's `scan`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 4).scan(0, |acc, x| acc + x).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![0, 1, 3, 6, 10]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop fails the stream; Resume drops the element and keeps the state;
+    /// Restart drops it, resets the state to `zero` and emits `zero` again.
+    fn scan<S, F>(self, zero: S, f: F) -> Self::Repr<S, Self::Mat>
+    where
+        S: Clone + Send + Sync + 'static,
+        F: FnMut(S, Self::Out) -> S + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "scan", move |_| ops::Scan::new(zero.clone(), f.clone()))
+    }
+
+    /// Like [`scan`](StreamOps::scan) with an asynchronous step; one step runs at a time.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 3)
+    ///     .scan_async(0, |acc, x| async move { acc + x })
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![0, 1, 3, 6]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `f` or its future: Stop fails the stream; Resume keeps the previous state;
+    /// Restart resets to `zero` and emits it again.
+    fn scan_async<S, F, Fut>(self, zero: S, f: F) -> Self::Repr<S, Self::Mat>
+    where
+        S: Clone + Send + Sync + 'static,
+        F: FnMut(S, Self::Out) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = S> + Send + 'static,
+    {
+        self.via_raw(move |_, up, a| ops::AsyncFold::<_, _, _, _, true>::new(up, zero.clone(), f.clone(), a))
+    }
+
+    /// Folds all elements and emits the result when upstream completes.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 4).fold(0, |a, x| a + x).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![10]);
+    /// # }
+    /// ```
+    ///
+    /// # Completion
+    /// Emits `zero` for an empty stream; emits nothing if upstream fails.
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop fails; Resume keeps the previous state; Restart resets to `zero`.
+    fn fold<S, F>(self, zero: S, f: F) -> Self::Repr<S, Self::Mat>
+    where
+        S: Clone + Send + Sync + 'static,
+        F: FnMut(S, Self::Out) -> S + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "fold", move |_| ops::Fold::new(zero.clone(), f.clone()))
+    }
+
+    /// Like [`fold`](StreamOps::fold) with an asynchronous step.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 4)
+    ///     .fold_async(0, |a, x| async move { a + x })
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![10]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// As `fold`.
+    fn fold_async<S, F, Fut>(self, zero: S, f: F) -> Self::Repr<S, Self::Mat>
+    where
+        S: Clone + Send + Sync + 'static,
+        F: FnMut(S, Self::Out) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = S> + Send + 'static,
+    {
+        self.via_raw(move |_, up, a| ops::AsyncFold::<_, _, _, _, false>::new(up, zero.clone(), f.clone(), a))
+    }
+
+    /// Combines elements with `f`, the first element being the initial state; emits the result
+    /// when upstream completes.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 4).reduce(|a, b| a * b).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![24]);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// Fails with [`StreamError::Empty`] if upstream completes without elements.
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop fails; Resume keeps the previous state; Restart forgets the state
+    /// (the next element starts a new reduction).
+    fn reduce<F>(self, f: F) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        Self::Out: Clone,
+        F: FnMut(Self::Out, Self::Out) -> Self::Out + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "reduce", move |_| ops::Reduce::new(f.clone()))
+    }
+
+    /// Emits the first `n` elements, then completes and cancels upstream.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 100).take(3).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![1, 2, 3]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Never requests more than the elements it still needs, so upstream produces at most `n`.
+    fn take(self, n: u64) -> Self::Repr<Self::Out, Self::Mat> {
+        via_logic(self, "take", move |_| ops::Take { remaining: n })
+    }
+
+    /// Emits elements while `pred` holds, then completes and cancels upstream.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 10).take_while(|x| *x < 4).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![1, 2, 3]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `pred`: Stop fails; Resume and Restart drop the element.
+    fn take_while<F>(self, pred: F) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        F: FnMut(&Self::Out) -> bool + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "take_while", move |_| ops::TakeWhile {
+            pred: pred.clone(),
+            inclusive: false,
+        })
+    }
+
+    /// Like [`take_while`](StreamOps::take_while), also emitting the first element for which
+    /// `pred` fails (Akka's `takeWhile(p, inclusive = true)`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 10).take_while_inclusive(|x| *x < 4).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![1, 2, 3, 4]);
+    /// # }
+    /// ```
+    fn take_while_inclusive<F>(self, pred: F) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        F: FnMut(&Self::Out) -> bool + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "take_while", move |_| ops::TakeWhile {
+            pred: pred.clone(),
+            inclusive: true,
+        })
+    }
+
+    /// Drops the first `n` elements.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 5).drop(3).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![4, 5]);
+    /// # }
+    /// ```
+    fn drop(self, n: u64) -> Self::Repr<Self::Out, Self::Mat> {
+        via_logic(self, "drop", move |_| ops::Drop { remaining: n })
+    }
+
+    /// Drops elements while `pred` holds, then emits everything.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec![1, 2, 5, 1]).drop_while(|x| *x < 3).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![5, 1]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `pred`: Stop fails; Resume and Restart drop the element.
+    fn drop_while<F>(self, pred: F) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        F: FnMut(&Self::Out) -> bool + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "drop_while", move |_| ops::DropWhile {
+            pred: pred.clone(),
+            dropping: true,
+        })
+    }
+
+    /// Passes elements through, failing the stream if more than `max` arrive.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let err = Source::range(1, 5).limit(3).run_with(Sink::seq()).await.unwrap_err();
+    /// assert!(matches!(err, StreamError::LimitExceeded { max: 3 }));
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`StreamError::LimitExceeded`] on element `max + 1` (not subject to supervision).
+    fn limit(self, max: u64) -> Self::Repr<Self::Out, Self::Mat> {
+        via_logic(self, "limit", move |_| ops::Limit { max, seen: 0 })
+    }
+
+    /// Collects elements into groups of `n`; the last group may be smaller.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 5).grouped(2).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![vec![1, 2], vec![3, 4], vec![5]]);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// If `n` is 0.
+    fn grouped(self, n: usize) -> Self::Repr<Vec<Self::Out>, Self::Mat> {
+        assert!(n > 0, "grouped: n must be at least 1");
+        via_logic(self, "grouped", move |_| ops::Grouped::new(n))
+    }
+
+    /// Emits windows of `n` elements, each starting `step` elements after the previous one. At
+    /// completion a shorter last window is emitted if it holds elements no window has shown.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 6).sliding(3, 2).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![vec![1, 2, 3], vec![3, 4, 5], vec![5, 6]]);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// If `n` or `step` is 0.
+    fn sliding(self, n: usize, step: usize) -> Self::Repr<Vec<Self::Out>, Self::Mat>
+    where
+        Self::Out: Clone,
+    {
+        assert!(n > 0 && step > 0, "sliding: n and step must be at least 1");
+        via_logic(self, "sliding", move |_| ops::Sliding::new(n, step))
+    }
+
+    /// Emits `inject` between consecutive elements.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec!["a", "b", "c"]).intersperse(",").run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out.concat(), "a,b,c");
+    /// # }
+    /// ```
+    fn intersperse(self, inject: Self::Out) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        Self::Out: Clone + Sync,
+    {
+        via_logic(self, "intersperse", move |_| ops::Intersperse {
+            start: None,
+            inject: inject.clone(),
+            end: None,
+            first: true,
+        })
+    }
+
+    /// Emits `start` first, `inject` between elements and `end` at completion (Akka's
+    /// three-argument `intersperse`). `start` and `end` are emitted even for an empty stream.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec!["a", "b"]).intersperse_with("[", ",", "]").run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out.concat(), "[a,b]");
+    /// # }
+    /// ```
+    fn intersperse_with(self, start: Self::Out, inject: Self::Out, end: Self::Out) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        Self::Out: Clone + Sync,
+    {
+        via_logic(self, "intersperse", move |_| ops::Intersperse {
+            start: Some(start.clone()),
+            inject: inject.clone(),
+            end: Some(end.clone()),
+            first: true,
+        })
+    }
+
+    /// Pairs each element with its index, from 0.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec!['a', 'b']).zip_with_index().run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![('a', 0), ('b', 1)]);
+    /// # }
+    /// ```
+    fn zip_with_index(self) -> Self::Repr<(Self::Out, u64), Self::Mat> {
+        via_logic(self, "zip_with_index", |_| ops::ZipWithIndex(0))
+    }
+
+    /// Maps with a mutable state created per materialization by `create`; at completion
+    /// `on_complete` may emit one last element from the final state (Akka's `statefulMap`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // Running difference, then the final total.
+    /// let out = Source::from_iter(vec![1, 4, 9])
+    ///     .stateful_map(|| 0, |prev: &mut i32, x| { let d = x - *prev; *prev = x; d }, |last| Some(last * 100))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 3, 5, 900]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop fails; Resume drops the element and keeps the state; Restart drops it
+    /// and calls `create` again.
+    fn stateful_map<S, T, C, F, D>(self, create: C, f: F, on_complete: D) -> Self::Repr<T, Self::Mat>
+    where
+        S: Send + 'static,
+        T: Send + 'static,
+        C: FnMut() -> S + Clone + Send + Sync + 'static,
+        F: FnMut(&mut S, Self::Out) -> T + Clone + Send + Sync + 'static,
+        D: FnMut(S) -> Option<T> + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "stateful_map", move |_| ops::StatefulMap {
+            create: create.clone(),
+            f: f.clone(),
+            on_complete: on_complete.clone(),
+            state: None,
+        })
+    }
+
+    /// Runs `f`'s future for each element with at most `parallelism` in flight and emits the
+    /// results in upstream order (Akka's `mapAsync`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let out = Source::range(1, 5)
+    ///     .map_async(2, |x| async move { x * 2 })
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![2, 4, 6, 8, 10]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Pulls from upstream only while fewer than `parallelism` futures are in flight or done but
+    /// not yet emitted.
+    ///
+    /// # Errors
+    /// An upstream failure fails the stage at once, dropping in-flight futures (as in Akka).
+    ///
+    /// # Supervision
+    /// A panic in `f` or in its future: Stop fails; Resume and Restart drop that element.
+    fn map_async<T, F, Fut>(self, parallelism: usize, f: F) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        F: FnMut(Self::Out) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+    {
+        self.via_raw(move |_, up, a| ops::MapAsync::<_, _, _, _, true>::new(up, parallelism, f.clone(), a))
+    }
+
+    /// Like [`map_async`](StreamOps::map_async), emitting results as soon as they are ready
+    /// (Akka's `mapAsyncUnordered`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let mut out = Source::range(1, 5)
+    ///     .map_async_unordered(3, |x| async move { x * 2 })
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// out.sort();
+    /// assert_eq!(out, vec![2, 4, 6, 8, 10]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// As `map_async`.
+    fn map_async_unordered<T, F, Fut>(self, parallelism: usize, f: F) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        F: FnMut(Self::Out) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+    {
+        self.via_raw(move |_, up, a| ops::MapAsync::<_, _, _, _, false>::new(up, parallelism, f.clone(), a))
+    }
+
+    /// Buffers up to `size` elements, applying `strategy` when full (Akka's `buffer`).
+    ///
+    /// Upstream runs on its own island, so the buffer fills while downstream is busy.
+    /// `OverflowStrategy::BackPressure` is an async boundary of `size` elements.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// use weir::OverflowStrategy;
+    /// # #[tokio::main] async fn main() {
+    /// let out = Source::range(1, 10)
+    ///     .buffer(4, OverflowStrategy::BackPressure)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, (1..=10).collect::<Vec<_>>());
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// With `OverflowStrategy::Fail`, [`StreamError::BufferOverflow`] when an element arrives
+    /// while full.
+    ///
+    /// # Panics
+    /// If `size` is 0.
+    fn buffer(self, size: usize, strategy: OverflowStrategy) -> Self::Repr<Self::Out, Self::Mat> {
+        assert!(size > 0, "buffer: size must be at least 1");
+        self.via_mat(
+            Flow::from_fn(move |m, up, a| {
+                let out: BoxPull<Self::Out> = if strategy == OverflowStrategy::BackPressure {
+                    Box::new(boundary::boundary(m, up, size))
+                } else {
+                    let policy = ops::BufferPolicy {
+                        queue: std::collections::VecDeque::with_capacity(size),
+                        size,
+                        strategy,
+                    };
+                    ops::decouple(m, up, policy, Supervisor::new("buffer", a))
+                };
+                (out, ())
+            }),
+            Keep::left,
+        )
+    }
+
+    /// Decouples upstream from downstream with a one-element buffer (Akka's `detach`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// assert_eq!(Source::range(1, 3).detach().run_with(Sink::seq()).await.unwrap(), vec![1, 2, 3]);
+    /// # }
+    /// ```
+    fn detach(self) -> Self::Repr<Self::Out, Self::Mat> {
+        self.buffer(1, OverflowStrategy::BackPressure)
+    }
+
+    /// While downstream is busy, combines arriving elements with `f` into one; never
+    /// back-pressures upstream (Akka's `conflate`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let out = Source::range(1, 100).conflate(|a, b| a + b).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out.iter().sum::<i32>(), 5050); // however the sums were grouped
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop fails; Resume drops the element; Restart drops the aggregate.
+    fn conflate<F>(self, f: F) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        Self::Out: Clone,
+        F: FnMut(Self::Out, Self::Out) -> Self::Out + Clone + Send + Sync + 'static,
+    {
+        self.conflate_with_seed(|x| x, f)
+    }
+
+    /// Like [`conflate`](StreamOps::conflate), starting each aggregate with `seed(x)`.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let out = Source::range(1, 50)
+    ///     .conflate_with_seed(|x| vec![x], |mut v, x| { v.push(x); v })
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out.concat(), (1..=50).collect::<Vec<_>>());
+    /// # }
+    /// ```
+    fn conflate_with_seed<S, Seed, F>(self, seed: Seed, f: F) -> Self::Repr<S, Self::Mat>
+    where
+        S: Clone + Send + 'static,
+        Seed: FnMut(Self::Out) -> S + Clone + Send + Sync + 'static,
+        F: FnMut(S, Self::Out) -> S + Clone + Send + Sync + 'static,
+    {
+        self.via_mat(
+            Flow::from_fn(move |m, up, a| {
+                let policy = ops::ConflatePolicy {
+                    agg: None,
+                    count: 0,
+                    max: None,
+                    seed: seed.clone(),
+                    aggregate: f.clone(),
+                };
+                (ops::decouple(m, up, policy, Supervisor::new("conflate", a)), ())
+            }),
+            Keep::left,
+        )
+    }
+
+    /// Like [`conflate_with_seed`](StreamOps::conflate_with_seed), but back-pressures once an
+    /// aggregate holds `max` elements (Akka's `batch`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let out = Source::range(1, 20)
+    ///     .batch(5, |x| vec![x], |mut v, x| { v.push(x); v })
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert!(out.iter().all(|b| b.len() <= 5));
+    /// assert_eq!(out.concat(), (1..=20).collect::<Vec<_>>());
+    /// # }
+    /// ```
+    fn batch<S, Seed, F>(self, max: usize, seed: Seed, f: F) -> Self::Repr<S, Self::Mat>
+    where
+        S: Clone + Send + 'static,
+        Seed: FnMut(Self::Out) -> S + Clone + Send + Sync + 'static,
+        F: FnMut(S, Self::Out) -> S + Clone + Send + Sync + 'static,
+    {
+        let max = max.max(1);
+        self.via_mat(
+            Flow::from_fn(move |m, up, a| {
+                let policy = ops::ConflatePolicy {
+                    agg: None,
+                    count: 0,
+                    max: Some(max),
+                    seed: seed.clone(),
+                    aggregate: f.clone(),
+                };
+                (ops::decouple(m, up, policy, Supervisor::new("batch", a)), ())
+            }),
+            Keep::left,
+        )
+    }
+
+    /// While upstream is slower than downstream, extrapolates from the latest element with the
+    /// iterator `f(x)` (Akka's `expand`). Completes when upstream completes, once the latest
+    /// element has been emitted.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let out = Source::single(1).expand(|x| std::iter::repeat(x)).take(3).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out.len(), out.iter().filter(|x| **x == 1).count());
+    /// # }
+    /// ```
+    fn expand<T, I, F>(self, f: F) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        I: Iterator<Item = T> + Send + 'static,
+        F: FnMut(Self::Out) -> I + Clone + Send + Sync + 'static,
+    {
+        self.via_mat(
+            Flow::from_fn(move |m, up, a| {
+                let policy = ops::ExpandPolicy {
+                    f: f.clone(),
+                    current: None,
+                    emitted: false,
+                    finished: false,
+                };
+                (ops::decouple(m, up, policy, Supervisor::new("expand", a)), ())
+            }),
+            Keep::left,
+        )
+    }
+
+    /// On upstream failure, emits `f(&error)` if it is `Some` and completes; otherwise fails
+    /// with the error.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 3)
+    ///     .concat(Source::failed(StreamError::AbruptTermination))
+    ///     .recover(|_| Some(-1))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2, 3, -1]);
+    /// # }
+    /// ```
+    fn recover<F>(self, f: F) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        F: FnMut(&StreamError) -> Option<Self::Out> + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "recover", move |_| ops::Recover(f.clone()))
+    }
+
+    /// On upstream failure, continues with the source `f(&error)` returns, at most `attempts`
+    /// times (`None`: without limit); `f` returning `None` lets the failure through.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 2)
+    ///     .concat(Source::failed(StreamError::AbruptTermination))
+    ///     .recover_with_retries(Some(1), |_| Some(Source::from_iter(vec![8, 9])))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2, 8, 9]);
+    /// # }
+    /// ```
+    fn recover_with_retries<M, F>(self, attempts: Option<u64>, f: F) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        M: 'static,
+        F: FnMut(&StreamError) -> Option<Source<Self::Out, M>> + Clone + Send + Sync + 'static,
+    {
+        self.via_raw(move |_, up, a| ops::RecoverWithRetries::new(up, attempts, f.clone(), a))
+    }
+
+    /// Transforms an upstream failure.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let err = Source::<i32>::failed(StreamError::AbruptTermination)
+    ///     .map_error(|_| StreamError::LimitExceeded { max: 0 })
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(err, StreamError::LimitExceeded { .. }));
+    /// # }
+    /// ```
+    fn map_error<F>(self, f: F) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        F: FnMut(StreamError) -> StreamError + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "map_error", move |_| ops::MapError(f.clone()))
+    }
+
+    /// Materializes a [`Completion`] that resolves when this point of the stream terminates:
+    /// `Ok` on completion or downstream cancellation, `Err` on failure.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (done, out) = Source::range(1, 3).watch_termination().to_mat(Sink::seq(), Keep::both).run();
+    /// assert_eq!(out.await.unwrap(), vec![1, 2, 3]);
+    /// assert!(done.await.is_ok());
+    /// # }
+    /// ```
+    fn watch_termination(self) -> Self::Repr<Self::Out, Completion<()>> {
+        self.via_mat(
+            Flow::from_fn(|_, up, a| {
+                let (promise, done) = completion();
+                let stage = Linear::new(up, ops::WatchTermination(promise), "watch_termination", a);
+                (Box::new(stage) as BoxPull<Self::Out>, done)
+            }),
+            Keep::right,
+        )
+    }
+
+    /// Logs each element, completion, failure and cancellation through `tracing`, at the levels
+    /// of the [`LogLevels`](crate::LogLevels) attribute (default: elements and finish at DEBUG,
+    /// failure at ERROR).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 2).log("numbers").run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![1, 2]);
+    /// # }
+    /// ```
+    fn log(self, name: &'static str) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        Self::Out: Debug,
+    {
+        via_logic(self, "log", move |a| ops::Log {
+            name: a.name_or(name),
+            levels: a.log_levels_or_default(),
+            finished: false,
+        })
+    }
+
+    /// Also sends every element to `sink`, which runs on its own island. The slower of the two
+    /// sets the pace; if `sink` cancels, this stream completes (Akka's `alsoTo`, which cancels
+    /// eagerly).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let out = Source::range(1, 3)
+    ///     .also_to(Sink::foreach(|x| println!("side: {x}")))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2, 3]);
+    /// # }
+    /// ```
+    fn also_to<M: 'static>(self, sink: Sink<Self::Out, M>) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        Self::Out: Clone,
+    {
+        self.via_raw(move |m, up, a| {
+            let (tx, rx) = boundary::channel(a.input_buffer_size());
+            let _ = sink.materialize_into(m, Box::new(rx), a);
+            ops::AlsoTo::<_, false>::new(up, tx)
+        })
+    }
+
+    /// Sends a copy of each element to `sink` when it has room, dropping the copy otherwise; never
+    /// slows this stream down (Akka's `wireTap`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let out = Source::range(1, 3).wire_tap(Sink::ignore()).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![1, 2, 3]);
+    /// # }
+    /// ```
+    fn wire_tap<M: 'static>(self, sink: Sink<Self::Out, M>) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        Self::Out: Clone,
+    {
+        self.via_raw(move |m, up, a| {
+            let (tx, rx) = boundary::channel(a.input_buffer_size());
+            let _ = sink.materialize_into(m, Box::new(rx), a);
+            ops::AlsoTo::<_, true>::new(up, tx)
+        })
+    }
+
+    /// Emits this stream's elements, then `other`'s. `other` is materialized with this stream but
+    /// pulled only after this one completes.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 2).concat(Source::range(8, 9)).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![1, 2, 8, 9]);
+    /// # }
+    /// ```
+    fn concat<M: 'static>(self, other: Source<Self::Out, M>) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |m, up, a| {
+            let (second, _) = other.materialize_into(m, a);
+            ops::Concat {
+                first: Some(up),
+                second: Some(second),
+            }
+        })
+    }
+
+    /// Emits `other`'s elements, then this stream's; this stream is pulled only after `other`
+    /// completes.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 2).prepend(Source::range(8, 9)).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![8, 9, 1, 2]);
+    /// # }
+    /// ```
+    fn prepend<M: 'static>(self, other: Source<Self::Out, M>) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |m, up, a| {
+            let (first, _) = other.materialize_into(m, a);
+            ops::Concat {
+                first: Some(first),
+                second: Some(up),
+            }
+        })
+    }
+
+    /// Emits this stream's elements; if it completes without any, emits `other`'s instead.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::<i32>::empty().or_else(Source::single(0)).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![0]);
+    /// # }
+    /// ```
+    fn or_else<M: 'static>(self, other: Source<Self::Out, M>) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |m, up, a| {
+            let (secondary, _) = other.materialize_into(m, a);
+            ops::OrElse {
+                primary: Some(up),
+                secondary: Some(secondary),
+                emitted: false,
+            }
+        })
+    }
+
+    /// Emits elements of this stream and `other` as they arrive; completes when both have.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut out = Source::range(1, 3).merge(Source::range(10, 12)).run_with(Sink::seq()).await.unwrap();
+    /// out.sort();
+    /// assert_eq!(out, vec![1, 2, 3, 10, 11, 12]);
+    /// # }
+    /// ```
+    ///
+    /// # Completion
+    /// Completes when both inputs completed; fails as soon as either fails.
+    fn merge<M: 'static>(self, other: Source<Self::Out, M>) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |m, up, a| {
+            let (second, _) = other.materialize_into(m, a);
+            ops::Merge::new(vec![up, second], false)
+        })
+    }
+
+    /// Pairs elements of this stream and `other`.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 3).zip(Source::from_iter(vec!['a', 'b'])).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![(1, 'a'), (2, 'b')]);
+    /// # }
+    /// ```
+    ///
+    /// # Completion
+    /// Completes when either input has completed and no more pairs can be formed.
+    fn zip<U, M>(self, other: Source<U, M>) -> Self::Repr<(Self::Out, U), Self::Mat>
+    where
+        U: Send + 'static,
+        M: 'static,
+    {
+        self.zip_with(other, |a, b| (a, b))
+    }
+
+    /// Combines elements of this stream and `other` pairwise with `f`.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 3).zip_with(Source::range(10, 12), |a, b| a + b).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![11, 13, 15]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop fails; Resume and Restart drop the pair.
+    fn zip_with<U, T, M, F>(self, other: Source<U, M>, f: F) -> Self::Repr<T, Self::Mat>
+    where
+        U: Send + 'static,
+        T: Send + 'static,
+        M: 'static,
+        F: FnMut(Self::Out, U) -> T + Clone + Send + Sync + 'static,
+    {
+        self.via_raw(move |m, up, a| {
+            let (right, _) = other.materialize_into(m, a);
+            ops::ZipWith::new(up, right, f.clone(), a)
+        })
+    }
+
+    /// Maps each element to a source and emits each source's elements in turn, one source at a
+    /// time (Akka's `flatMapConcat`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 3).flat_map_concat(|x| Source::repeat(x).take(2)).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![1, 1, 2, 2, 3, 3]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop fails; Resume and Restart drop the element.
+    fn flat_map_concat<T, M, F>(self, f: F) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        M: 'static,
+        F: FnMut(Self::Out) -> Source<T, M> + Clone + Send + Sync + 'static,
+    {
+        self.via_raw(move |_, up, a| ops::FlatMap::new(up, 1, f.clone(), a))
+    }
+
+    /// Maps each element to a source and emits from up to `breadth` of them at once, as their
+    /// elements arrive (Akka's `flatMapMerge`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut out = Source::range(1, 3)
+    ///     .flat_map_merge(2, |x| Source::repeat(x).take(2))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// out.sort();
+    /// assert_eq!(out, vec![1, 1, 2, 2, 3, 3]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Pulls a new element from upstream only while fewer than `breadth` substreams are open.
+    fn flat_map_merge<T, M, F>(self, breadth: usize, f: F) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        M: 'static,
+        F: FnMut(Self::Out) -> Source<T, M> + Clone + Send + Sync + 'static,
+    {
+        self.via_raw(move |_, up, a| ops::FlatMap::new(up, breadth, f.clone(), a))
+    }
+}
+
+/// Appends a one-by-one stage running the [`Logic`] that `make` builds per materialization.
+fn via_logic<S, T, L, F>(s: S, name: &'static str, make: F) -> S::Repr<T, S::Mat>
+where
+    S: StreamOps,
+    T: Send + 'static,
+    L: Logic<S::Out, T>,
+    F: Fn(&Attributes) -> L + Send + Sync + 'static,
+{
+    s.via_raw(move |_, up, a| Linear::new(up, make(a), name, a))
+}
+
+impl<Out: Send + 'static, Mat: 'static> StreamOps for Source<Out, Mat> {
+    type Out = Out;
+    type Mat = Mat;
+    type Repr<T: Send + 'static, M: 'static> = Source<T, M>;
+
+    fn via_mat<T, M2, M3, F>(self, flow: Flow<Out, T, M2>, combine: F) -> Source<T, M3>
+    where
+        T: Send + 'static,
+        M2: 'static,
+        M3: 'static,
+        F: Fn(Mat, M2) -> M3 + Send + Sync + 'static,
+    {
+        Source::via_mat(self, flow, combine)
+    }
+}
+
+impl<In: Send + 'static, Out: Send + 'static, Mat: 'static> StreamOps for Flow<In, Out, Mat> {
+    type Out = Out;
+    type Mat = Mat;
+    type Repr<T: Send + 'static, M: 'static> = Flow<In, T, M>;
+
+    fn via_mat<T, M2, M3, F>(self, flow: Flow<Out, T, M2>, combine: F) -> Flow<In, T, M3>
+    where
+        T: Send + 'static,
+        M2: 'static,
+        M3: 'static,
+        F: Fn(Mat, M2) -> M3 + Send + Sync + 'static,
+    {
+        Flow::via_mat(self, flow, combine)
+    }
+}
+

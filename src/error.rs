@@ -1,0 +1,110 @@
+//! The error a stream fails with.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+
+/// Why a stream failed: the terminal failure signal that flows downstream.
+///
+/// `StreamError` is cheap to clone (causes are reference counted) because one failure may reach
+/// several materialized values (a sink's completion, `watch_termination`, a side sink).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// A stage failed with a cause supplied by user code (`Source::failed`, a fallible closure).
+    Failed(Arc<dyn Error + Send + Sync + 'static>),
+    /// User code panicked inside a stage; the panic was turned into this failure.
+    Panicked {
+        /// The stage whose closure panicked (its `name` attribute or its operator name).
+        stage: Cow<'static, str>,
+        /// The panic payload, when it was a string.
+        message: String,
+    },
+    /// `limit(max)` saw more than `max` elements (Akka's `StreamLimitReachedException`).
+    LimitExceeded {
+        /// The configured limit.
+        max: u64,
+    },
+    /// A stage that needs at least one element (`Sink::head`, `reduce`, `Sink::last`) saw none
+    /// (Akka's `NoSuchElementException`).
+    Empty {
+        /// The operator that needed an element.
+        stage: &'static str,
+    },
+    /// `buffer(size, OverflowStrategy::Fail)` received an element while full
+    /// (Akka's `BufferOverflowException`).
+    BufferOverflow {
+        /// The buffer's capacity.
+        size: usize,
+    },
+    /// The stream was torn down before it terminated: its task was aborted or its runtime shut
+    /// down (Akka's `AbruptTerminationException`).
+    AbruptTermination,
+    /// A one-shot blueprint (from `Source::from_stream`, `Sink::from_sink`, `pre_materialize`)
+    /// was materialized a second time.
+    AlreadyMaterialized {
+        /// The one-shot operator.
+        stage: &'static str,
+    },
+}
+
+impl StreamError {
+    /// A failure carrying `cause`, for user code that fails a stream on purpose.
+    ///
+    /// ```
+    /// use weir::StreamError;
+    /// let e = StreamError::failed(std::io::Error::new(std::io::ErrorKind::Other, "disk full"));
+    /// assert_eq!(e.to_string(), "stream failed: disk full");
+    /// ```
+    pub fn failed<E: Error + Send + Sync + 'static>(cause: E) -> Self {
+        StreamError::Failed(Arc::new(cause))
+    }
+
+    /// The user-supplied cause, if it is an `E`.
+    pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
+        match self {
+            StreamError::Failed(cause) => cause.downcast_ref::<E>(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn panicked(stage: Cow<'static, str>, payload: Box<dyn Any + Send>) -> Self {
+        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "non-string panic payload".to_owned()
+        };
+        StreamError::Panicked { stage, message }
+    }
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamError::Failed(cause) => write!(f, "stream failed: {cause}"),
+            StreamError::Panicked { stage, message } => {
+                write!(f, "stage `{stage}` panicked: {message}")
+            }
+            StreamError::LimitExceeded { max } => write!(f, "stream limit of {max} elements exceeded"),
+            StreamError::Empty { stage } => write!(f, "`{stage}` found an empty stream"),
+            StreamError::BufferOverflow { size } => write!(f, "buffer of {size} elements overflowed"),
+            StreamError::AbruptTermination => write!(f, "stream terminated abruptly"),
+            StreamError::AlreadyMaterialized { stage } => {
+                write!(f, "one-shot `{stage}` was materialized more than once")
+            }
+        }
+    }
+}
+
+impl Error for StreamError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            StreamError::Failed(cause) => Some(&**cause as &(dyn Error + 'static)),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! `Flow`: a blueprint with one input and one output.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::boundary;
+use crate::stage::{BoxPull, Pull};
+use crate::{Attributes, Keep, Materializer, NotUsed, Sink};
+
+type FlowFn<In, Out, Mat> =
+    dyn Fn(&mut Materializer, BoxPull<In>, &Attributes) -> (BoxPull<Out>, Mat) + Send + Sync;
+
+/// A blueprint of a processing step from `In` to `Out` that materializes a `Mat` (Akka's `Flow`).
+///
+/// Immutable and reusable. Operators come from [`StreamOps`](crate::StreamOps).
+#[must_use = "streams do nothing unless run"]
+pub struct Flow<In, Out = In, Mat = NotUsed> {
+    make: Arc<FlowFn<In, Out, Mat>>,
+    _in: PhantomData<fn(In)>,
+}
+
+impl<In, Out, Mat> Clone for Flow<In, Out, Mat> {
+    fn clone(&self) -> Self {
+        Flow {
+            make: self.make.clone(),
+            _in: PhantomData,
+        }
+    }
+}
+
+impl<In, Out, Mat> fmt::Debug for Flow<In, Out, Mat> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Flow").finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> Flow<T, T, NotUsed> {
+    /// The identity flow, to start a chain of operators on (Akka's `Flow[T]`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let f = Flow::<u32>::new().map(|x| x + 1);
+    /// assert_eq!(Source::single(1).via(f).run_with(Sink::seq()).await.unwrap(), vec![2]);
+    /// # }
+    /// ```
+    pub fn new() -> Self {
+        Flow::from_fn(|_, up, _| (up, ()))
+    }
+}
+
+impl<T: Send + 'static> Default for Flow<T, T, NotUsed> {
+    fn default() -> Self {
+        Flow::new()
+    }
+}
+
+impl<In: Send + 'static, Out: Send + 'static, Mat: 'static> Flow<In, Out, Mat> {
+    /// A flow from its materialization function: the raw tier that library operators use.
+    pub fn from_fn<F>(make: F) -> Self
+    where
+        F: Fn(&mut Materializer, BoxPull<In>, &Attributes) -> (BoxPull<Out>, Mat) + Send + Sync + 'static,
+    {
+        Flow {
+            make: Arc::new(make),
+            _in: PhantomData,
+        }
+    }
+
+    /// A flow of one raw stage built by `make` per materialization.
+    pub fn from_pull<P, F>(make: F) -> Flow<In, Out, NotUsed>
+    where
+        P: Pull<Out>,
+        F: Fn(BoxPull<In>, &Attributes) -> P + Send + Sync + 'static,
+    {
+        Flow::from_fn(move |_, up, a| (Box::new(make(up, a)) as BoxPull<Out>, ()))
+    }
+
+    /// Materializes this flow after `up` (raw tier).
+    pub fn materialize_into(&self, m: &mut Materializer, up: BoxPull<In>, attrs: &Attributes) -> (BoxPull<Out>, Mat) {
+        (self.make)(m, up, attrs)
+    }
+
+    /// Connects this flow to `flow`, keeping this flow's materialized value.
+    pub fn via<T: Send + 'static, M2: 'static>(self, flow: Flow<Out, T, M2>) -> Flow<In, T, Mat> {
+        self.via_mat(flow, Keep::left)
+    }
+
+    /// Connects this flow to `flow`, combining the materialized values with `combine`.
+    pub fn via_mat<T, M2, M3, F>(self, flow: Flow<Out, T, M2>, combine: F) -> Flow<In, T, M3>
+    where
+        T: Send + 'static,
+        M2: 'static,
+        M3: 'static,
+        F: Fn(Mat, M2) -> M3 + Send + Sync + 'static,
+    {
+        let make = self.make;
+        Flow::from_fn(move |m, up, a| {
+            let (mid, m1) = make(m, up, a);
+            let (out, m2) = flow.materialize_into(m, mid, a);
+            (out, combine(m1, m2))
+        })
+    }
+
+    /// Connects this flow to `sink`, giving a sink; keeps this flow's materialized value.
+    pub fn to<M2: 'static>(self, sink: Sink<Out, M2>) -> Sink<In, Mat> {
+        self.to_mat(sink, Keep::left)
+    }
+
+    /// Connects this flow to `sink`, combining the materialized values with `combine`.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let count = Flow::<i32>::new().filter(|x| x % 2 == 0).to_mat(Sink::fold(0, |n, _| n + 1), Keep::right);
+    /// assert_eq!(Source::range(1, 10).run_with(count).await.unwrap(), 5);
+    /// # }
+    /// ```
+    pub fn to_mat<M2, M3, F>(self, sink: Sink<Out, M2>, combine: F) -> Sink<In, M3>
+    where
+        M2: 'static,
+        M3: 'static,
+        F: Fn(Mat, M2) -> M3 + Send + Sync + 'static,
+    {
+        let make = self.make;
+        Sink::from_fn(move |m, up, a| {
+            let (mid, m1) = make(m, up, a);
+            let m2 = sink.materialize_into(m, mid, a);
+            combine(m1, m2)
+        })
+    }
+
+    /// Transforms the materialized value.
+    pub fn map_materialized_value<M2, F>(self, f: F) -> Flow<In, Out, M2>
+    where
+        M2: 'static,
+        F: Fn(Mat) -> M2 + Send + Sync + 'static,
+    {
+        let make = self.make;
+        Flow::from_fn(move |m, up, a| {
+            let (p, mat) = make(m, up, a);
+            (p, f(mat))
+        })
+    }
+
+    /// Attaches attributes to every operator of this flow that has no closer ones.
+    pub fn with_attributes(self, attrs: Attributes) -> Self {
+        let make = self.make;
+        Flow::from_fn(move |m, up, a| make(m, up, &a.and(&attrs)))
+    }
+
+    /// Names this flow (Akka's `named`).
+    pub fn named(self, name: &'static str) -> Self {
+        self.with_attributes(Attributes::name(name))
+    }
+
+    /// Runs this flow and everything upstream of it as a separate island, joined to what follows
+    /// by a bounded buffer (Akka's `.async`); see [`Source::async_boundary`](crate::Source::async_boundary).
+    pub fn async_boundary(self) -> Self {
+        let make = self.make;
+        Flow::from_fn(move |m, up, a| {
+            let (out, mat) = make(m, up, a);
+            let rx = boundary::boundary(m, out, a.input_buffer_size());
+            (Box::new(rx) as BoxPull<Out>, mat)
+        })
+    }
+}

@@ -1,0 +1,147 @@
+//! Materialization: turning blueprints into running islands, and the completion futures they
+//! hand back.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::channel::oneshot;
+use futures::future::BoxFuture;
+
+use crate::StreamError;
+
+/// Collects the islands (tasks) one materialization creates and spawns them together.
+///
+/// Blueprint factories receive a `&mut Materializer`; an island is a future that drives one fused
+/// chain. Nothing runs until [`Materializer::launch`], which spawns every island on the current
+/// tokio runtime.
+#[must_use = "islands do nothing until launched"]
+pub struct Materializer {
+    islands: Vec<BoxFuture<'static, ()>>,
+}
+
+impl Materializer {
+    /// An empty materializer.
+    pub fn new() -> Self {
+        Materializer {
+            islands: Vec::new(),
+        }
+    }
+
+    /// Registers an island to be spawned by [`launch`](Materializer::launch).
+    pub fn spawn_island<F>(&mut self, island: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.islands.push(Box::pin(island));
+    }
+
+    /// Spawns every registered island on the current tokio runtime.
+    ///
+    /// # Panics
+    /// When called outside a tokio runtime and there is an island to spawn.
+    pub fn launch(self) {
+        for island in self.islands {
+            drop(tokio::spawn(island));
+        }
+    }
+
+    /// Spawns every registered island through `handle`.
+    pub fn launch_on(self, handle: &tokio::runtime::Handle) {
+        for island in self.islands {
+            drop(handle.spawn(island));
+        }
+    }
+}
+
+impl Default for Materializer {
+    fn default() -> Self {
+        Materializer::new()
+    }
+}
+
+impl fmt::Debug for Materializer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Materializer")
+            .field("islands", &self.islands.len())
+            .finish()
+    }
+}
+
+/// The materialized value of most sinks: resolves with the sink's result when the stream
+/// completes, or with the stream's failure (Akka's `Future[T]`).
+///
+/// The stream runs whether or not this future is polled or kept.
+#[must_use = "a completion does nothing unless awaited (the stream runs regardless)"]
+pub struct Completion<T> {
+    inner: Inner<T>,
+}
+
+enum Inner<T> {
+    Promised(oneshot::Receiver<Result<T, StreamError>>),
+    Derived(BoxFuture<'static, Result<T, StreamError>>),
+}
+
+impl<T> Completion<T> {
+    /// A completion resolved by `future` (for sinks that derive their result from another one).
+    pub fn from_future<F>(future: F) -> Self
+    where
+        F: Future<Output = Result<T, StreamError>> + Send + 'static,
+    {
+        Completion {
+            inner: Inner::Derived(Box::pin(future)),
+        }
+    }
+}
+
+/// The sending half of a [`Completion`].
+pub(crate) struct Promise<T> {
+    tx: Option<oneshot::Sender<Result<T, StreamError>>>,
+}
+
+/// A connected promise/completion pair.
+pub(crate) fn completion<T>() -> (Promise<T>, Completion<T>) {
+    let (tx, rx) = oneshot::channel();
+    (Promise { tx: Some(tx) }, Completion { inner: Inner::Promised(rx) })
+}
+
+impl<T> Promise<T> {
+    /// Fulfils the completion; later calls do nothing.
+    pub(crate) fn complete(&mut self, result: Result<T, StreamError>) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(result);
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.tx.is_none()
+    }
+}
+
+impl<T> Drop for Promise<T> {
+    fn drop(&mut self) {
+        self.complete(Err(StreamError::AbruptTermination));
+    }
+}
+
+impl<T> Future for Completion<T> {
+    type Output = Result<T, StreamError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.inner {
+            Inner::Promised(rx) => match Pin::new(rx).poll(cx) {
+                Poll::Ready(Ok(result)) => Poll::Ready(result),
+                Poll::Ready(Err(oneshot::Canceled)) => Poll::Ready(Err(StreamError::AbruptTermination)),
+                Poll::Pending => Poll::Pending,
+            },
+            Inner::Derived(f) => f.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Completion<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completion").finish_non_exhaustive()
+    }
+}

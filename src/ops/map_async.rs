@@ -1,0 +1,200 @@
+//! `map_async` and `map_async_unordered`.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::stage::{poll_caught, BoxPull, Pull, Step, Supervisor};
+use crate::supervision::Directive;
+use crate::{Attributes, StreamError};
+
+type Running<Fut> = Pin<Box<Fut>>;
+
+enum Slot<T, Fut> {
+    Ready(T),
+    Running(Running<Fut>),
+}
+
+/// Runs `f`'s futures with at most `parallelism` in flight.
+///
+/// A future is polled once as soon as it is created, and a result that may be emitted at once goes
+/// straight downstream without touching the in-flight queue.
+pub(crate) struct MapAsync<In, Out, F, Fut, const ORDERED: bool> {
+    up: Option<BoxPull<In>>,
+    f: F,
+    parallelism: usize,
+    /// In flight, in arrival order (ordered), or in any order (unordered: all `Running`).
+    slots: VecDeque<Slot<Out, Fut>>,
+    /// Unordered results that are ready but were not yet emitted.
+    done: VecDeque<Out>,
+    inbuf: Vec<In>,
+    upstream_done: Option<Step>,
+    sup: Supervisor,
+}
+
+impl<In, Out, F, Fut, const ORDERED: bool> MapAsync<In, Out, F, Fut, ORDERED> {
+    pub(crate) fn new(up: BoxPull<In>, parallelism: usize, f: F, attrs: &Attributes) -> Self {
+        let parallelism = parallelism.max(1);
+        let name = if ORDERED { "map_async" } else { "map_async_unordered" };
+        MapAsync {
+            up: Some(up),
+            f,
+            parallelism,
+            slots: VecDeque::with_capacity(parallelism),
+            done: VecDeque::new(),
+            inbuf: Vec::with_capacity(parallelism),
+            upstream_done: None,
+            sup: Supervisor::new(name, attrs),
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.slots.len() + self.done.len()
+    }
+}
+
+/// Outcome of handling one failed future or closure.
+enum Failure {
+    Skip,
+    Stop(StreamError),
+}
+
+impl<In, Out, F, Fut, const ORDERED: bool> MapAsync<In, Out, F, Fut, ORDERED>
+where
+    F: FnMut(In) -> Fut,
+    Fut: Future<Output = Out>,
+{
+    fn failure(&self, e: StreamError) -> Failure {
+        match self.sup.decide(&e) {
+            Directive::Stop => Failure::Stop(e),
+            Directive::Resume | Directive::Restart => Failure::Skip,
+        }
+    }
+
+    fn panicked(&self, payload: Box<dyn std::any::Any + Send>) -> Failure {
+        self.failure(StreamError::panicked(self.sup.name.clone(), payload))
+    }
+}
+
+impl<In, Out, F, Fut, const ORDERED: bool> Pull<Out> for MapAsync<In, Out, F, Fut, ORDERED>
+where
+    In: Send + 'static,
+    Out: Send + 'static,
+    F: FnMut(In) -> Fut + Send + 'static,
+    Fut: Future<Output = Out> + Send + 'static,
+{
+    fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<Out>, max: usize) -> Poll<Step> {
+        let start = out.len();
+        loop {
+            // 1. Poll what is in flight; emit what may be emitted.
+            let mut i = 0;
+            while i < self.slots.len() {
+                if let Slot::Running(fut) = &mut self.slots[i] {
+                    match poll_caught(fut.as_mut(), cx) {
+                        Poll::Pending => {}
+                        Poll::Ready(Ok(y)) => self.slots[i] = Slot::Ready(y),
+                        Poll::Ready(Err(p)) => match self.panicked(p) {
+                            Failure::Stop(e) => return Poll::Ready(Step::Failed(e)),
+                            Failure::Skip => {
+                                self.slots.remove(i);
+                                continue;
+                            }
+                        },
+                    }
+                }
+                i += 1;
+            }
+            if ORDERED {
+                while out.len() - start < max && matches!(self.slots.front(), Some(Slot::Ready(_))) {
+                    if let Some(Slot::Ready(y)) = self.slots.pop_front() {
+                        out.push(y);
+                    }
+                }
+            } else {
+                let mut j = 0;
+                while j < self.slots.len() {
+                    if matches!(self.slots[j], Slot::Ready(_)) {
+                        if let Some(Slot::Ready(y)) = self.slots.remove(j) {
+                            self.done.push_back(y);
+                        }
+                    } else {
+                        j += 1;
+                    }
+                }
+                while out.len() - start < max {
+                    match self.done.pop_front() {
+                        Some(y) => out.push(y),
+                        None => break,
+                    }
+                }
+            }
+            if out.len() - start == max {
+                return Poll::Ready(Step::Open);
+            }
+            // 2. Start new futures while there is room.
+            let room = self.parallelism - self.in_flight();
+            if room == 0 || self.up.is_none() {
+                if self.slots.is_empty() && self.done.is_empty() {
+                    if let Some(t) = self.upstream_done.take() {
+                        return Poll::Ready(t);
+                    }
+                }
+                return if out.len() > start {
+                    Poll::Ready(Step::Open)
+                } else {
+                    Poll::Pending
+                };
+            }
+            let up = self.up.as_mut().expect("checked above");
+            let step = match up.pull(cx, &mut self.inbuf, room) {
+                Poll::Pending => {
+                    return if out.len() > start {
+                        Poll::Ready(Step::Open)
+                    } else {
+                        Poll::Pending
+                    };
+                }
+                Poll::Ready(step) => step,
+            };
+            let mut batch = std::mem::take(&mut self.inbuf);
+            for x in batch.drain(..) {
+                let f = &mut self.f;
+                let fut = match self.sup.call(|| f(x)) {
+                    Ok(fut) => fut,
+                    Err(e) => match self.failure(e) {
+                        Failure::Stop(e) => return Poll::Ready(Step::Failed(e)),
+                        Failure::Skip => continue,
+                    },
+                };
+                let mut fut = Box::pin(fut);
+                // The fast path: a future that is ready at once is emitted (or queued) directly.
+                let can_emit_now = out.len() - start < max && (!ORDERED || self.slots.is_empty());
+                match poll_caught(fut.as_mut(), cx) {
+                    Poll::Ready(Ok(y)) if can_emit_now => out.push(y),
+                    Poll::Ready(Ok(y)) => {
+                        if ORDERED {
+                            self.slots.push_back(Slot::Ready(y));
+                        } else {
+                            self.done.push_back(y);
+                        }
+                    }
+                    Poll::Ready(Err(p)) => match self.panicked(p) {
+                        Failure::Stop(e) => return Poll::Ready(Step::Failed(e)),
+                        Failure::Skip => {}
+                    },
+                    Poll::Pending => self.slots.push_back(Slot::Running(fut)),
+                }
+            }
+            self.inbuf = batch;
+            if let Step::Failed(e) = step {
+                // As in Akka, an upstream failure fails the stage at once; in-flight work is dropped.
+                return Poll::Ready(Step::Failed(e));
+            }
+            if step.is_terminal() {
+                self.up = None;
+                self.upstream_done = Some(step);
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! `merge`.
+
+use std::task::{Context, Poll};
+
+use crate::stage::{BoxPull, Pull, Step};
+
+/// Emits elements from all inputs as they arrive, starting each pull at the next input in turn
+/// so a busy input cannot starve the others. Completes when all inputs complete (or, with
+/// `eager_complete`, when any does); fails when any fails.
+pub(crate) struct Merge<T> {
+    inputs: Vec<Option<BoxPull<T>>>,
+    next: usize,
+    eager_complete: bool,
+}
+
+impl<T> Merge<T> {
+    pub(crate) fn new(inputs: Vec<BoxPull<T>>, eager_complete: bool) -> Self {
+        Merge {
+            inputs: inputs.into_iter().map(Some).collect(),
+            next: 0,
+            eager_complete,
+        }
+    }
+}
+
+impl<T: Send + 'static> Pull<T> for Merge<T> {
+    fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<T>, max: usize) -> Poll<Step> {
+        let start = out.len();
+        let n = self.inputs.len();
+        let first = self.next;
+        self.next = (self.next + 1) % n.max(1);
+        for k in 0..n {
+            let room = max - (out.len() - start);
+            if room == 0 {
+                break;
+            }
+            let i = (first + k) % n;
+            let Some(input) = self.inputs[i].as_mut() else { continue };
+            match input.pull(cx, out, room) {
+                Poll::Pending | Poll::Ready(Step::Open) => {}
+                Poll::Ready(Step::Complete) => {
+                    self.inputs[i] = None;
+                    if self.eager_complete {
+                        self.inputs.clear();
+                        return Poll::Ready(Step::Complete);
+                    }
+                }
+                Poll::Ready(Step::Failed(e)) => {
+                    self.inputs.clear();
+                    return Poll::Ready(Step::Failed(e));
+                }
+            }
+        }
+        if self.inputs.iter().all(Option::is_none) {
+            Poll::Ready(Step::Complete)
+        } else if out.len() > start {
+            Poll::Ready(Step::Open)
+        } else {
+            Poll::Pending
+        }
+    }
+}

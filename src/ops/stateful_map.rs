@@ -1,0 +1,59 @@
+//! `stateful_map`.
+
+use super::linear::{Ctl, Emit, Logic};
+use crate::StreamError;
+
+pub(crate) struct StatefulMap<S, C, F, D> {
+    pub(crate) create: C,
+    pub(crate) f: F,
+    pub(crate) on_complete: D,
+    pub(crate) state: Option<S>,
+}
+
+impl<In, Out, S, C, F, D> Logic<In, Out> for StatefulMap<S, C, F, D>
+where
+    In: Send + 'static,
+    Out: Send + 'static,
+    S: Send + 'static,
+    C: FnMut() -> S + Send + 'static,
+    F: FnMut(&mut S, In) -> Out + Send + 'static,
+    D: FnMut(S) -> Option<Out> + Send + 'static,
+{
+    fn on_start(&mut self, out: &mut Emit<'_, Out>) -> Ctl {
+        let create = &mut self.create;
+        match out.call(create) {
+            Ok(s) => {
+                self.state = Some(s);
+                Ctl::Continue
+            }
+            Err(e) => Ctl::Fail(e),
+        }
+    }
+
+    #[inline]
+    fn on_element(&mut self, x: In, out: &mut Emit<'_, Out>) -> Result<Ctl, StreamError> {
+        let Some(state) = self.state.as_mut() else {
+            return Ok(Ctl::Continue);
+        };
+        let f = &mut self.f;
+        out.push(out.call(|| f(state, x))?);
+        Ok(Ctl::Continue)
+    }
+
+    fn on_complete(&mut self, out: &mut Emit<'_, Out>) -> Result<(), StreamError> {
+        if let Some(state) = self.state.take() {
+            let done = &mut self.on_complete;
+            if let Some(last) = out.call(|| done(state))? {
+                out.push(last);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_restart(&mut self, out: &mut Emit<'_, Out>) {
+        self.state = None;
+        if let Ctl::Fail(_) = self.on_start(out) {
+            self.state = None;
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! `Sink`: a blueprint with one input.
+
+mod consumers;
+mod from_sink;
+mod root;
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+
+pub(crate) use root::{Consume, Root};
+
+use crate::materializer::completion;
+use crate::stage::BoxPull;
+use crate::{Attributes, Completion, Flow, Keep, Materializer, NotUsed, StreamError, StreamOps};
+
+type SinkFn<In, Mat> = dyn Fn(&mut Materializer, BoxPull<In>, &Attributes) -> Mat + Send + Sync;
+
+/// A blueprint of a consumer of `In` that materializes a `Mat` (Akka's `Sink`). Most sinks
+/// materialize a [`Completion`] of their result.
+///
+/// Immutable and reusable.
+#[must_use = "streams do nothing unless run"]
+pub struct Sink<In, Mat = NotUsed> {
+    make: Arc<SinkFn<In, Mat>>,
+    _in: PhantomData<fn(In)>,
+}
+
+impl<In, Mat> Clone for Sink<In, Mat> {
+    fn clone(&self) -> Self {
+        Sink {
+            make: self.make.clone(),
+            _in: PhantomData,
+        }
+    }
+}
+
+impl<In, Mat> fmt::Debug for Sink<In, Mat> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sink").finish_non_exhaustive()
+    }
+}
+
+impl<In: Send + 'static, Mat: 'static> Sink<In, Mat> {
+    /// A sink from its materialization function (raw tier): it receives the last stage of the
+    /// island and must register a root for it with [`Materializer::spawn_island`] (or drop it to
+    /// cancel).
+    pub fn from_fn<F>(make: F) -> Self
+    where
+        F: Fn(&mut Materializer, BoxPull<In>, &Attributes) -> Mat + Send + Sync + 'static,
+    {
+        Sink {
+            make: Arc::new(make),
+            _in: PhantomData,
+        }
+    }
+
+    /// Materializes this sink after `up` (raw tier).
+    pub fn materialize_into(&self, m: &mut Materializer, up: BoxPull<In>, attrs: &Attributes) -> Mat {
+        (self.make)(m, up, attrs)
+    }
+
+    /// Transforms the materialized value.
+    pub fn map_materialized_value<M2, F>(self, f: F) -> Sink<In, M2>
+    where
+        M2: 'static,
+        F: Fn(Mat) -> M2 + Send + Sync + 'static,
+    {
+        let make = self.make;
+        Sink::from_fn(move |m, up, a| f(make(m, up, a)))
+    }
+
+    /// Attaches attributes to every operator of this sink that has no closer ones.
+    pub fn with_attributes(self, attrs: Attributes) -> Self {
+        let make = self.make;
+        Sink::from_fn(move |m, up, a| make(m, up, &a.and(&attrs)))
+    }
+
+    /// Names this sink.
+    pub fn named(self, name: &'static str) -> Self {
+        self.with_attributes(Attributes::name(name))
+    }
+
+    /// Runs this sink on its own island, behind a bounded buffer (Akka's `.async`).
+    pub fn async_boundary(self) -> Self {
+        let make = self.make;
+        Sink::from_fn(move |m, up, a| {
+            let rx = crate::boundary::boundary(m, up, a.input_buffer_size());
+            make(m, Box::new(rx), a)
+        })
+    }
+
+    /// Starts this sink now and returns its materialized value with a sink that feeds it
+    /// (Akka's `Sink.preMaterialize`). The returned sink can be materialized once; a second
+    /// materialization is cancelled at once.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn pre_materialize(self) -> (Mat, Sink<In, NotUsed>) {
+        let mut m = Materializer::new();
+        let attrs = Attributes::none();
+        let (tx, rx) = crate::boundary::channel::<In>(attrs.input_buffer_size());
+        let mat = (self.make)(&mut m, Box::new(rx), &attrs);
+        m.launch();
+        let slot = Arc::new(Mutex::new(Some(tx)));
+        let sink = Sink::from_fn(move |m, up, _| {
+            let taken = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(tx) = taken {
+                m.spawn_island(crate::boundary::forward(up, tx));
+            }
+        });
+        (mat, sink)
+    }
+}
+
+fn consumer<In, C, F>(make: F) -> Sink<In, Completion<C::Output>>
+where
+    In: Send + 'static,
+    C: Consume<In>,
+    F: Fn(&Attributes) -> C + Send + Sync + 'static,
+{
+    Sink::from_fn(move |m, up, a| {
+        let (promise, done) = completion();
+        m.spawn_island(Root::new(up, make(a), promise, a.input_buffer_size()));
+        done
+    })
+}
+
+impl<In: Send + 'static> Sink<In, Completion<Vec<In>>> {
+    /// Collects every element; resolves with them when the stream completes (Akka's `Sink.seq`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert_eq!(Source::range(1, 3).run_with(Sink::seq()).await.unwrap(), vec![1, 2, 3]);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// Resolves with the stream's failure, dropping what was collected.
+    pub fn seq() -> Self {
+        consumer(|_| consumers::Seq(Vec::new()))
+    }
+
+    /// Keeps the last `n` elements; resolves with them in order when the stream completes.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert_eq!(Source::range(1, 5).run_with(Sink::take_last(2)).await.unwrap(), vec![4, 5]);
+    /// # }
+    /// ```
+    pub fn take_last(n: usize) -> Self {
+        consumer(move |_| consumers::TakeLast::new(n))
+    }
+}
+
+impl<In: Send + 'static> Sink<In, Completion<()>> {
+    /// Calls `f` on each element; resolves when the stream completes.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// Source::range(1, 3).run_with(Sink::foreach(|x| println!("{x}"))).await.unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop fails the stream; Resume and Restart skip the element.
+    pub fn foreach<F>(f: F) -> Self
+    where
+        F: FnMut(In) + Clone + Send + Sync + 'static,
+    {
+        consumer(move |a| consumers::Foreach::new(f.clone(), a))
+    }
+
+    /// Runs `f` on each element with at most `parallelism` futures in flight, in order of
+    /// arrival; resolves when all have finished and the stream completed (Akka's
+    /// `Sink.foreachAsync`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let done = Source::range(1, 3).run_with(Sink::foreach_async(2, |x| async move { println!("{x}") }));
+    /// done.await.unwrap();
+    /// # }
+    /// ```
+    pub fn foreach_async<F, Fut>(parallelism: usize, f: F) -> Self
+    where
+        F: FnMut(In) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Flow::<In>::new().map_async(parallelism, f).to_mat(Sink::ignore(), Keep::right)
+    }
+
+    /// Consumes and discards every element; resolves when the stream completes
+    /// (Akka's `Sink.ignore`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert!(Source::range(1, 3).run_with(Sink::ignore()).await.is_ok());
+    /// # }
+    /// ```
+    pub fn ignore() -> Self {
+        consumer(|_| consumers::Ignore)
+    }
+}
+
+impl<In: Send + 'static> Sink<In, NotUsed> {
+    /// Cancels its upstream at once (Akka's `Sink.cancelled`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let done = Source::range(1, 3).watch_termination().to(Sink::cancelled()).run();
+    /// assert!(done.await.is_ok());
+    /// # }
+    /// ```
+    pub fn cancelled() -> Self {
+        Sink::from_fn(|_, up, _| drop(up))
+    }
+
+    /// Discards elements and calls `f` with the stream's outcome when it terminates
+    /// (Akka's `Sink.onComplete`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (tx, rx) = futures::channel::oneshot::channel();
+    /// let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
+    /// Source::range(1, 3).run_with(Sink::on_complete(move |r| {
+    ///     if let Some(tx) = tx.lock().unwrap().take() { let _ = tx.send(r.is_ok()); }
+    /// }));
+    /// assert!(rx.await.unwrap());
+    /// # }
+    /// ```
+    pub fn on_complete<F>(f: F) -> Self
+    where
+        F: Fn(Result<(), StreamError>) + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        Sink::from_fn(move |m, up, a| {
+            let (promise, done) = completion::<()>();
+            m.spawn_island(Root::new(up, consumers::Ignore, promise, a.input_buffer_size()));
+            let f = f.clone();
+            m.spawn_island(async move { f(done.await) });
+        })
+    }
+
+    /// Sends every element into a `futures::Sink`, flushing when the stream pauses and closing
+    /// it on completion. One-shot: a second materialization fails its upstream with
+    /// [`StreamError::AlreadyMaterialized`]. A send error fails the stream.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (tx, rx) = futures::channel::mpsc::channel::<i32>(4);
+    /// let _ = Source::range(1, 3).run_with(Sink::from_sink(tx));
+    /// use futures::StreamExt;
+    /// assert_eq!(rx.collect::<Vec<_>>().await, vec![1, 2, 3]);
+    /// # }
+    /// ```
+    pub fn from_sink<S>(sink: S) -> Sink<In, Completion<()>>
+    where
+        S: futures::Sink<In> + Send + 'static,
+        S::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let slot = Arc::new(Mutex::new(Some(sink)));
+        Sink::from_fn(move |m, up, a| {
+            let (promise, done) = completion();
+            let taken = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            m.spawn_island(from_sink::FromSink::new(up, taken, promise, a.input_buffer_size()));
+            done
+        })
+    }
+}
+
+impl<In: Send + 'static> Sink<In, Completion<In>> {
+    /// Resolves with the first element and cancels upstream (Akka's `Sink.head`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert_eq!(Source::repeat(9).run_with(Sink::head()).await.unwrap(), 9);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`StreamError::Empty`] if the stream completes without elements.
+    pub fn head() -> Self {
+        Sink::<In, Completion<Option<In>>>::head_option().map_materialized_value(|c| {
+            Completion::from_future(async move { c.await?.ok_or(StreamError::Empty { stage: "head" }) })
+        })
+    }
+
+    /// Resolves with the last element (Akka's `Sink.last`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert_eq!(Source::range(1, 3).run_with(Sink::last()).await.unwrap(), 3);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`StreamError::Empty`] if the stream completes without elements.
+    pub fn last() -> Self {
+        Sink::<In, Completion<Option<In>>>::last_option().map_materialized_value(|c| {
+            Completion::from_future(async move { c.await?.ok_or(StreamError::Empty { stage: "last" }) })
+        })
+    }
+
+    /// Combines elements with `f`; resolves with the result (Akka's `Sink.reduce`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert_eq!(Source::range(1, 4).run_with(Sink::reduce(|a, b| a * b)).await.unwrap(), 24);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`StreamError::Empty`] on an empty stream.
+    pub fn reduce<F>(f: F) -> Self
+    where
+        In: Clone,
+        F: FnMut(In, In) -> In + Clone + Send + Sync + 'static,
+    {
+        Flow::<In>::new()
+            .reduce(f)
+            .to_mat(Sink::last(), Keep::right)
+    }
+}
+
+impl<In: Send + 'static> Sink<In, Completion<Option<In>>> {
+    /// Resolves with the first element, or `None` on an empty stream (Akka's `Sink.headOption`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert_eq!(Source::<i32>::empty().run_with(Sink::head_option()).await.unwrap(), None);
+    /// # }
+    /// ```
+    pub fn head_option() -> Self {
+        consumer(|_| consumers::Head)
+    }
+
+    /// Resolves with the last element, or `None` on an empty stream.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert_eq!(Source::range(1, 3).run_with(Sink::last_option()).await.unwrap(), Some(3));
+    /// # }
+    /// ```
+    pub fn last_option() -> Self {
+        consumer(|_| consumers::Last(None))
+    }
+}
+
+impl<In: Send + 'static, Acc: Send + 'static> Sink<In, Completion<Acc>> {
+    /// Folds the elements; resolves with the result when the stream completes (Akka's
+    /// `Sink.fold`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert_eq!(Source::range(1, 4).run_with(Sink::fold(0, |a, x| a + x)).await.unwrap(), 10);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop fails the stream; Resume skips the element; Restart starts again from
+    /// `zero`.
+    pub fn fold<F>(zero: Acc, f: F) -> Self
+    where
+        Acc: Clone + Sync,
+        F: FnMut(Acc, In) -> Acc + Clone + Send + Sync + 'static,
+    {
+        consumer(move |a| consumers::Fold::new(zero.clone(), f.clone(), a))
+    }
+}

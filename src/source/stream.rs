@@ -1,0 +1,111 @@
+//! Interop with `futures::Stream`, both ways.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+
+use crate::stage::{poll_budget, pull_guarded, BoxPull, Pull, Step};
+use crate::StreamError;
+
+/// Emits the items of a `futures::Stream`.
+pub(crate) struct StreamPull<S> {
+    stream: Pin<Box<S>>,
+}
+
+impl<S> StreamPull<S> {
+    pub(crate) fn new(stream: S) -> Self {
+        StreamPull {
+            stream: Box::pin(stream),
+        }
+    }
+}
+
+impl<S> Pull<S::Item> for StreamPull<S>
+where
+    S: Stream + Send + 'static,
+{
+    fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<S::Item>, max: usize) -> Poll<Step> {
+        if poll_budget(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let before = out.len();
+        while out.len() - before < max {
+            match self.stream.as_mut().poll_next(cx) {
+                Poll::Ready(Some(x)) => out.push(x),
+                Poll::Ready(None) => return Poll::Ready(Step::Complete),
+                Poll::Pending => break,
+            }
+        }
+        if out.len() > before {
+            Poll::Ready(Step::Open)
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// A materialized source seen as a `futures::Stream` (from [`Source::into_stream`]).
+///
+/// [`Source::into_stream`]: crate::Source::into_stream
+#[must_use = "streams do nothing unless polled"]
+pub struct SourceStream<T> {
+    up: Option<BoxPull<T>>,
+    buf: Vec<T>,
+    batch: usize,
+    terminal: Option<Step>,
+}
+
+impl<T: Send + 'static> SourceStream<T> {
+    pub(crate) fn new(up: BoxPull<T>, batch: usize) -> Self {
+        SourceStream {
+            up: Some(up),
+            buf: Vec::with_capacity(batch),
+            batch,
+            terminal: None,
+        }
+    }
+}
+
+// No field is structurally pinned.
+impl<T> Unpin for SourceStream<T> {}
+
+impl<T: Send + 'static> Stream for SourceStream<T> {
+    type Item = Result<T, StreamError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            // The batch is stored reversed, so popping yields elements in order.
+            if let Some(x) = this.buf.pop() {
+                return Poll::Ready(Some(Ok(x)));
+            }
+            if let Some(t) = this.terminal.take() {
+                return Poll::Ready(match t {
+                    Step::Failed(e) => Some(Err(e)),
+                    _ => None,
+                });
+            }
+            let Some(up) = this.up.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match pull_guarded(up, cx, &mut this.buf, this.batch) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(step) => {
+                    this.buf.reverse();
+                    if step.is_terminal() {
+                        this.up = None;
+                        this.terminal = Some(step);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for SourceStream<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceStream").finish_non_exhaustive()
+    }
+}
