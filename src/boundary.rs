@@ -133,7 +133,11 @@ impl<T> Sender<T> {
     }
 
     /// Sends `items` (at most the room last reported) and, optionally, the terminal signal.
-    pub(crate) fn send(&mut self, items: &mut Vec<T>, terminal: Option<Step>) -> Result<(), Cancelled> {
+    pub(crate) fn send(
+        &mut self,
+        items: &mut Vec<T>,
+        terminal: Option<Step>,
+    ) -> Result<(), Cancelled> {
         let n = items.len();
         debug_assert!(n <= self.room || self.room == 0 && n == 0);
         let mut st = self.shared.lock();

@@ -86,7 +86,9 @@ pub trait StreamOps: Sized {
     where
         F: FnMut(&Self::Out) -> bool + Clone + Send + Sync + 'static,
     {
-        via_logic(self, "filter", move |_| ops::Filter::<_, true>(pred.clone()))
+        via_logic(self, "filter", move |_| {
+            ops::Filter::<_, true>(pred.clone())
+        })
     }
 
     /// Drops the elements for which `pred` returns true.
@@ -105,7 +107,9 @@ pub trait StreamOps: Sized {
     where
         F: FnMut(&Self::Out) -> bool + Clone + Send + Sync + 'static,
     {
-        via_logic(self, "filter_not", move |_| ops::Filter::<_, false>(pred.clone()))
+        via_logic(self, "filter_not", move |_| {
+            ops::Filter::<_, false>(pred.clone())
+        })
     }
 
     /// Maps and filters in one step: emits `f(x)` when it is `Some` (Akka's `collect`).
@@ -195,7 +199,9 @@ pub trait StreamOps: Sized {
         F: FnMut(Self::Out) -> I + Send + 'static,
         C: FnMut() -> F + Clone + Send + Sync + 'static,
     {
-        self.via_raw(move |_, up, a| ops::MapConcat::new(up, create.clone(), "stateful_map_concat", a))
+        self.via_raw(move |_, up, a| {
+            ops::MapConcat::new(up, create.clone(), "stateful_map_concat", a)
+        })
     }
 
     /// Emits `zero`, then each new state `f(state, x)` (Akka's `scan`).
@@ -216,7 +222,9 @@ pub trait StreamOps: Sized {
         S: Clone + Send + Sync + 'static,
         F: FnMut(S, Self::Out) -> S + Clone + Send + Sync + 'static,
     {
-        via_logic(self, "scan", move |_| ops::Scan::new(zero.clone(), f.clone()))
+        via_logic(self, "scan", move |_| {
+            ops::Scan::new(zero.clone(), f.clone())
+        })
     }
 
     /// Like [`scan`](StreamOps::scan) with an asynchronous step; one step runs at a time.
@@ -242,7 +250,9 @@ pub trait StreamOps: Sized {
         F: FnMut(S, Self::Out) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = S> + Send + 'static,
     {
-        self.via_raw(move |_, up, a| ops::AsyncFold::<_, _, _, _, true>::new(up, zero.clone(), f.clone(), a))
+        self.via_raw(move |_, up, a| {
+            ops::AsyncFold::<_, _, _, _, true>::new(up, zero.clone(), f.clone(), a)
+        })
     }
 
     /// Folds all elements and emits the result when upstream completes.
@@ -265,7 +275,9 @@ pub trait StreamOps: Sized {
         S: Clone + Send + Sync + 'static,
         F: FnMut(S, Self::Out) -> S + Clone + Send + Sync + 'static,
     {
-        via_logic(self, "fold", move |_| ops::Fold::new(zero.clone(), f.clone()))
+        via_logic(self, "fold", move |_| {
+            ops::Fold::new(zero.clone(), f.clone())
+        })
     }
 
     /// Like [`fold`](StreamOps::fold) with an asynchronous step.
@@ -290,7 +302,9 @@ pub trait StreamOps: Sized {
         F: FnMut(S, Self::Out) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = S> + Send + 'static,
     {
-        self.via_raw(move |_, up, a| ops::AsyncFold::<_, _, _, _, false>::new(up, zero.clone(), f.clone(), a))
+        self.via_raw(move |_, up, a| {
+            ops::AsyncFold::<_, _, _, _, false>::new(up, zero.clone(), f.clone(), a)
+        })
     }
 
     /// Combines elements with `f`, the first element being the initial state; emits the result
@@ -496,7 +510,12 @@ pub trait StreamOps: Sized {
     /// assert_eq!(out.concat(), "[a,b]");
     /// # }
     /// ```
-    fn intersperse_with(self, start: Self::Out, inject: Self::Out, end: Self::Out) -> Self::Repr<Self::Out, Self::Mat>
+    fn intersperse_with(
+        self,
+        start: Self::Out,
+        inject: Self::Out,
+        end: Self::Out,
+    ) -> Self::Repr<Self::Out, Self::Mat>
     where
         Self::Out: Clone + Sync,
     {
@@ -540,7 +559,12 @@ pub trait StreamOps: Sized {
     /// # Supervision
     /// A panic in `f`: Stop fails; Resume drops the element and keeps the state; Restart drops it
     /// and calls `create` again.
-    fn stateful_map<S, T, C, F, D>(self, create: C, f: F, on_complete: D) -> Self::Repr<T, Self::Mat>
+    fn stateful_map<S, T, C, F, D>(
+        self,
+        create: C,
+        f: F,
+        on_complete: D,
+    ) -> Self::Repr<T, Self::Mat>
     where
         S: Send + 'static,
         T: Send + 'static,
@@ -586,7 +610,9 @@ pub trait StreamOps: Sized {
         F: FnMut(Self::Out) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = T> + Send + 'static,
     {
-        self.via_raw(move |_, up, a| ops::MapAsync::<_, _, _, _, true>::new(up, parallelism, f.clone(), a))
+        self.via_raw(move |_, up, a| {
+            ops::MapAsync::<_, _, _, _, true>::new(up, parallelism, f.clone(), a)
+        })
     }
 
     /// Like [`map_async`](StreamOps::map_async), emitting results as soon as they are ready
@@ -613,7 +639,9 @@ pub trait StreamOps: Sized {
         F: FnMut(Self::Out) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = T> + Send + 'static,
     {
-        self.via_raw(move |_, up, a| ops::MapAsync::<_, _, _, _, false>::new(up, parallelism, f.clone(), a))
+        self.via_raw(move |_, up, a| {
+            ops::MapAsync::<_, _, _, _, false>::new(up, parallelism, f.clone(), a)
+        })
     }
 
     /// Buffers up to `size` elements, applying `strategy` when full (Akka's `buffer`).
@@ -721,7 +749,10 @@ pub trait StreamOps: Sized {
                     seed: seed.clone(),
                     aggregate: f.clone(),
                 };
-                (ops::decouple(m, up, policy, Supervisor::new("conflate", a)), ())
+                (
+                    ops::decouple(m, up, policy, Supervisor::new("conflate", a)),
+                    (),
+                )
             }),
             Keep::left,
         )
@@ -758,7 +789,10 @@ pub trait StreamOps: Sized {
                     seed: seed.clone(),
                     aggregate: f.clone(),
                 };
-                (ops::decouple(m, up, policy, Supervisor::new("batch", a)), ())
+                (
+                    ops::decouple(m, up, policy, Supervisor::new("batch", a)),
+                    (),
+                )
             }),
             Keep::left,
         )
@@ -789,7 +823,10 @@ pub trait StreamOps: Sized {
                     emitted: false,
                     finished: false,
                 };
-                (ops::decouple(m, up, policy, Supervisor::new("expand", a)), ())
+                (
+                    ops::decouple(m, up, policy, Supervisor::new("expand", a)),
+                    (),
+                )
             }),
             Keep::left,
         )
@@ -832,7 +869,11 @@ pub trait StreamOps: Sized {
     /// assert_eq!(out, vec![1, 2, 8, 9]);
     /// # }
     /// ```
-    fn recover_with_retries<M, F>(self, attempts: Option<u64>, f: F) -> Self::Repr<Self::Out, Self::Mat>
+    fn recover_with_retries<M, F>(
+        self,
+        attempts: Option<u64>,
+        f: F,
+    ) -> Self::Repr<Self::Out, Self::Mat>
     where
         M: 'static,
         F: FnMut(&StreamError) -> Option<Source<Self::Out, M>> + Clone + Send + Sync + 'static,
@@ -1168,4 +1209,3 @@ impl<In: Send + 'static, Out: Send + 'static, Mat: 'static> StreamOps for Flow<I
         Flow::via_mat(self, flow, combine)
     }
 }
-

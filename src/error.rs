@@ -89,9 +89,13 @@ impl fmt::Display for StreamError {
             StreamError::Panicked { stage, message } => {
                 write!(f, "stage `{stage}` panicked: {message}")
             }
-            StreamError::LimitExceeded { max } => write!(f, "stream limit of {max} elements exceeded"),
+            StreamError::LimitExceeded { max } => {
+                write!(f, "stream limit of {max} elements exceeded")
+            }
             StreamError::Empty { stage } => write!(f, "`{stage}` found an empty stream"),
-            StreamError::BufferOverflow { size } => write!(f, "buffer of {size} elements overflowed"),
+            StreamError::BufferOverflow { size } => {
+                write!(f, "buffer of {size} elements overflowed")
+            }
             StreamError::AbruptTermination => write!(f, "stream terminated abruptly"),
             StreamError::AlreadyMaterialized { stage } => {
                 write!(f, "one-shot `{stage}` was materialized more than once")

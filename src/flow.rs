@@ -60,7 +60,10 @@ impl<In: Send + 'static, Out: Send + 'static, Mat: 'static> Flow<In, Out, Mat> {
     /// A flow from its materialization function: the raw tier that library operators use.
     pub fn from_fn<F>(make: F) -> Self
     where
-        F: Fn(&mut Materializer, BoxPull<In>, &Attributes) -> (BoxPull<Out>, Mat) + Send + Sync + 'static,
+        F: Fn(&mut Materializer, BoxPull<In>, &Attributes) -> (BoxPull<Out>, Mat)
+            + Send
+            + Sync
+            + 'static,
     {
         Flow {
             make: Arc::new(make),
@@ -78,7 +81,12 @@ impl<In: Send + 'static, Out: Send + 'static, Mat: 'static> Flow<In, Out, Mat> {
     }
 
     /// Materializes this flow after `up` (raw tier).
-    pub fn materialize_into(&self, m: &mut Materializer, up: BoxPull<In>, attrs: &Attributes) -> (BoxPull<Out>, Mat) {
+    pub fn materialize_into(
+        &self,
+        m: &mut Materializer,
+        up: BoxPull<In>,
+        attrs: &Attributes,
+    ) -> (BoxPull<Out>, Mat) {
         (self.make)(m, up, attrs)
     }
 

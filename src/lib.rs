@@ -18,7 +18,12 @@
 //! [`async_boundary`](Source::async_boundary) splits a stream into islands joined by a bounded
 //! buffer. See the README for the execution model and how weir differs from Akka.
 
-#![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
 
 mod attributes;
 mod boundary;

@@ -103,7 +103,12 @@ pub(crate) struct Promise<T> {
 /// A connected promise/completion pair.
 pub(crate) fn completion<T>() -> (Promise<T>, Completion<T>) {
     let (tx, rx) = oneshot::channel();
-    (Promise { tx: Some(tx) }, Completion { inner: Inner::Promised(rx) })
+    (
+        Promise { tx: Some(tx) },
+        Completion {
+            inner: Inner::Promised(rx),
+        },
+    )
 }
 
 impl<T> Promise<T> {
@@ -132,7 +137,9 @@ impl<T> Future for Completion<T> {
         match &mut self.inner {
             Inner::Promised(rx) => match Pin::new(rx).poll(cx) {
                 Poll::Ready(Ok(result)) => Poll::Ready(result),
-                Poll::Ready(Err(oneshot::Canceled)) => Poll::Ready(Err(StreamError::AbruptTermination)),
+                Poll::Ready(Err(oneshot::Canceled)) => {
+                    Poll::Ready(Err(StreamError::AbruptTermination))
+                }
                 Poll::Pending => Poll::Pending,
             },
             Inner::Derived(f) => f.as_mut().poll(cx),

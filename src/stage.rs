@@ -59,7 +59,10 @@ impl<T: 'static> Pull<T> for BoxPull<T> {
 
 /// Runs `f`, turning a panic into [`StreamError::Panicked`] naming `stage`.
 #[inline]
-pub(crate) fn guarded<R>(stage: &Cow<'static, str>, f: impl FnOnce() -> R) -> Result<R, StreamError> {
+pub(crate) fn guarded<R>(
+    stage: &Cow<'static, str>,
+    f: impl FnOnce() -> R,
+) -> Result<R, StreamError> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|p| StreamError::panicked(stage.clone(), p))
 }
 

@@ -52,10 +52,13 @@ impl<T: Clone + Send + 'static, const TAP: bool> Pull<T> for AlsoTo<T, TAP> {
         let want = if TAP { max } else { max.min(side_room) };
         let start = out.len();
         let p = up.pull(cx, out, want);
-        let Poll::Ready(step) = p else { return Poll::Pending };
+        let Poll::Ready(step) = p else {
+            return Poll::Pending;
+        };
         if let Some(side) = self.side.as_mut() {
             let copies = (out.len() - start).min(side_room);
-            self.copies.extend(out[start..start + copies].iter().cloned());
+            self.copies
+                .extend(out[start..start + copies].iter().cloned());
             let terminal = match &step {
                 Step::Open => None,
                 Step::Complete => Some(Step::Complete),
@@ -63,7 +66,11 @@ impl<T: Clone + Send + 'static, const TAP: bool> Pull<T> for AlsoTo<T, TAP> {
             };
             if side.send(&mut self.copies, terminal).is_err() && !TAP {
                 self.up = None;
-                return Poll::Ready(if out.len() > start { Step::Open } else { Step::Complete });
+                return Poll::Ready(if out.len() > start {
+                    Step::Open
+                } else {
+                    Step::Complete
+                });
             }
         }
         if step.is_terminal() {

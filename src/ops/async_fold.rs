@@ -39,7 +39,14 @@ impl<In, S: Clone, F, Fut, const EMIT_EACH: bool> AsyncFold<In, S, F, Fut, EMIT_
             scratch: Vec::new(),
             started: false,
             upstream_done: None,
-            sup: Supervisor::new(if EMIT_EACH { "scan_async" } else { "fold_async" }, attrs),
+            sup: Supervisor::new(
+                if EMIT_EACH {
+                    "scan_async"
+                } else {
+                    "fold_async"
+                },
+                attrs,
+            ),
         }
     }
 }

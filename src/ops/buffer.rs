@@ -45,7 +45,9 @@ impl<T: Send + 'static> Policy<T, T> for BufferPolicy<T> {
                 OverflowStrategy::DropTail => drop(self.queue.pop_back()),
                 OverflowStrategy::DropBuffer => self.queue.clear(),
                 OverflowStrategy::DropNew => return Ok(()),
-                OverflowStrategy::Fail => return Err(StreamError::BufferOverflow { size: self.size }),
+                OverflowStrategy::Fail => {
+                    return Err(StreamError::BufferOverflow { size: self.size })
+                }
                 OverflowStrategy::BackPressure => unreachable!("room() was 0"),
             }
         }

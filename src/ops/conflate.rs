@@ -64,7 +64,12 @@ where
         }
     }
 
-    fn take(&mut self, out: &mut Vec<S>, _max: usize, _sup: &Supervisor) -> Result<(), StreamError> {
+    fn take(
+        &mut self,
+        out: &mut Vec<S>,
+        _max: usize,
+        _sup: &Supervisor,
+    ) -> Result<(), StreamError> {
         if let Some(s) = self.agg.take() {
             out.push(s);
             self.count = 0;

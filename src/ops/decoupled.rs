@@ -21,7 +21,8 @@ pub(crate) trait Policy<In, Out>: Send + 'static {
     /// Accepts one upstream element; `Err` fails the stream.
     fn offer(&mut self, x: In, sup: &Supervisor) -> Result<(), StreamError>;
     /// Moves up to `max` elements downstream; `Err` fails the stream.
-    fn take(&mut self, out: &mut Vec<Out>, max: usize, sup: &Supervisor) -> Result<(), StreamError>;
+    fn take(&mut self, out: &mut Vec<Out>, max: usize, sup: &Supervisor)
+        -> Result<(), StreamError>;
     /// Upstream completed; nothing more will be offered.
     fn finish(&mut self) {}
     /// Whether `take` has nothing to give.
@@ -81,7 +82,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let Some(up) = this.up.as_mut() else { return Poll::Ready(()) };
+        let Some(up) = this.up.as_mut() else {
+            return Poll::Ready(());
+        };
         loop {
             let room = {
                 let mut st = this.shared.lock();
@@ -196,7 +199,12 @@ impl<P> Drop for Consumer<P> {
 
 /// Wires `up` into a decoupled operator with `policy`: spawns the upstream island and returns
 /// the downstream stage.
-pub(crate) fn decouple<In, Out, P>(m: &mut Materializer, up: BoxPull<In>, policy: P, sup: Supervisor) -> BoxPull<Out>
+pub(crate) fn decouple<In, Out, P>(
+    m: &mut Materializer,
+    up: BoxPull<In>,
+    policy: P,
+    sup: Supervisor,
+) -> BoxPull<Out>
 where
     In: Send + 'static,
     Out: Send + 'static,
@@ -218,5 +226,8 @@ where
         buf: Vec::new(),
         _out: std::marker::PhantomData,
     });
-    Box::new(ConsumerOf::<In, Out, P>(Consumer { shared }, std::marker::PhantomData))
+    Box::new(ConsumerOf::<In, Out, P>(
+        Consumer { shared },
+        std::marker::PhantomData,
+    ))
 }

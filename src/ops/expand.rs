@@ -38,10 +38,21 @@ where
         }
     }
 
-    fn take(&mut self, out: &mut Vec<I::Item>, max: usize, sup: &Supervisor) -> Result<(), StreamError> {
+    fn take(
+        &mut self,
+        out: &mut Vec<I::Item>,
+        max: usize,
+        sup: &Supervisor,
+    ) -> Result<(), StreamError> {
         // After upstream finished, only an element not yet shown is still owed.
-        let max = if self.finished { usize::from(!self.emitted) } else { max };
-        let Some(it) = self.current.as_mut() else { return Ok(()) };
+        let max = if self.finished {
+            usize::from(!self.emitted)
+        } else {
+            max
+        };
+        let Some(it) = self.current.as_mut() else {
+            return Ok(());
+        };
         let before = out.len();
         match sup.call(|| out.extend(it.by_ref().take(max))) {
             Ok(()) => {

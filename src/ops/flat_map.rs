@@ -33,7 +33,14 @@ impl<In, U, M, F> FlatMap<In, U, M, F> {
             inbuf: Vec::with_capacity(breadth),
             upstream_done: None,
             attrs: attrs.clone(),
-            sup: Supervisor::new(if breadth == 1 { "flat_map_concat" } else { "flat_map_merge" }, attrs),
+            sup: Supervisor::new(
+                if breadth == 1 {
+                    "flat_map_concat"
+                } else {
+                    "flat_map_merge"
+                },
+                attrs,
+            ),
             _mat: std::marker::PhantomData,
         }
     }
@@ -134,4 +141,3 @@ impl<In, U, M, F> FlatMap<In, U, M, F> {
         }
     }
 }
-

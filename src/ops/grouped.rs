@@ -24,7 +24,10 @@ impl<T: Send + 'static> Logic<T, Vec<T>> for Grouped<T> {
     fn on_element(&mut self, x: T, out: &mut Emit<'_, Vec<T>>) -> Result<Ctl, StreamError> {
         self.buf.push(x);
         if self.buf.len() == self.n {
-            out.push(std::mem::replace(&mut self.buf, Vec::with_capacity(self.n.min(1024))));
+            out.push(std::mem::replace(
+                &mut self.buf,
+                Vec::with_capacity(self.n.min(1024)),
+            ));
         }
         Ok(Ctl::Continue)
     }

@@ -69,7 +69,11 @@ pub(crate) trait Logic<In, Out>: Send + 'static {
     }
 
     /// Upstream failed; `Ok` recovers (the stage completes), `Err` propagates.
-    fn on_failure(&mut self, error: StreamError, _out: &mut Emit<'_, Out>) -> Result<(), StreamError> {
+    fn on_failure(
+        &mut self,
+        error: StreamError,
+        _out: &mut Emit<'_, Out>,
+    ) -> Result<(), StreamError> {
         Err(error)
     }
 

@@ -44,7 +44,11 @@ impl<T: Debug + Send + 'static> Logic<T, T> for Log {
         Ok(())
     }
 
-    fn on_failure(&mut self, error: StreamError, _out: &mut Emit<'_, T>) -> Result<(), StreamError> {
+    fn on_failure(
+        &mut self,
+        error: StreamError,
+        _out: &mut Emit<'_, T>,
+    ) -> Result<(), StreamError> {
         self.finished = true;
         if let Some(level) = self.levels.on_failure {
             event_at!(level, stage = %self.name, %error, "upstream failed");

@@ -36,7 +36,11 @@ pub(crate) struct MapAsync<In, Out, F, Fut, const ORDERED: bool> {
 impl<In, Out, F, Fut, const ORDERED: bool> MapAsync<In, Out, F, Fut, ORDERED> {
     pub(crate) fn new(up: BoxPull<In>, parallelism: usize, f: F, attrs: &Attributes) -> Self {
         let parallelism = parallelism.max(1);
-        let name = if ORDERED { "map_async" } else { "map_async_unordered" };
+        let name = if ORDERED {
+            "map_async"
+        } else {
+            "map_async_unordered"
+        };
         MapAsync {
             up: Some(up),
             f,
@@ -106,7 +110,8 @@ where
                 i += 1;
             }
             if ORDERED {
-                while out.len() - start < max && matches!(self.slots.front(), Some(Slot::Ready(_))) {
+                while out.len() - start < max && matches!(self.slots.front(), Some(Slot::Ready(_)))
+                {
                     if let Some(Slot::Ready(y)) = self.slots.pop_front() {
                         out.push(y);
                     }

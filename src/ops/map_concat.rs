@@ -26,7 +26,12 @@ where
     M: FnMut() -> F,
     I: IntoIterator,
 {
-    pub(crate) fn new(up: BoxPull<In>, mut make: M, name: &'static str, attrs: &Attributes) -> Self {
+    pub(crate) fn new(
+        up: BoxPull<In>,
+        mut make: M,
+        name: &'static str,
+        attrs: &Attributes,
+    ) -> Self {
         MapConcat {
             up: Some(up),
             f: make(),

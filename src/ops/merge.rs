@@ -35,7 +35,9 @@ impl<T: Send + 'static> Pull<T> for Merge<T> {
                 break;
             }
             let i = (first + k) % n;
-            let Some(input) = self.inputs[i].as_mut() else { continue };
+            let Some(input) = self.inputs[i].as_mut() else {
+                continue;
+            };
             match input.pull(cx, out, room) {
                 Poll::Pending | Poll::Ready(Step::Open) => {}
                 Poll::Ready(Step::Complete) => {

@@ -31,8 +31,8 @@ mod zip_with_index;
 
 pub(crate) use also_to::AlsoTo;
 pub(crate) use async_fold::AsyncFold;
-pub use buffer::OverflowStrategy;
 pub(crate) use buffer::BufferPolicy;
+pub use buffer::OverflowStrategy;
 pub(crate) use concat::{Concat, OrElse};
 pub(crate) use conflate::ConflatePolicy;
 pub(crate) use decoupled::decouple;

@@ -18,7 +18,11 @@ impl<T: Send + 'static> Logic<T, T> for WatchTermination {
         Ok(())
     }
 
-    fn on_failure(&mut self, error: StreamError, _out: &mut Emit<'_, T>) -> Result<(), StreamError> {
+    fn on_failure(
+        &mut self,
+        error: StreamError,
+        _out: &mut Emit<'_, T>,
+    ) -> Result<(), StreamError> {
         self.0.complete(Err(error.clone()));
         Err(error)
     }

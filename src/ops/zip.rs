@@ -77,10 +77,22 @@ where
             if want == 0 {
                 return Poll::Ready(Step::Open);
             }
-            if let Some(e) = fill(&mut self.left, &mut self.lbuf, &mut self.scratch_a, cx, want) {
+            if let Some(e) = fill(
+                &mut self.left,
+                &mut self.lbuf,
+                &mut self.scratch_a,
+                cx,
+                want,
+            ) {
                 return Poll::Ready(Step::Failed(e));
             }
-            if let Some(e) = fill(&mut self.right, &mut self.rbuf, &mut self.scratch_b, cx, want) {
+            if let Some(e) = fill(
+                &mut self.right,
+                &mut self.rbuf,
+                &mut self.scratch_b,
+                cx,
+                want,
+            ) {
                 return Poll::Ready(Step::Failed(e));
             }
             let pairs = self.lbuf.len().min(self.rbuf.len()).min(want);

@@ -175,7 +175,10 @@ where
     fn on_batch(&mut self, batch: &mut Vec<T>) -> ControlFlow<Result<Acc, StreamError>> {
         let f = &mut self.f;
         for x in batch.drain(..) {
-            let acc = self.acc.take().expect("fold accumulator present between elements");
+            let acc = self
+                .acc
+                .take()
+                .expect("fold accumulator present between elements");
             // Keep a copy only when a decider may ask to resume from it.
             let prev = self.sup.is_supervised().then(|| acc.clone());
             match self.sup.call(|| f(acc, x)) {

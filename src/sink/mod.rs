@@ -57,7 +57,12 @@ impl<In: Send + 'static, Mat: 'static> Sink<In, Mat> {
     }
 
     /// Materializes this sink after `up` (raw tier).
-    pub fn materialize_into(&self, m: &mut Materializer, up: BoxPull<In>, attrs: &Attributes) -> Mat {
+    pub fn materialize_into(
+        &self,
+        m: &mut Materializer,
+        up: BoxPull<In>,
+        attrs: &Attributes,
+    ) -> Mat {
         (self.make)(m, up, attrs)
     }
 
@@ -191,7 +196,9 @@ impl<In: Send + 'static> Sink<In, Completion<()>> {
         F: FnMut(In) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        Flow::<In>::new().map_async(parallelism, f).to_mat(Sink::ignore(), Keep::right)
+        Flow::<In>::new()
+            .map_async(parallelism, f)
+            .to_mat(Sink::ignore(), Keep::right)
     }
 
     /// Consumes and discards every element; resolves when the stream completes
@@ -243,7 +250,12 @@ impl<In: Send + 'static> Sink<In, NotUsed> {
         let f = Arc::new(f);
         Sink::from_fn(move |m, up, a| {
             let (promise, done) = completion::<()>();
-            m.spawn_island(Root::new(up, consumers::Ignore, promise, a.input_buffer_size()));
+            m.spawn_island(Root::new(
+                up,
+                consumers::Ignore,
+                promise,
+                a.input_buffer_size(),
+            ));
             let f = f.clone();
             m.spawn_island(async move { f(done.await) });
         })
@@ -271,7 +283,12 @@ impl<In: Send + 'static> Sink<In, NotUsed> {
         Sink::from_fn(move |m, up, a| {
             let (promise, done) = completion();
             let taken = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-            m.spawn_island(from_sink::FromSink::new(up, taken, promise, a.input_buffer_size()));
+            m.spawn_island(from_sink::FromSink::new(
+                up,
+                taken,
+                promise,
+                a.input_buffer_size(),
+            ));
             done
         })
     }
@@ -291,7 +308,9 @@ impl<In: Send + 'static> Sink<In, Completion<In>> {
     /// [`StreamError::Empty`] if the stream completes without elements.
     pub fn head() -> Self {
         Sink::<In, Completion<Option<In>>>::head_option().map_materialized_value(|c| {
-            Completion::from_future(async move { c.await?.ok_or(StreamError::Empty { stage: "head" }) })
+            Completion::from_future(
+                async move { c.await?.ok_or(StreamError::Empty { stage: "head" }) },
+            )
         })
     }
 
@@ -308,7 +327,9 @@ impl<In: Send + 'static> Sink<In, Completion<In>> {
     /// [`StreamError::Empty`] if the stream completes without elements.
     pub fn last() -> Self {
         Sink::<In, Completion<Option<In>>>::last_option().map_materialized_value(|c| {
-            Completion::from_future(async move { c.await?.ok_or(StreamError::Empty { stage: "last" }) })
+            Completion::from_future(
+                async move { c.await?.ok_or(StreamError::Empty { stage: "last" }) },
+            )
         })
     }
 

@@ -35,7 +35,12 @@ pub(crate) struct Root<T, C: Consume<T>> {
 }
 
 impl<T, C: Consume<T>> Root<T, C> {
-    pub(crate) fn new(up: BoxPull<T>, consume: C, promise: Promise<C::Output>, batch: usize) -> Self {
+    pub(crate) fn new(
+        up: BoxPull<T>,
+        consume: C,
+        promise: Promise<C::Output>,
+        batch: usize,
+    ) -> Self {
         Root {
             up: Some(up),
             consume,

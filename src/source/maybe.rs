@@ -1,8 +1,8 @@
 //! `Source::maybe`.
 
 use std::fmt;
-use std::pin::Pin;
 use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::channel::oneshot;

@@ -15,9 +15,12 @@ pub use stream::SourceStream;
 
 use crate::boundary;
 use crate::stage::{BoxPull, Pull, Step};
-use crate::{Attributes, Completion, Flow, Keep, Materializer, NotUsed, RunnableGraph, Sink, StreamError};
+use crate::{
+    Attributes, Completion, Flow, Keep, Materializer, NotUsed, RunnableGraph, Sink, StreamError,
+};
 
-type SourceFn<Out, Mat> = dyn Fn(&mut Materializer, &Attributes) -> (BoxPull<Out>, Mat) + Send + Sync;
+type SourceFn<Out, Mat> =
+    dyn Fn(&mut Materializer, &Attributes) -> (BoxPull<Out>, Mat) + Send + Sync;
 
 /// A blueprint of a stream with one output of `Out` that materializes a `Mat` (Akka's `Source`).
 ///
@@ -57,7 +60,11 @@ impl<Out: Send + 'static, Mat: 'static> Source<Out, Mat> {
     }
 
     /// Materializes this source into `m` (raw tier): its first stage and materialized value.
-    pub fn materialize_into(&self, m: &mut Materializer, attrs: &Attributes) -> (BoxPull<Out>, Mat) {
+    pub fn materialize_into(
+        &self,
+        m: &mut Materializer,
+        attrs: &Attributes,
+    ) -> (BoxPull<Out>, Mat) {
         (self.make)(m, attrs)
     }
 
@@ -279,7 +286,9 @@ pub(crate) struct FailedPull(pub(crate) Option<StreamError>);
 
 impl<T> Pull<T> for FailedPull {
     fn pull(&mut self, _cx: &mut Context<'_>, _out: &mut Vec<T>, _max: usize) -> Poll<Step> {
-        Poll::Ready(Step::Failed(self.0.take().unwrap_or(StreamError::AbruptTermination)))
+        Poll::Ready(Step::Failed(
+            self.0.take().unwrap_or(StreamError::AbruptTermination),
+        ))
     }
 }
 
@@ -311,7 +320,12 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
         I: IntoIterator<Item = Out> + Clone + Send + Sync + 'static,
         I::IntoIter: Send + 'static,
     {
-        Source::from_fn(move |_, _| (Box::new(iter::IterPull::new(iter.clone().into_iter())) as BoxPull<Out>, ()))
+        Source::from_fn(move |_, _| {
+            (
+                Box::new(iter::IterPull::new(iter.clone().into_iter())) as BoxPull<Out>,
+                (),
+            )
+        })
     }
 
     /// Emits `value` once, then completes.
@@ -338,7 +352,12 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
     /// # }
     /// ```
     pub fn empty() -> Self {
-        Source::from_fn(|_, _| (Box::new(iter::IterPull::new(std::iter::empty())) as BoxPull<Out>, ()))
+        Source::from_fn(|_, _| {
+            (
+                Box::new(iter::IterPull::new(std::iter::empty())) as BoxPull<Out>,
+                (),
+            )
+        })
     }
 
     /// Fails at once with `error`.
@@ -354,7 +373,12 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
     /// # }
     /// ```
     pub fn failed(error: StreamError) -> Self {
-        Source::from_fn(move |_, _| (Box::new(FailedPull(Some(error.clone()))) as BoxPull<Out>, ()))
+        Source::from_fn(move |_, _| {
+            (
+                Box::new(FailedPull(Some(error.clone()))) as BoxPull<Out>,
+                (),
+            )
+        })
     }
 
     /// Never emits and never completes (until cancelled).
@@ -400,7 +424,10 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
         I::IntoIter: Clone + Send + 'static,
     {
         Source::from_fn(move |_, _| {
-            (Box::new(iter::IterPull::new(iter.clone().into_iter().cycle())) as BoxPull<Out>, ())
+            (
+                Box::new(iter::IterPull::new(iter.clone().into_iter().cycle())) as BoxPull<Out>,
+                (),
+            )
         })
     }
 
@@ -505,8 +532,12 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
     {
         Source::from_fn(move |_, a| {
             (
-                Box::new(resource::UnfoldResource::new(create.clone(), read.clone(), close.clone(), a))
-                    as BoxPull<Out>,
+                Box::new(resource::UnfoldResource::new(
+                    create.clone(),
+                    read.clone(),
+                    close.clone(),
+                    a,
+                )) as BoxPull<Out>,
                 (),
             )
         })
@@ -574,8 +605,9 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
             match taken {
                 Some(s) => (Box::new(stream::StreamPull::new(s)) as BoxPull<Out>, ()),
                 None => (
-                    Box::new(FailedPull(Some(StreamError::AlreadyMaterialized { stage: "from_stream" })))
-                        as BoxPull<Out>,
+                    Box::new(FailedPull(Some(StreamError::AlreadyMaterialized {
+                        stage: "from_stream",
+                    }))) as BoxPull<Out>,
                     (),
                 ),
             }
@@ -597,7 +629,12 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
         S: futures::Stream<Item = Out> + Send + 'static,
         F: Fn() -> S + Send + Sync + 'static,
     {
-        Source::from_fn(move |_, _| (Box::new(stream::StreamPull::new(make())) as BoxPull<Out>, ()))
+        Source::from_fn(move |_, _| {
+            (
+                Box::new(stream::StreamPull::new(make())) as BoxPull<Out>,
+                (),
+            )
+        })
     }
 
     /// Emits at most one element, supplied later through the materialized [`MaybeHandle`]
