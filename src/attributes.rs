@@ -117,6 +117,17 @@ impl Attributes {
         self.input_buffer.unwrap_or(DEFAULT_INPUT_BUFFER)
     }
 
+    /// How many elements the root of a fused island (a sink) requests per pull: the
+    /// `input_buffer` attribute when set, otherwise as many elements as fit in 16 KiB, between 16
+    /// and 1024. Larger batches amortise the per-stage dynamic call; an explicit
+    /// `input_buffer(1)` gives strictly element-by-element processing.
+    pub fn fused_batch<T>(&self) -> usize {
+        self.input_buffer.unwrap_or_else(|| {
+            let size = std::mem::size_of::<T>().max(1);
+            (16 * 1024 / size).clamp(16, 1024)
+        })
+    }
+
     /// The directive the attached decider picks for `error` ([`Directive::Stop`] without one).
     pub fn decide(&self, error: &StreamError) -> Directive {
         self.decider

@@ -644,6 +644,36 @@ pub trait StreamOps: Sized {
         })
     }
 
+    /// Limits the rate to `elements` per `per`, letting bursts of up to `burst` elements through
+    /// at once (Akka's `throttle` in shaping mode: elements are delayed, never dropped).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// tokio::time::pause();
+    /// let start = tokio::time::Instant::now();
+    /// let out = Source::range(1, 5)
+    ///     .throttle(1, Duration::from_secs(1), 1)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2, 3, 4, 5]);
+    /// assert_eq!(start.elapsed().as_secs(), 4); // the first passes at once
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Requests from upstream only as many elements as may pass now.
+    fn throttle(
+        self,
+        elements: u32,
+        per: std::time::Duration,
+        burst: u32,
+    ) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |_, up, _| ops::Throttle::new(up, elements, per, burst))
+    }
+
     /// Buffers up to `size` elements, applying `strategy` when full (Akka's `buffer`).
     ///
     /// Upstream runs on its own island, so the buffer fills while downstream is busy.

@@ -6,9 +6,10 @@
 //! queue bounded by a constant factor of the demand.
 
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::task::{Context, Poll};
 
-use crate::stage::{BoxPull, Pull, Step, Supervisor};
+use crate::stage::{guarded, BoxPull, Pull, Step, Supervisor};
 use crate::supervision::Directive;
 use crate::{Attributes, StreamError};
 
@@ -28,6 +29,8 @@ pub(crate) struct Emit<'a, Out> {
     limit: usize,
     overflow: &'a mut VecDeque<Out>,
     pub(crate) sup: &'a Supervisor,
+    /// Whether to catch panics per call (with a decider) rather than per batch.
+    per_element: bool,
 }
 
 impl<Out> Emit<'_, Out> {
@@ -40,10 +43,15 @@ impl<Out> Emit<'_, Out> {
         }
     }
 
-    /// Runs user code; a panic becomes an error for the supervisor.
+    /// Runs user code. With a decider attached a panic becomes an error for it; without one,
+    /// the panic is caught once per batch by [`Linear`] (cheaper, and Stop is all that can happen).
     #[inline]
     pub(crate) fn call<R>(&self, f: impl FnOnce() -> R) -> Result<R, StreamError> {
-        self.sup.call(f)
+        if self.per_element {
+            self.sup.call(f)
+        } else {
+            Ok(f())
+        }
     }
 
     /// Whether a decider is attached (so the logic may need to keep state for Resume).
@@ -143,18 +151,20 @@ where
             started,
             terminal,
         } = self;
+        let per_element = sup.is_supervised();
         let mut emit = Emit {
             out,
             limit,
             overflow,
             sup,
+            per_element,
         };
         if !*started {
             *started = true;
-            match logic.on_start(&mut emit) {
-                Ctl::Continue => {}
-                Ctl::Complete => *terminal = Some(Step::Complete),
-                Ctl::Fail(e) => *terminal = Some(Step::Failed(e)),
+            match guarded(&emit.sup.name, || logic.on_start(&mut emit)) {
+                Ok(Ctl::Continue) => {}
+                Ok(Ctl::Complete) => *terminal = Some(Step::Complete),
+                Ok(Ctl::Fail(e)) | Err(e) => *terminal = Some(Step::Failed(e)),
             }
         }
         while terminal.is_none() && emit.out.len() < limit {
@@ -164,41 +174,52 @@ where
                 Poll::Pending => break,
                 Poll::Ready(step) => step,
             };
-            for x in inbuf.drain(..) {
-                match logic.on_element(x, &mut emit) {
-                    Ok(Ctl::Continue) => {}
-                    Ok(Ctl::Complete) => {
-                        *terminal = Some(Step::Complete);
-                        break;
+            let mut batch = |emit: &mut Emit<'_, Out>| -> Option<Step> {
+                for x in inbuf.drain(..) {
+                    match logic.on_element(x, emit) {
+                        Ok(Ctl::Continue) => {}
+                        Ok(Ctl::Complete) => return Some(Step::Complete),
+                        Ok(Ctl::Fail(e)) => return Some(Step::Failed(e)),
+                        Err(e) => match emit.sup.decide(&e) {
+                            Directive::Stop => return Some(Step::Failed(e)),
+                            Directive::Resume => {}
+                            Directive::Restart => logic.on_restart(emit),
+                        },
                     }
-                    Ok(Ctl::Fail(e)) => {
-                        *terminal = Some(Step::Failed(e));
-                        break;
-                    }
-                    Err(e) => match emit.sup.decide(&e) {
-                        Directive::Stop => {
-                            *terminal = Some(Step::Failed(e));
-                            break;
-                        }
-                        Directive::Resume => {}
-                        Directive::Restart => logic.on_restart(&mut emit),
-                    },
                 }
-            }
+                None
+            };
+            *terminal = if per_element {
+                batch(&mut emit)
+            } else {
+                // One guard for the whole batch: without a decider a panic can only stop the
+                // stage, and the logic is never called again after it.
+                match catch_unwind(AssertUnwindSafe(|| batch(&mut emit))) {
+                    Ok(t) => t,
+                    Err(payload) => Some(Step::Failed(StreamError::panicked(
+                        emit.sup.name.clone(),
+                        payload,
+                    ))),
+                }
+            };
             if terminal.is_none() {
                 match step {
                     Step::Open => {}
                     Step::Complete => {
-                        *terminal = Some(match logic.on_complete(&mut emit) {
-                            Ok(()) => Step::Complete,
-                            Err(e) => Step::Failed(e),
-                        })
+                        *terminal = Some(
+                            match guarded(&emit.sup.name, || logic.on_complete(&mut emit)) {
+                                Ok(Ok(())) => Step::Complete,
+                                Ok(Err(e)) | Err(e) => Step::Failed(e),
+                            },
+                        )
                     }
                     Step::Failed(e) => {
-                        *terminal = Some(match logic.on_failure(e, &mut emit) {
-                            Ok(()) => Step::Complete,
-                            Err(e) => Step::Failed(e),
-                        })
+                        *terminal = Some(
+                            match guarded(&emit.sup.name, || logic.on_failure(e, &mut emit)) {
+                                Ok(Ok(())) => Step::Complete,
+                                Ok(Err(e)) | Err(e) => Step::Failed(e),
+                            },
+                        )
                     }
                 }
             }

@@ -130,6 +130,12 @@ impl<T: Send + 'static, F: FnMut(T) + Send + 'static> Consume<T> for Foreach<F> 
 
     fn on_batch(&mut self, batch: &mut Vec<T>) -> ControlFlow<Result<(), StreamError>> {
         let f = &mut self.f;
+        if !self.sup.is_supervised() {
+            return match self.sup.call(|| batch.drain(..).for_each(&mut *f)) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => ControlFlow::Break(Err(e)),
+            };
+        }
         for x in batch.drain(..) {
             if let Err(e) = self.sup.call(|| f(x)) {
                 if self.sup.decide(&e) == Directive::Stop {
@@ -174,19 +180,35 @@ where
     #[inline]
     fn on_batch(&mut self, batch: &mut Vec<T>) -> ControlFlow<Result<Acc, StreamError>> {
         let f = &mut self.f;
+        if !self.sup.is_supervised() {
+            // Without a decider a panic can only stop the sink: guard the batch once.
+            let acc = &mut self.acc;
+            let folded = self.sup.call(|| {
+                let mut a = acc
+                    .take()
+                    .expect("fold accumulator present between batches");
+                for x in batch.drain(..) {
+                    a = f(a, x);
+                }
+                *acc = Some(a);
+            });
+            return match folded {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => ControlFlow::Break(Err(e)),
+            };
+        }
         for x in batch.drain(..) {
             let acc = self
                 .acc
                 .take()
                 .expect("fold accumulator present between elements");
-            // Keep a copy only when a decider may ask to resume from it.
-            let prev = self.sup.is_supervised().then(|| acc.clone());
+            let prev = acc.clone();
             match self.sup.call(|| f(acc, x)) {
                 Ok(next) => self.acc = Some(next),
-                Err(e) => match (self.sup.decide(&e), prev) {
-                    (Directive::Resume, Some(prev)) => self.acc = Some(prev),
-                    (Directive::Restart, _) => self.acc = Some(self.zero.clone()),
-                    _ => return ControlFlow::Break(Err(e)),
+                Err(e) => match self.sup.decide(&e) {
+                    Directive::Resume => self.acc = Some(prev),
+                    Directive::Restart => self.acc = Some(self.zero.clone()),
+                    Directive::Stop => return ControlFlow::Break(Err(e)),
                 },
             }
         }

@@ -127,7 +127,7 @@ where
 {
     Sink::from_fn(move |m, up, a| {
         let (promise, done) = completion();
-        m.spawn_island(Root::new(up, make(a), promise, a.input_buffer_size()));
+        m.spawn_island(Root::new(up, make(a), promise, a.fused_batch::<In>()));
         done
     })
 }
@@ -289,6 +289,46 @@ impl<In: Send + 'static> Sink<In, NotUsed> {
                 promise,
                 a.input_buffer_size(),
             ));
+            done
+        })
+    }
+}
+
+impl<In: Send + 'static> Sink<In, Completion<()>> {
+    /// Sends every element into a `futures::Sink` created by `make` for each materialization
+    /// (so the blueprint is reusable). If `make` fails, the stream fails with its error.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sink = Sink::from_sink_fn(|| {
+    ///     Ok::<_, std::io::Error>(futures::sink::drain())
+    /// });
+    /// Source::range(1, 3).run_with(sink.clone()).await.unwrap();
+    /// Source::range(1, 3).run_with(sink).await.unwrap();
+    /// # }
+    /// ```
+    pub fn from_sink_fn<S, E, F>(make: F) -> Self
+    where
+        S: futures::Sink<In> + Send + 'static,
+        S::Error: std::error::Error + Send + Sync + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+        F: Fn() -> Result<S, E> + Send + Sync + 'static,
+    {
+        Sink::from_fn(move |m, up, a| {
+            let (mut promise, done) = completion();
+            match make() {
+                Ok(sink) => m.spawn_island(from_sink::FromSink::new(
+                    up,
+                    Some(sink),
+                    promise,
+                    a.input_buffer_size(),
+                )),
+                Err(e) => {
+                    drop(up);
+                    promise.complete(Err(StreamError::failed(e)));
+                }
+            }
             done
         })
     }
