@@ -59,6 +59,7 @@ impl<T: 'static> Pull<T> for BoxPull<T> {
 
 /// Runs `f`, turning a panic into [`StreamError::Panicked`] naming `stage`.
 #[inline]
+#[allow(clippy::ptr_arg)] // a `Cow` so that a static name is cloned into the error for free
 pub(crate) fn guarded<R>(
     stage: &Cow<'static, str>,
     f: impl FnOnce() -> R,

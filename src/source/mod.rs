@@ -315,6 +315,7 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
     /// # Back pressure
     /// Emits only on demand; spends tokio's cooperative budget so a long iterator cannot starve
     /// other tasks.
+    #[allow(clippy::should_implement_trait)] // Akka's name; it takes a reusable iterable
     pub fn from_iter<I>(iter: I) -> Self
     where
         I: IntoIterator<Item = Out> + Clone + Send + Sync + 'static,
