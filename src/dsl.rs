@@ -542,6 +542,8 @@ pub trait StreamOps: Sized {
 
     /// Maps with a mutable state created per materialization by `create`; at completion
     /// `on_complete` may emit one last element from the final state (Akka's `statefulMap`).
+    /// On upstream failure `on_complete` runs too and its element is emitted before the failure,
+    /// as in Pekko; on cancellation the state is dropped without calling it.
     ///
     /// ```
     /// use weir::prelude::*;

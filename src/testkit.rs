@@ -468,6 +468,12 @@ impl<T: Send + Debug + PartialEq + 'static> SinkProbe<T> {
 
     /// Waits for completion.
     ///
+    /// The probe pulls only while it has demand, and in weir's pull protocol a stage reports
+    /// completion on a pull; so when the stream ends exactly after the last requested element,
+    /// request one more before expecting completion (Akka's probe is told without demand).
+    /// Sources that know they are exhausted (`from_iter`, `single`, `future`, …) complete together
+    /// with their last element and need no extra request.
+    ///
     /// # Panics
     /// If the next event is an element or a failure.
     pub async fn expect_complete(&self) {

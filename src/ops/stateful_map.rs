@@ -50,6 +50,16 @@ where
         Ok(())
     }
 
+    fn on_failure(
+        &mut self,
+        error: StreamError,
+        out: &mut Emit<'_, Out>,
+    ) -> Result<(), StreamError> {
+        // As Pekko's `statefulMap`: flush the state, then fail.
+        self.on_complete(out)?;
+        Err(error)
+    }
+
     fn on_restart(&mut self, out: &mut Emit<'_, Out>) {
         self.state = None;
         if let Ctl::Fail(_) = self.on_start(out) {

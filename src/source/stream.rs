@@ -39,7 +39,13 @@ where
             }
         }
         if out.len() > before {
-            Poll::Ready(Step::Open)
+            // A stream that knows it is exhausted (`once`, exact-size iterators) completes with
+            // its last element instead of waiting for more demand to find out.
+            if self.stream.size_hint() == (0, Some(0)) {
+                Poll::Ready(Step::Complete)
+            } else {
+                Poll::Ready(Step::Open)
+            }
         } else {
             Poll::Pending
         }
