@@ -42,6 +42,16 @@ pub enum StreamError {
     /// The stream was torn down before it terminated: its task was aborted or its runtime shut
     /// down (Akka's `AbruptTerminationException`).
     AbruptTermination,
+    /// A custom stage broke the stage API's rules (push without pull, pulling twice, grabbing
+    /// with nothing pushed, pushing to a closed port); the stage failed.
+    StageMisuse {
+        /// The stage (its name).
+        stage: Cow<'static, str>,
+        /// The port involved.
+        port: &'static str,
+        /// What was done wrong.
+        problem: &'static str,
+    },
     /// A one-shot blueprint (from `Source::from_stream`, `Sink::from_sink`, `pre_materialize`)
     /// was materialized a second time.
     AlreadyMaterialized {
@@ -97,6 +107,13 @@ impl fmt::Display for StreamError {
                 write!(f, "buffer of {size} elements overflowed")
             }
             StreamError::AbruptTermination => write!(f, "stream terminated abruptly"),
+            StreamError::StageMisuse {
+                stage,
+                port,
+                problem,
+            } => {
+                write!(f, "stage `{stage}` misused port `{port}`: {problem}")
+            }
             StreamError::AlreadyMaterialized { stage } => {
                 write!(f, "one-shot `{stage}` was materialized more than once")
             }

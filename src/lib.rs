@@ -27,6 +27,7 @@
 
 mod attributes;
 mod boundary;
+pub mod custom;
 mod dsl;
 mod error;
 mod flow;
@@ -34,6 +35,7 @@ mod graph;
 mod keep;
 mod materializer;
 mod ops;
+pub mod scoring;
 mod sink;
 mod source;
 pub mod stage;

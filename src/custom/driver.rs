@@ -1,0 +1,192 @@
+//! The island that runs a custom stage's logic.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::sync::mpsc;
+
+use super::context::{StageContext, StageState};
+use super::ports::{InEvent, InPort, OutEvent, OutPort, PortId};
+use super::timers::Timers;
+use super::StageLogic;
+use crate::stage::Step;
+use crate::StreamError;
+
+/// How many async-callback messages one poll handles before giving other events a turn.
+const MESSAGES_PER_POLL: usize = 64;
+
+pub(crate) struct StageIsland<L: StageLogic> {
+    logic: L,
+    name: Cow<'static, str>,
+    ins: Vec<Box<dyn InPort>>,
+    outs: Vec<Box<dyn OutPort>>,
+    timers: Timers,
+    state: StageState,
+    messages: mpsc::Receiver<L::Message>,
+    started: bool,
+    stopped: bool,
+}
+
+impl<L: StageLogic> StageIsland<L> {
+    pub(crate) fn new(
+        logic: L,
+        name: Cow<'static, str>,
+        ins: Vec<Box<dyn InPort>>,
+        outs: Vec<Box<dyn OutPort>>,
+        messages: mpsc::Receiver<L::Message>,
+    ) -> Self {
+        StageIsland {
+            logic,
+            name,
+            ins,
+            outs,
+            timers: Timers::default(),
+            state: StageState::default(),
+            messages,
+            started: false,
+            stopped: false,
+        }
+    }
+
+    /// Runs one handler with a fresh context; a panic fails the stage.
+    fn handle(&mut self, f: impl FnOnce(&mut L, &mut StageContext<'_, L::Message>)) {
+        let mut ctx = StageContext {
+            stage: &self.name,
+            ins: &mut self.ins,
+            outs: &mut self.outs,
+            timers: &mut self.timers,
+            state: &mut self.state,
+            _m: PhantomData,
+        };
+        let logic = &mut self.logic;
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(logic, &mut ctx))) {
+            let e = StreamError::panicked(self.name.clone(), payload);
+            if self.state.failure.is_none() {
+                self.state.failure = Some(e);
+            }
+        }
+    }
+
+    /// Applies `complete_stage`/`fail_stage`; true once every port is closed and nothing is
+    /// queued, so the stage can stop.
+    fn settle(&mut self) -> bool {
+        if let Some(e) = self.state.failure.take() {
+            for i in &mut self.ins {
+                i.cancel();
+            }
+            for o in &mut self.outs {
+                o.finish(Step::Failed(e.clone()));
+            }
+            return true;
+        }
+        if self.state.completing {
+            for i in &mut self.ins {
+                i.cancel();
+            }
+            for o in &mut self.outs {
+                o.finish(Step::Complete);
+            }
+            return self.outs.iter().all(|o| o.is_closed());
+        }
+        let all_closed =
+            self.ins.iter().all(|i| i.is_closed()) && self.outs.iter().all(|o| o.is_closed());
+        all_closed && !self.state.keep_going
+    }
+
+    fn stop(&mut self) {
+        if !self.stopped {
+            self.stopped = true;
+            self.messages.close();
+            for o in &mut self.outs {
+                o.finish(Step::Complete);
+            }
+            let logic = &mut self.logic;
+            let _ = catch_unwind(AssertUnwindSafe(|| logic.post_stop()));
+        }
+    }
+}
+
+impl<L: StageLogic> Unpin for StageIsland<L> {}
+
+impl<L: StageLogic> Future for StageIsland<L> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.stopped {
+            return Poll::Ready(());
+        }
+        if !this.started {
+            this.started = true;
+            this.handle(|l, ctx| l.pre_start(ctx));
+        }
+        loop {
+            if this.settle() {
+                this.stop();
+                return Poll::Ready(());
+            }
+            let mut progressed = false;
+            for i in 0..this.outs.len() {
+                match this.outs[i].poll_event(cx) {
+                    Some(OutEvent::Pull) => this.handle(|l, ctx| l.on_pull(PortId(i), ctx)),
+                    Some(OutEvent::DownstreamFinish) => {
+                        this.handle(|l, ctx| l.on_downstream_finish(PortId(i), ctx))
+                    }
+                    None => continue,
+                }
+                progressed = true;
+            }
+            for i in 0..this.ins.len() {
+                match this.ins[i].poll_event(cx) {
+                    Some(InEvent::Push) => this.handle(|l, ctx| l.on_push(PortId(i), ctx)),
+                    Some(InEvent::Finish) => {
+                        this.handle(|l, ctx| l.on_upstream_finish(PortId(i), ctx))
+                    }
+                    Some(InEvent::Failure(e)) => {
+                        this.handle(|l, ctx| l.on_upstream_failure(PortId(i), e, ctx))
+                    }
+                    None => continue,
+                }
+                progressed = true;
+            }
+            for _ in 0..MESSAGES_PER_POLL {
+                match this.messages.poll_recv(cx) {
+                    Poll::Ready(Some(m)) => {
+                        this.handle(|l, ctx| l.on_message(m, ctx));
+                        progressed = true;
+                    }
+                    _ => break,
+                }
+            }
+            if let Some(key) = this.timers.poll_due(cx) {
+                this.handle(|l, ctx| l.on_timer(key, ctx));
+                progressed = true;
+            }
+            // A logic that always has work (a hot upstream, self-sent messages) still yields.
+            if !progressed || crate::stage::poll_budget(cx).is_pending() {
+                for o in &mut this.outs {
+                    o.flush();
+                }
+                // Either nothing to do (wakers are registered) or out of budget (the budget's
+                // waker reschedules the task).
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl<L: StageLogic> Drop for StageIsland<L> {
+    fn drop(&mut self) {
+        // Abrupt termination (the task was aborted): downstream learns of it, and post_stop runs.
+        if !self.stopped {
+            for o in &mut self.outs {
+                o.finish(Step::Failed(StreamError::AbruptTermination));
+            }
+            self.stop();
+        }
+    }
+}
