@@ -1,21 +1,18 @@
 //! `zip` and `zip_with`.
 
-use std::collections::VecDeque;
 use std::task::{Context, Poll};
 
 use crate::stage::{BoxPull, Pull, Step, Supervisor};
 use crate::supervision::Directive;
-use crate::Attributes;
+use crate::{Attributes, StreamError};
 
 /// Pairs elements of two inputs with `f`; completes as soon as one input has completed and its
 /// buffered elements are used up.
 pub(crate) struct ZipWith<A, B, F> {
     left: Option<BoxPull<A>>,
     right: Option<BoxPull<B>>,
-    lbuf: VecDeque<A>,
-    rbuf: VecDeque<B>,
-    scratch_a: Vec<A>,
-    scratch_b: Vec<B>,
+    lbuf: Vec<A>,
+    rbuf: Vec<B>,
     f: F,
     sup: Supervisor,
 }
@@ -25,41 +22,34 @@ impl<A, B, F> ZipWith<A, B, F> {
         ZipWith {
             left: Some(left),
             right: Some(right),
-            lbuf: VecDeque::new(),
-            rbuf: VecDeque::new(),
-            scratch_a: Vec::new(),
-            scratch_b: Vec::new(),
+            lbuf: Vec::new(),
+            rbuf: Vec::new(),
             f,
             sup: Supervisor::new("zip_with", attrs),
         }
     }
 }
 
-/// Pulls up to `want` more into `buf`; `Some` carries a failure.
+/// Pulls until `buf` holds `want` elements or the side has nothing ready; `Err` on failure.
 fn fill<T: 'static>(
     side: &mut Option<BoxPull<T>>,
-    buf: &mut VecDeque<T>,
-    scratch: &mut Vec<T>,
+    buf: &mut Vec<T>,
     cx: &mut Context<'_>,
     want: usize,
-) -> Option<crate::StreamError> {
+) -> Result<(), StreamError> {
     if buf.len() >= want {
-        return None;
+        return Ok(());
     }
-    let p = side.as_mut()?;
-    match p.pull(cx, scratch, want - buf.len()) {
-        Poll::Pending => None,
-        Poll::Ready(step) => {
-            buf.extend(scratch.drain(..));
-            match step {
-                Step::Open => None,
-                Step::Complete => {
-                    *side = None;
-                    None
-                }
-                Step::Failed(e) => Some(e),
-            }
+    let Some(p) = side.as_mut() else {
+        return Ok(());
+    };
+    match p.pull(cx, buf, want - buf.len()) {
+        Poll::Pending | Poll::Ready(Step::Open) => Ok(()),
+        Poll::Ready(Step::Complete) => {
+            *side = None;
+            Ok(())
         }
+        Poll::Ready(Step::Failed(e)) => Err(e),
     }
 }
 
@@ -77,36 +67,28 @@ where
             if want == 0 {
                 return Poll::Ready(Step::Open);
             }
-            if let Some(e) = fill(
-                &mut self.left,
-                &mut self.lbuf,
-                &mut self.scratch_a,
-                cx,
-                want,
-            ) {
+            if let Err(e) = fill(&mut self.left, &mut self.lbuf, cx, want) {
                 return Poll::Ready(Step::Failed(e));
             }
-            if let Some(e) = fill(
-                &mut self.right,
-                &mut self.rbuf,
-                &mut self.scratch_b,
-                cx,
-                want,
-            ) {
+            if let Err(e) = fill(&mut self.right, &mut self.rbuf, cx, want) {
                 return Poll::Ready(Step::Failed(e));
             }
             let pairs = self.lbuf.len().min(self.rbuf.len()).min(want);
-            for _ in 0..pairs {
-                let (a, b) = (self.lbuf.pop_front(), self.rbuf.pop_front());
-                let (Some(a), Some(b)) = (a, b) else { break };
-                let f = &mut self.f;
-                match self.sup.call(|| f(a, b)) {
-                    Ok(o) => out.push(o),
-                    Err(e) => {
-                        if self.sup.decide(&e) == Directive::Stop {
-                            return Poll::Ready(Step::Failed(e));
+            if pairs > 0 {
+                let (f, sup) = (&mut self.f, &self.sup);
+                let zipped = self.lbuf.drain(..pairs).zip(self.rbuf.drain(..pairs));
+                if sup.is_supervised() {
+                    for (a, b) in zipped {
+                        match sup.call(|| f(a, b)) {
+                            Ok(o) => out.push(o),
+                            Err(e) if sup.decide(&e) == Directive::Stop => {
+                                return Poll::Ready(Step::Failed(e))
+                            }
+                            Err(_) => {}
                         }
                     }
+                } else if let Err(e) = sup.call(|| out.extend(zipped.map(|(a, b)| f(a, b)))) {
+                    return Poll::Ready(Step::Failed(e));
                 }
             }
             let left_done = self.left.is_none() && self.lbuf.is_empty();
