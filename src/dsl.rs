@@ -542,8 +542,9 @@ pub trait StreamOps: Sized {
 
     /// Maps with a mutable state created per materialization by `create`; at completion
     /// `on_complete` may emit one last element from the final state (Akka's `statefulMap`).
-    /// On upstream failure `on_complete` runs too and its element is emitted before the failure,
-    /// as in Pekko; on cancellation the state is dropped without calling it.
+    /// As in Pekko, `on_complete` also runs when the stage fails (upstream failure, or its own
+    /// `f` failing under Stop), its element emitted before the failure, and on cancellation, its
+    /// element discarded.
     ///
     /// ```
     /// use weir::prelude::*;
@@ -579,6 +580,7 @@ pub trait StreamOps: Sized {
             f: f.clone(),
             on_complete: on_complete.clone(),
             state: None,
+            _out: std::marker::PhantomData,
         })
     }
 

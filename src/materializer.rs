@@ -75,24 +75,7 @@ impl fmt::Debug for Materializer {
 /// The stream runs whether or not this future is polled or kept.
 #[must_use = "a completion does nothing unless awaited (the stream runs regardless)"]
 pub struct Completion<T> {
-    inner: Inner<T>,
-}
-
-enum Inner<T> {
-    Promised(oneshot::Receiver<Result<T, StreamError>>),
-    Derived(BoxFuture<'static, Result<T, StreamError>>),
-}
-
-impl<T> Completion<T> {
-    /// A completion resolved by `future` (for sinks that derive their result from another one).
-    pub fn from_future<F>(future: F) -> Self
-    where
-        F: Future<Output = Result<T, StreamError>> + Send + 'static,
-    {
-        Completion {
-            inner: Inner::Derived(Box::pin(future)),
-        }
-    }
+    rx: oneshot::Receiver<Result<T, StreamError>>,
 }
 
 /// The sending half of a [`Completion`].
@@ -103,12 +86,7 @@ pub(crate) struct Promise<T> {
 /// A connected promise/completion pair.
 pub(crate) fn completion<T>() -> (Promise<T>, Completion<T>) {
     let (tx, rx) = oneshot::channel();
-    (
-        Promise { tx: Some(tx) },
-        Completion {
-            inner: Inner::Promised(rx),
-        },
-    )
+    (Promise { tx: Some(tx) }, Completion { rx })
 }
 
 impl<T> Promise<T> {
@@ -134,15 +112,10 @@ impl<T> Future for Completion<T> {
     type Output = Result<T, StreamError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.inner {
-            Inner::Promised(rx) => match Pin::new(rx).poll(cx) {
-                Poll::Ready(Ok(result)) => Poll::Ready(result),
-                Poll::Ready(Err(oneshot::Canceled)) => {
-                    Poll::Ready(Err(StreamError::AbruptTermination))
-                }
-                Poll::Pending => Poll::Pending,
-            },
-            Inner::Derived(f) => f.as_mut().poll(cx),
+        match Pin::new(&mut self.rx).poll(cx) {
+            Poll::Ready(Ok(result)) => Poll::Ready(result),
+            Poll::Ready(Err(oneshot::Canceled)) => Poll::Ready(Err(StreamError::AbruptTermination)),
+            Poll::Pending => Poll::Pending,
         }
     }
 }

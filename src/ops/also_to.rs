@@ -53,6 +53,17 @@ impl<T: Clone + Send + 'static, const TAP: bool> Pull<T> for AlsoTo<T, TAP> {
         let start = out.len();
         let p = up.pull(cx, out, want);
         let Poll::Ready(step) = p else {
+            // Waiting on upstream: the side cancelling must still wake us.
+            if let Some(side) = self.side.as_mut() {
+                if side.watch_cancel(cx).is_err() {
+                    if TAP {
+                        self.side = None;
+                    } else {
+                        self.up = None;
+                        return Poll::Ready(Step::Complete);
+                    }
+                }
+            }
             return Poll::Pending;
         };
         if let Some(side) = self.side.as_mut() {

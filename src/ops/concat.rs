@@ -13,11 +13,12 @@ pub(crate) struct Concat<T> {
 
 impl<T: Send + 'static> Pull<T> for Concat<T> {
     fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<T>, max: usize) -> Poll<Step> {
+        let start = out.len();
         if let Some(first) = self.first.as_mut() {
             match first.pull(cx, out, max) {
                 Poll::Ready(Step::Complete) => {
                     self.first = None;
-                    if !out.is_empty() {
+                    if out.len() > start {
                         return Poll::Ready(Step::Open);
                     }
                 }
@@ -47,7 +48,11 @@ impl<T: Send + 'static> Pull<T> for OrElse<T> {
         if let Some(primary) = self.primary.as_mut() {
             let before = out.len();
             let p = primary.pull(cx, out, max);
-            self.emitted |= out.len() > before;
+            if out.len() > before && !self.emitted {
+                // As Pekko's `orElse`: the secondary is cancelled on the primary's first element.
+                self.emitted = true;
+                self.secondary = None;
+            }
             match p {
                 Poll::Ready(Step::Complete) if !self.emitted => self.primary = None,
                 Poll::Ready(step) => {

@@ -85,6 +85,9 @@ pub(crate) trait Logic<In, Out>: Send + 'static {
         Err(error)
     }
 
+    /// The stage itself failed (its user code, under Stop); emit what is owed before the failure.
+    fn on_stop(&mut self, _error: &StreamError, _out: &mut Emit<'_, Out>) {}
+
     /// Supervision chose Restart: reset accumulated state.
     fn on_restart(&mut self, _out: &mut Emit<'_, Out>) {}
 
@@ -152,6 +155,8 @@ where
             terminal,
         } = self;
         let per_element = sup.is_supervised();
+        // Whether the stage failed by its own user code (not by an upstream failure).
+        let mut own_failure = false;
         let mut emit = Emit {
             out,
             limit,
@@ -164,7 +169,10 @@ where
             match guarded(&emit.sup.name, || logic.on_start(&mut emit)) {
                 Ok(Ctl::Continue) => {}
                 Ok(Ctl::Complete) => *terminal = Some(Step::Complete),
-                Ok(Ctl::Fail(e)) | Err(e) => *terminal = Some(Step::Failed(e)),
+                Ok(Ctl::Fail(e)) | Err(e) => {
+                    *terminal = Some(Step::Failed(e));
+                    own_failure = true;
+                }
             }
         }
         while terminal.is_none() && emit.out.len() < limit {
@@ -202,6 +210,7 @@ where
                     ))),
                 }
             };
+            own_failure = matches!(terminal, Some(Step::Failed(_)));
             if terminal.is_none() {
                 match step {
                     Step::Open => {}
@@ -222,6 +231,18 @@ where
                         )
                     }
                 }
+            }
+        }
+        if let Some(Step::Failed(e)) = terminal.as_ref() {
+            if own_failure {
+                let mut emit = Emit {
+                    out,
+                    limit,
+                    overflow,
+                    sup,
+                    per_element: true,
+                };
+                let _ = guarded(&emit.sup.name, || logic.on_stop(e, &mut emit));
             }
         }
         if terminal.is_some() {

@@ -4,8 +4,8 @@ use std::task::{Context, Poll};
 
 use crate::stage::{BoxPull, Pull, Step};
 
-/// Emits elements from all inputs as they arrive, starting each pull at the next input in turn
-/// so a busy input cannot starve the others. Completes when all inputs complete (or, with
+/// Emits elements from all inputs as they arrive, in fair shares per pull, starting each pull at
+/// the next input in turn so a busy input cannot starve the others. Completes when all inputs complete (or, with
 /// `eager_complete`, when any does); fails when any fails.
 pub(crate) struct Merge<T> {
     inputs: Vec<Option<BoxPull<T>>>,
@@ -29,28 +29,44 @@ impl<T: Send + 'static> Pull<T> for Merge<T> {
         let n = self.inputs.len();
         let first = self.next;
         self.next = (self.next + 1) % n.max(1);
-        for k in 0..n {
+        // Rounds of fair shares: each live input may fill `room / live` per round, so one busy
+        // input cannot take a whole batch while another also has elements.
+        loop {
+            let live = self.inputs.iter().filter(|i| i.is_some()).count();
             let room = max - (out.len() - start);
-            if room == 0 {
+            if live == 0 || room == 0 {
                 break;
             }
-            let i = (first + k) % n;
-            let Some(input) = self.inputs[i].as_mut() else {
-                continue;
-            };
-            match input.pull(cx, out, room) {
-                Poll::Pending | Poll::Ready(Step::Open) => {}
-                Poll::Ready(Step::Complete) => {
-                    self.inputs[i] = None;
-                    if self.eager_complete {
+            let share = (room / live).max(1);
+            let mut progressed = false;
+            for k in 0..n {
+                let room = max - (out.len() - start);
+                if room == 0 {
+                    break;
+                }
+                let i = (first + k) % n;
+                let Some(input) = self.inputs[i].as_mut() else {
+                    continue;
+                };
+                let before = out.len();
+                match input.pull(cx, out, share.min(room)) {
+                    Poll::Pending | Poll::Ready(Step::Open) => {}
+                    Poll::Ready(Step::Complete) => {
+                        self.inputs[i] = None;
+                        if self.eager_complete {
+                            self.inputs.clear();
+                            return Poll::Ready(Step::Complete);
+                        }
+                    }
+                    Poll::Ready(Step::Failed(e)) => {
                         self.inputs.clear();
-                        return Poll::Ready(Step::Complete);
+                        return Poll::Ready(Step::Failed(e));
                     }
                 }
-                Poll::Ready(Step::Failed(e)) => {
-                    self.inputs.clear();
-                    return Poll::Ready(Step::Failed(e));
-                }
+                progressed |= out.len() > before;
+            }
+            if !progressed {
+                break;
             }
         }
         if self.inputs.iter().all(Option::is_none) {

@@ -3,14 +3,32 @@
 use super::linear::{Ctl, Emit, Logic};
 use crate::StreamError;
 
-pub(crate) struct StatefulMap<S, C, F, D> {
+pub(crate) struct StatefulMap<S, Out, C, F, D>
+where
+    D: FnMut(S) -> Option<Out>,
+{
     pub(crate) create: C,
     pub(crate) f: F,
     pub(crate) on_complete: D,
     pub(crate) state: Option<S>,
+    pub(crate) _out: std::marker::PhantomData<fn() -> Out>,
 }
 
-impl<In, Out, S, C, F, D> Logic<In, Out> for StatefulMap<S, C, F, D>
+impl<S, Out, C, F, D> Drop for StatefulMap<S, Out, C, F, D>
+where
+    D: FnMut(S) -> Option<Out>,
+{
+    fn drop(&mut self) {
+        // Downstream cancelled with state left: like Pekko, call `on_complete` and discard its
+        // element (there is nobody to emit it to). A panic here has nobody to report to either.
+        if let Some(state) = self.state.take() {
+            let done = &mut self.on_complete;
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(done(state))));
+        }
+    }
+}
+
+impl<In, Out, S, C, F, D> Logic<In, Out> for StatefulMap<S, Out, C, F, D>
 where
     In: Send + 'static,
     Out: Send + 'static,
@@ -58,6 +76,11 @@ where
         // As Pekko's `statefulMap`: flush the state, then fail.
         self.on_complete(out)?;
         Err(error)
+    }
+
+    fn on_stop(&mut self, _error: &StreamError, out: &mut Emit<'_, Out>) {
+        // As Pekko's `closeStateAndFail`: the state's last element precedes the failure.
+        let _ = self.on_complete(out);
     }
 
     fn on_restart(&mut self, out: &mut Emit<'_, Out>) {

@@ -219,3 +219,39 @@ where
         Ok(self.acc.take().unwrap_or_else(|| self.zero.clone()))
     }
 }
+
+/// Turns a sink's `Option` result into a required one: `None` fails with
+/// [`StreamError::Empty`].
+pub(crate) struct Required<C>(pub(crate) C, pub(crate) &'static str);
+
+impl<T, C, R> Consume<T> for Required<C>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    C: Consume<T, Output = Option<R>>,
+{
+    type Output = R;
+
+    fn on_batch(&mut self, batch: &mut Vec<T>) -> ControlFlow<Result<R, StreamError>> {
+        match self.0.on_batch(batch) {
+            ControlFlow::Continue(()) => ControlFlow::Continue(()),
+            ControlFlow::Break(r) => ControlFlow::Break(self.require(r)),
+        }
+    }
+
+    fn on_complete(&mut self) -> Result<R, StreamError> {
+        let r = self.0.on_complete();
+        self.require(r)
+    }
+
+    fn on_failure(&mut self, error: StreamError) -> Result<R, StreamError> {
+        let r = self.0.on_failure(error);
+        self.require(r)
+    }
+}
+
+impl<C> Required<C> {
+    fn require<R>(&self, r: Result<Option<R>, StreamError>) -> Result<R, StreamError> {
+        r?.ok_or(StreamError::Empty { stage: self.1 })
+    }
+}

@@ -347,11 +347,7 @@ impl<In: Send + 'static> Sink<In, Completion<In>> {
     /// # Errors
     /// [`StreamError::Empty`] if the stream completes without elements.
     pub fn head() -> Self {
-        Sink::<In, Completion<Option<In>>>::head_option().map_materialized_value(|c| {
-            Completion::from_future(
-                async move { c.await?.ok_or(StreamError::Empty { stage: "head" }) },
-            )
-        })
+        consumer(|_| consumers::Required(consumers::Head, "head"))
     }
 
     /// Resolves with the last element (Akka's `Sink.last`).
@@ -366,11 +362,7 @@ impl<In: Send + 'static> Sink<In, Completion<In>> {
     /// # Errors
     /// [`StreamError::Empty`] if the stream completes without elements.
     pub fn last() -> Self {
-        Sink::<In, Completion<Option<In>>>::last_option().map_materialized_value(|c| {
-            Completion::from_future(
-                async move { c.await?.ok_or(StreamError::Empty { stage: "last" }) },
-            )
-        })
+        consumer(|_| consumers::Required(consumers::Last(None), "last"))
     }
 
     /// Combines elements with `f`; resolves with the result (Akka's `Sink.reduce`).
