@@ -52,6 +52,14 @@ pub enum StreamError {
         /// What was done wrong.
         problem: &'static str,
     },
+    /// A `Partition` junction's function chose an output that does not exist (Akka's
+    /// `PartitionOutOfBoundsException`).
+    PartitionOutOfBounds {
+        /// The index chosen.
+        index: usize,
+        /// The number of outputs.
+        outputs: usize,
+    },
     /// A one-shot blueprint (from `Source::from_stream`, `Sink::from_sink`, `pre_materialize`)
     /// was materialized a second time.
     AlreadyMaterialized {
@@ -113,6 +121,9 @@ impl fmt::Display for StreamError {
                 problem,
             } => {
                 write!(f, "stage `{stage}` misused port `{port}`: {problem}")
+            }
+            StreamError::PartitionOutOfBounds { index, outputs } => {
+                write!(f, "partition chose output {index} of {outputs}")
             }
             StreamError::AlreadyMaterialized { stage } => {
                 write!(f, "one-shot `{stage}` was materialized more than once")

@@ -27,11 +27,13 @@
 
 mod attributes;
 mod boundary;
+pub mod builder;
 pub mod custom;
 mod dsl;
 mod error;
 mod flow;
 mod graph;
+pub mod junctions;
 mod keep;
 mod materializer;
 mod ops;

@@ -9,17 +9,42 @@ use crate::stage::{BoxPull, Pull, Step};
 /// `eager_complete`, when any does); fails when any fails.
 pub(crate) struct Merge<T> {
     inputs: Vec<Option<BoxPull<T>>>,
+    /// Relative share of each input per round (Akka's `MergePrioritized`); all 1 for `Merge`.
+    weights: Vec<usize>,
+    /// Input 0 is drained first on every pull (Akka's `MergePreferred`).
+    preferred: bool,
     next: usize,
     eager_complete: bool,
 }
 
 impl<T> Merge<T> {
     pub(crate) fn new(inputs: Vec<BoxPull<T>>, eager_complete: bool) -> Self {
+        let weights = vec![1; inputs.len()];
         Merge {
             inputs: inputs.into_iter().map(Some).collect(),
+            weights,
+            preferred: false,
             next: 0,
             eager_complete,
         }
+    }
+
+    /// A merge whose inputs get shares in proportion to `weights` (each at least 1).
+    pub(crate) fn weighted(
+        inputs: Vec<BoxPull<T>>,
+        weights: Vec<usize>,
+        eager_complete: bool,
+    ) -> Self {
+        let mut m = Merge::new(inputs, eager_complete);
+        m.weights = weights.into_iter().map(|w| w.max(1)).collect();
+        m
+    }
+
+    /// A merge that drains input 0 before the others on every pull.
+    pub(crate) fn preferred(inputs: Vec<BoxPull<T>>, eager_complete: bool) -> Self {
+        let mut m = Merge::new(inputs, eager_complete);
+        m.preferred = true;
+        m
     }
 }
 
@@ -32,19 +57,35 @@ impl<T: Send + 'static> Pull<T> for Merge<T> {
         // Rounds of fair shares: each live input may fill `room / live` per round, so one busy
         // input cannot take a whole batch while another also has elements.
         loop {
-            let live = self.inputs.iter().filter(|i| i.is_some()).count();
+            let live_weight: usize = (0..n)
+                .filter(|&i| self.inputs[i].is_some())
+                .map(|i| self.weights[i])
+                .sum();
             let room = max - (out.len() - start);
-            if live == 0 || room == 0 {
+            if live_weight == 0 || room == 0 {
                 break;
             }
-            let share = (room / live).max(1);
             let mut progressed = false;
             for k in 0..n {
                 let room = max - (out.len() - start);
                 if room == 0 {
                     break;
                 }
-                let i = (first + k) % n;
+                // The preferred input always goes first and may fill the whole room.
+                let i = if self.preferred {
+                    if k == 0 {
+                        0
+                    } else {
+                        1 + (first + k - 1) % (n - 1).max(1)
+                    }
+                } else {
+                    (first + k) % n
+                };
+                let share = if self.preferred && i == 0 {
+                    room
+                } else {
+                    (room * self.weights[i] / live_weight).max(1)
+                };
                 let Some(input) = self.inputs[i].as_mut() else {
                     continue;
                 };

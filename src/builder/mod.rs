@@ -1,0 +1,617 @@
+//! The graph builder: arbitrary graphs of sources, flows, sinks and junctions (Akka's
+//! `GraphDSL`).
+//!
+//! Add blueprints and [junctions](crate::junctions) to a [`GraphBuilder`], connect typed
+//! [`Out`] handles to [`In`] handles (a type mismatch does not compile), and close the graph
+//! into a [`RunnableGraph`], or expose its open ports as a [`Source`], [`Flow`] or [`Sink`].
+//! Materialized values of added blueprints are kept through [`MatKey`]s and combined by a
+//! function of [`Mats`] that runs at each materialization.
+//!
+//! ```
+//! use weir::builder::GraphBuilder;
+//! use weir::junctions::{Broadcast, Merge};
+//! use weir::prelude::*;
+//!
+//! # #[tokio::main] async fn main() {
+//! let mut b = GraphBuilder::new();
+//! let src = b.add_source(Source::range(1, 3));
+//! let bcast = b.add(Broadcast::<i32>::new(2));
+//! let merge = b.add(Merge::<i32>::new(2));
+//! let (sink, out) = b.add_sink_mat(Sink::seq());
+//! b.connect(src, bcast.inlet);
+//! let doubled = b.via(bcast.outs[0], Flow::<i32>::new().map(|x| x * 10));
+//! b.connect(doubled, merge.ins[0]);
+//! b.connect(bcast.outs[1], merge.ins[1]);
+//! b.connect(merge.out, sink);
+//! let graph = b.build(move |mats| mats.take(out)).unwrap();
+//! let mut got = graph.run().await.unwrap();
+//! got.sort();
+//! assert_eq!(got, vec![1, 2, 3, 10, 20, 30]);
+//! # }
+//! ```
+//!
+//! # Errors at build time
+//! An unconnected port, a port connected twice, and a cycle that runs through fused stages only
+//! are reported by the `build*` methods as a [`GraphError`], before anything runs.
+//!
+//! # Cycles and liveness
+//! A cycle must pass through a stage that runs as its own island — a fan-out junction
+//! (`Broadcast`, `Balance`, `Partition`, `Unzip`), a custom stage, or an explicit `buffer` /
+//! `async_boundary` — so that its buffer breaks the loop. As in Akka, a cycle stays live only if
+//! elements can circulate: a `Merge` + `Broadcast` loop whose element count grows will fill its
+//! buffers and stop; put a dropping `buffer` on the feedback arc, and seed a `Zip` cycle with
+//! `Concat` + `Source::single` so it can start.
+
+mod materialize;
+
+use std::any::Any;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::stage::BoxPull;
+use crate::{Attributes, Flow, Materializer, RunnableGraph, Sink, Source};
+
+pub(crate) type AnyPull = Box<dyn Any + Send>;
+pub(crate) type AnyMat = Box<dyn Any>;
+pub(crate) type FusedFn =
+    dyn Fn(&mut Materializer, &Attributes, Vec<AnyPull>) -> (Vec<AnyPull>, AnyMat) + Send + Sync;
+pub(crate) type Attach = Box<dyn FnOnce(&mut Materializer, Vec<AnyPull>)>;
+pub(crate) type BoundaryFn =
+    dyn Fn(&mut Materializer, &Attributes) -> (Vec<AnyPull>, Attach, AnyMat) + Send + Sync;
+
+/// How a node is materialized.
+#[derive(Clone)]
+pub(crate) enum NodeImpl {
+    /// Its outputs are stages fused onto its inputs.
+    Fused(Arc<FusedFn>),
+    /// It runs as its own island: its outputs (boundaries) exist before its inputs are known.
+    Boundary(Arc<BoundaryFn>),
+}
+
+#[derive(Clone)]
+pub(crate) struct Node {
+    pub(crate) name: &'static str,
+    pub(crate) inputs: usize,
+    pub(crate) outputs: usize,
+    pub(crate) imp: NodeImpl,
+    pub(crate) mat: Option<usize>,
+}
+
+/// An output port of a node in a [`GraphBuilder`].
+pub struct Out<T> {
+    pub(crate) node: usize,
+    pub(crate) port: usize,
+    _t: PhantomData<fn() -> T>,
+}
+
+/// An input port of a node in a [`GraphBuilder`].
+pub struct In<T> {
+    pub(crate) node: usize,
+    pub(crate) port: usize,
+    _t: PhantomData<fn(T)>,
+}
+
+/// Names the materialized value of a blueprint added to a [`GraphBuilder`].
+pub struct MatKey<M> {
+    index: usize,
+    _m: PhantomData<fn() -> M>,
+}
+
+macro_rules! handle_impls {
+    ($t:ident) => {
+        impl<T> Clone for $t<T> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+        impl<T> Copy for $t<T> {}
+    };
+}
+handle_impls!(Out);
+handle_impls!(In);
+handle_impls!(MatKey);
+
+impl<T> fmt::Debug for Out<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Out(node {}, port {})", self.node, self.port)
+    }
+}
+
+impl<T> fmt::Debug for In<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "In(node {}, port {})", self.node, self.port)
+    }
+}
+
+impl<M> fmt::Debug for MatKey<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MatKey({})", self.index)
+    }
+}
+
+impl<T> Out<T> {
+    pub(crate) fn new(node: usize, port: usize) -> Self {
+        Out {
+            node,
+            port,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> In<T> {
+    pub(crate) fn new(node: usize, port: usize) -> Self {
+        In {
+            node,
+            port,
+            _t: PhantomData,
+        }
+    }
+}
+
+/// The materialized values of one materialization, for the builder's combining function.
+pub struct Mats {
+    values: Vec<Option<AnyMat>>,
+}
+
+impl fmt::Debug for Mats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mats")
+            .field("values", &self.values.len())
+            .finish()
+    }
+}
+
+impl Mats {
+    /// Takes the materialized value named by `key`.
+    ///
+    /// # Panics
+    /// If the value was already taken in this materialization (a bug in the combining function,
+    /// which shows on its first run).
+    pub fn take<M: 'static>(&mut self, key: MatKey<M>) -> M {
+        let value = self.values[key.index]
+            .take()
+            .expect("materialized value taken twice");
+        *value
+            .downcast::<M>()
+            .expect("MatKey types are checked when the key is created")
+    }
+}
+
+/// Why a graph could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GraphError {
+    /// A port is not connected (and is not one of the graph's open ports).
+    Unconnected {
+        /// The node's name.
+        node: &'static str,
+        /// `"in N"` or `"out N"`.
+        port: String,
+    },
+    /// A port was connected more than once.
+    ConnectedTwice {
+        /// The node's name.
+        node: &'static str,
+        /// `"in N"` or `"out N"`.
+        port: String,
+    },
+    /// A cycle runs through fused stages only; it needs a stage with its own island
+    /// (a fan-out junction, a custom stage, a `buffer` or an `async_boundary`).
+    CycleWithoutBoundary {
+        /// The nodes on the cycle.
+        nodes: Vec<&'static str>,
+    },
+    /// A handle from another builder was used.
+    ForeignPort,
+}
+
+impl fmt::Display for GraphError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GraphError::Unconnected { node, port } => {
+                write!(f, "port `{port}` of `{node}` is not connected")
+            }
+            GraphError::ConnectedTwice { node, port } => {
+                write!(f, "port `{port}` of `{node}` is connected more than once")
+            }
+            GraphError::CycleWithoutBoundary { nodes } => {
+                write!(
+                    f,
+                    "cycle through fused stages only ({}); add a buffer or boundary",
+                    nodes.join(" → ")
+                )
+            }
+            GraphError::ForeignPort => {
+                write!(f, "a port handle from another graph builder was used")
+            }
+        }
+    }
+}
+
+impl std::error::Error for GraphError {}
+
+/// Builds a graph; see the [module docs](self).
+#[derive(Default)]
+pub struct GraphBuilder {
+    pub(crate) nodes: Vec<Node>,
+    /// Inlet → the outlet connected to it.
+    pub(crate) edges: HashMap<(usize, usize), (usize, usize)>,
+    used_outlets: HashSet<(usize, usize)>,
+    errors: Vec<GraphError>,
+    mats: usize,
+}
+
+impl fmt::Debug for GraphBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GraphBuilder")
+            .field(
+                "nodes",
+                &self.nodes.iter().map(|n| n.name).collect::<Vec<_>>(),
+            )
+            .field("edges", &self.edges.len())
+            .finish()
+    }
+}
+
+impl GraphBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        GraphBuilder::default()
+    }
+
+    /// Adds a node (raw tier: how junctions add themselves). Returns its index.
+    pub(crate) fn add_node(
+        &mut self,
+        name: &'static str,
+        inputs: usize,
+        outputs: usize,
+        imp: NodeImpl,
+        keep_mat: bool,
+    ) -> usize {
+        let mat = keep_mat.then(|| {
+            self.mats += 1;
+            self.mats - 1
+        });
+        self.nodes.push(Node {
+            name,
+            inputs,
+            outputs,
+            imp,
+            mat,
+        });
+        self.nodes.len() - 1
+    }
+
+    fn mat_key<M>(&self, node: usize) -> MatKey<M> {
+        MatKey {
+            index: self.nodes[node]
+                .mat
+                .expect("node keeps its materialized value"),
+            _m: PhantomData,
+        }
+    }
+
+    /// Adds a source; its materialized value is dropped.
+    pub fn add_source<T: Send + 'static, M: 'static>(&mut self, source: Source<T, M>) -> Out<T> {
+        self.add_source_inner(source, false)
+    }
+
+    /// Adds a source, keeping its materialized value.
+    pub fn add_source_mat<T: Send + 'static, M: 'static>(
+        &mut self,
+        source: Source<T, M>,
+    ) -> (Out<T>, MatKey<M>) {
+        let out = self.add_source_inner(source, true);
+        (out, self.mat_key(out.node))
+    }
+
+    fn add_source_inner<T: Send + 'static, M: 'static>(
+        &mut self,
+        source: Source<T, M>,
+        keep: bool,
+    ) -> Out<T> {
+        let imp = NodeImpl::Fused(Arc::new(move |m, a, _| {
+            let (p, mat) = source.materialize_into(m, a);
+            (vec![Box::new(p) as AnyPull], Box::new(mat) as AnyMat)
+        }));
+        Out::new(self.add_node("source", 0, 1, imp, keep), 0)
+    }
+
+    /// Adds a flow; its materialized value is dropped.
+    pub fn add_flow<I: Send + 'static, O: Send + 'static, M: 'static>(
+        &mut self,
+        flow: Flow<I, O, M>,
+    ) -> (In<I>, Out<O>) {
+        self.add_flow_inner(flow, false)
+    }
+
+    /// Adds a flow, keeping its materialized value.
+    pub fn add_flow_mat<I: Send + 'static, O: Send + 'static, M: 'static>(
+        &mut self,
+        flow: Flow<I, O, M>,
+    ) -> (In<I>, Out<O>, MatKey<M>) {
+        let (i, o) = self.add_flow_inner(flow, true);
+        (i, o, self.mat_key(o.node))
+    }
+
+    fn add_flow_inner<I: Send + 'static, O: Send + 'static, M: 'static>(
+        &mut self,
+        flow: Flow<I, O, M>,
+        keep: bool,
+    ) -> (In<I>, Out<O>) {
+        let imp = NodeImpl::Fused(Arc::new(move |m, a, mut ins| {
+            let up = take_pull::<I>(&mut ins, 0);
+            let (p, mat) = flow.materialize_into(m, up, a);
+            (vec![Box::new(p) as AnyPull], Box::new(mat) as AnyMat)
+        }));
+        let node = self.add_node("flow", 1, 1, imp, keep);
+        (In::new(node, 0), Out::new(node, 0))
+    }
+
+    /// Adds a sink; its materialized value is dropped.
+    pub fn add_sink<T: Send + 'static, M: 'static>(&mut self, sink: Sink<T, M>) -> In<T> {
+        self.add_sink_inner(sink, false)
+    }
+
+    /// Adds a sink, keeping its materialized value.
+    pub fn add_sink_mat<T: Send + 'static, M: 'static>(
+        &mut self,
+        sink: Sink<T, M>,
+    ) -> (In<T>, MatKey<M>) {
+        let i = self.add_sink_inner(sink, true);
+        (i, self.mat_key(i.node))
+    }
+
+    fn add_sink_inner<T: Send + 'static, M: 'static>(
+        &mut self,
+        sink: Sink<T, M>,
+        keep: bool,
+    ) -> In<T> {
+        let imp = NodeImpl::Fused(Arc::new(move |m, a, mut ins| {
+            let up = take_pull::<T>(&mut ins, 0);
+            let mat = sink.materialize_into(m, up, a);
+            (Vec::new(), Box::new(mat) as AnyMat)
+        }));
+        In::new(self.add_node("sink", 1, 0, imp, keep), 0)
+    }
+
+    /// Adds a junction (or any [`Junction`](crate::junctions::Junction)) and returns its shape.
+    pub fn add<J: crate::junctions::Junction>(&mut self, junction: J) -> J::Shape {
+        junction.add_to(self)
+    }
+
+    /// Connects `from` to `to`.
+    pub fn connect<T>(&mut self, from: Out<T>, to: In<T>) {
+        if from.node >= self.nodes.len() || to.node >= self.nodes.len() {
+            self.errors.push(GraphError::ForeignPort);
+            return;
+        }
+        if !self.used_outlets.insert((from.node, from.port)) {
+            self.errors.push(GraphError::ConnectedTwice {
+                node: self.nodes[from.node].name,
+                port: format!("out {}", from.port),
+            });
+        }
+        if self
+            .edges
+            .insert((to.node, to.port), (from.node, from.port))
+            .is_some()
+        {
+            self.errors.push(GraphError::ConnectedTwice {
+                node: self.nodes[to.node].name,
+                port: format!("in {}", to.port),
+            });
+        }
+    }
+
+    /// Adds `flow` after `from` and returns the flow's output.
+    pub fn via<I: Send + 'static, O: Send + 'static, M: 'static>(
+        &mut self,
+        from: Out<I>,
+        flow: Flow<I, O, M>,
+    ) -> Out<O> {
+        let (i, o) = self.add_flow(flow);
+        self.connect(from, i);
+        o
+    }
+
+    /// Connects `from` to a new `sink`.
+    pub fn to<T: Send + 'static, M: 'static>(&mut self, from: Out<T>, sink: Sink<T, M>) {
+        let i = self.add_sink(sink);
+        self.connect(from, i);
+    }
+
+    /// Checks the wiring: every port connected once except the open ones, no fused-only cycle.
+    fn validate(
+        &self,
+        open_in: Option<(usize, usize)>,
+        open_out: Option<(usize, usize)>,
+    ) -> Result<(), GraphError> {
+        if let Some(e) = self.errors.first() {
+            return Err(e.clone());
+        }
+        for (n, node) in self.nodes.iter().enumerate() {
+            for p in 0..node.inputs {
+                let open = open_in == Some((n, p));
+                let connected = self.edges.contains_key(&(n, p));
+                if open && connected {
+                    return Err(GraphError::ConnectedTwice {
+                        node: node.name,
+                        port: format!("in {p}"),
+                    });
+                }
+                if !open && !connected {
+                    return Err(GraphError::Unconnected {
+                        node: node.name,
+                        port: format!("in {p}"),
+                    });
+                }
+            }
+            for p in 0..node.outputs {
+                let open = open_out == Some((n, p));
+                let connected = self.used_outlets.contains(&(n, p));
+                if open && connected {
+                    return Err(GraphError::ConnectedTwice {
+                        node: node.name,
+                        port: format!("out {p}"),
+                    });
+                }
+                if !open && !connected {
+                    return Err(GraphError::Unconnected {
+                        node: node.name,
+                        port: format!("out {p}"),
+                    });
+                }
+            }
+        }
+        self.check_cycles()
+    }
+
+    /// A cycle through fused nodes only would make materialization recurse forever.
+    fn check_cycles(&self) -> Result<(), GraphError> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            New,
+            Active,
+            Done,
+        }
+        let mut marks = vec![Mark::New; self.nodes.len()];
+        fn visit(
+            b: &GraphBuilder,
+            n: usize,
+            marks: &mut [Mark],
+            path: &mut Vec<usize>,
+        ) -> Result<(), GraphError> {
+            if matches!(b.nodes[n].imp, NodeImpl::Boundary(_)) {
+                return Ok(());
+            }
+            match marks[n] {
+                Mark::Done => return Ok(()),
+                Mark::Active => {
+                    let start = path.iter().position(|&x| x == n).unwrap_or(0);
+                    return Err(GraphError::CycleWithoutBoundary {
+                        nodes: path[start..].iter().map(|&x| b.nodes[x].name).collect(),
+                    });
+                }
+                Mark::New => {}
+            }
+            marks[n] = Mark::Active;
+            path.push(n);
+            for p in 0..b.nodes[n].inputs {
+                if let Some(&(up, _)) = b.edges.get(&(n, p)) {
+                    visit(b, up, marks, path)?;
+                }
+            }
+            path.pop();
+            marks[n] = Mark::Done;
+            Ok(())
+        }
+        for n in 0..self.nodes.len() {
+            visit(self, n, &mut marks, &mut Vec::new())?;
+        }
+        Ok(())
+    }
+
+    fn into_spec(self) -> Arc<materialize::Spec> {
+        Arc::new(materialize::Spec {
+            nodes: self.nodes,
+            edges: self.edges,
+            mats: self.mats,
+        })
+    }
+
+    /// Closes the graph into a runnable graph whose materialized value `mat` computes.
+    ///
+    /// # Errors
+    /// A [`GraphError`] for an unconnected or doubly connected port or a fused-only cycle.
+    pub fn build<M, F>(self, mat: F) -> Result<RunnableGraph<M>, GraphError>
+    where
+        M: 'static,
+        F: Fn(&mut Mats) -> M + Send + Sync + 'static,
+    {
+        self.validate(None, None)?;
+        let spec = self.into_spec();
+        Ok(RunnableGraph::from_fn(move |m, a| {
+            let (_, mut mats) = spec.materialize(m, a, None, None);
+            mat(&mut mats)
+        }))
+    }
+
+    /// Exposes `out` as the output of a source.
+    ///
+    /// # Errors
+    /// As [`build`](GraphBuilder::build).
+    pub fn build_source<T, M, F>(self, out: Out<T>, mat: F) -> Result<Source<T, M>, GraphError>
+    where
+        T: Send + 'static,
+        M: 'static,
+        F: Fn(&mut Mats) -> M + Send + Sync + 'static,
+    {
+        self.validate(None, Some((out.node, out.port)))?;
+        let spec = self.into_spec();
+        Ok(Source::from_fn(move |m, a| {
+            let (p, mut mats) = spec.materialize(m, a, None, Some((out.node, out.port)));
+            let p = p.expect("the open outlet is resolved");
+            (downcast_pull::<T>(p), mat(&mut mats))
+        }))
+    }
+
+    /// Exposes `inlet` and `out` as the input and output of a flow.
+    ///
+    /// # Errors
+    /// As [`build`](GraphBuilder::build).
+    pub fn build_flow<I, O, M, F>(
+        self,
+        inlet: In<I>,
+        out: Out<O>,
+        mat: F,
+    ) -> Result<Flow<I, O, M>, GraphError>
+    where
+        I: Send + 'static,
+        O: Send + 'static,
+        M: 'static,
+        F: Fn(&mut Mats) -> M + Send + Sync + 'static,
+    {
+        self.validate(Some((inlet.node, inlet.port)), Some((out.node, out.port)))?;
+        let spec = self.into_spec();
+        Ok(Flow::from_fn(move |m, up, a| {
+            let external = Some(((inlet.node, inlet.port), Box::new(up) as AnyPull));
+            let (p, mut mats) = spec.materialize(m, a, external, Some((out.node, out.port)));
+            let p = p.expect("the open outlet is resolved");
+            (downcast_pull::<O>(p), mat(&mut mats))
+        }))
+    }
+
+    /// Exposes `inlet` as the input of a sink.
+    ///
+    /// # Errors
+    /// As [`build`](GraphBuilder::build).
+    pub fn build_sink<I, M, F>(self, inlet: In<I>, mat: F) -> Result<Sink<I, M>, GraphError>
+    where
+        I: Send + 'static,
+        M: 'static,
+        F: Fn(&mut Mats) -> M + Send + Sync + 'static,
+    {
+        self.validate(Some((inlet.node, inlet.port)), None)?;
+        let spec = self.into_spec();
+        Ok(Sink::from_fn(move |m, up, a| {
+            let external = Some(((inlet.node, inlet.port), Box::new(up) as AnyPull));
+            let (_, mut mats) = spec.materialize(m, a, external, None);
+            mat(&mut mats)
+        }))
+    }
+}
+
+/// Takes input `i` as a typed pull. Types are guaranteed by the typed handles.
+pub(crate) fn take_pull<T: 'static>(ins: &mut [AnyPull], i: usize) -> BoxPull<T> {
+    let any = std::mem::replace(&mut ins[i], Box::new(()));
+    downcast_pull(any)
+}
+
+pub(crate) fn downcast_pull<T: 'static>(any: AnyPull) -> BoxPull<T> {
+    *any.downcast::<BoxPull<T>>()
+        .expect("port types are checked by the typed handles")
+}

@@ -1,0 +1,300 @@
+//! Fan-out junctions run as an island: pull from upstream, route to bounded outputs.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::boundary::{Cancelled, Sender};
+use crate::stage::{pull_guarded, BoxPull, Step};
+use crate::StreamError;
+
+/// Where elements go. `demand` says how many elements may be pulled now given each output's
+/// room (`None` for a cancelled output); `route` sends one element.
+pub(crate) trait Router<T>: Send + 'static {
+    type Out: Send + 'static;
+    /// Elements the router can take now; 0 waits for room.
+    fn demand(&self, rooms: &[Option<usize>]) -> usize;
+    /// Routes `x`, appending to `batches` (one per output). `Err` fails the stream.
+    fn route(
+        &mut self,
+        x: T,
+        rooms: &mut [Option<usize>],
+        batches: &mut [Vec<Self::Out>],
+    ) -> Result<(), StreamError>;
+    /// Whether the junction should stop now that some outputs are cancelled.
+    fn should_stop(&self, rooms: &[Option<usize>]) -> bool {
+        rooms.iter().all(Option::is_none)
+    }
+}
+
+pub(crate) struct FanOut<T, R: Router<T>> {
+    up: Option<BoxPull<T>>,
+    outs: Vec<Option<Sender<R::Out>>>,
+    router: R,
+    rooms: Vec<Option<usize>>,
+    batches: Vec<Vec<R::Out>>,
+    buf: Vec<T>,
+}
+
+impl<T, R: Router<T>> FanOut<T, R> {
+    pub(crate) fn new(up: BoxPull<T>, outs: Vec<Sender<R::Out>>, router: R) -> Self {
+        let n = outs.len();
+        FanOut {
+            up: Some(up),
+            outs: outs.into_iter().map(Some).collect(),
+            router,
+            rooms: vec![Some(0); n],
+            batches: (0..n).map(|_| Vec::new()).collect(),
+            buf: Vec::new(),
+        }
+    }
+
+    fn finish(&mut self, terminal: &Step) {
+        for tx in self.outs.iter_mut().filter_map(Option::take) {
+            let mut tx = tx;
+            let t = match terminal {
+                Step::Failed(e) => Step::Failed(e.clone()),
+                _ => Step::Complete,
+            };
+            let _ = tx.send(&mut Vec::new(), Some(t));
+        }
+        self.up = None;
+    }
+}
+
+impl<T, R: Router<T>> Unpin for FanOut<T, R> {}
+
+impl<T: Send + 'static, R: Router<T>> Future for FanOut<T, R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            if this.up.is_none() {
+                return Poll::Ready(());
+            }
+            for (i, out) in this.outs.iter_mut().enumerate() {
+                if let Some(tx) = out {
+                    this.rooms[i] = match tx.poll_room(cx) {
+                        Poll::Ready(Ok(room)) => Some(room),
+                        Poll::Ready(Err(Cancelled)) => {
+                            *out = None;
+                            None
+                        }
+                        Poll::Pending => Some(0),
+                    };
+                } else {
+                    this.rooms[i] = None;
+                }
+            }
+            if this.router.should_stop(&this.rooms) {
+                this.finish(&Step::Complete);
+                return Poll::Ready(());
+            }
+            let want = this.router.demand(&this.rooms);
+            if want == 0 {
+                // Wakers are registered with every output that has no room; make sure upstream
+                // cancellation of all outputs also wakes us (it does, through the same senders).
+                return Poll::Pending;
+            }
+            let up = this.up.as_mut().expect("checked above");
+            let step = match pull_guarded(up, cx, &mut this.buf, want) {
+                Poll::Pending => {
+                    for tx in this.outs.iter_mut().flatten() {
+                        if tx.watch_cancel(cx).is_err() {
+                            // Handled on the next round.
+                        }
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(step) => step,
+            };
+            let mut failure = None;
+            for x in this.buf.drain(..) {
+                if let Err(e) = this.router.route(x, &mut this.rooms, &mut this.batches) {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            this.buf.clear();
+            for (i, batch) in this.batches.iter_mut().enumerate() {
+                if batch.is_empty() {
+                    continue;
+                }
+                match this.outs[i].as_mut() {
+                    Some(tx) => {
+                        if tx.send(batch, None).is_err() {
+                            this.outs[i] = None;
+                        }
+                    }
+                    None => batch.clear(),
+                }
+            }
+            if let Some(e) = failure {
+                this.finish(&Step::Failed(e));
+                return Poll::Ready(());
+            }
+            if step.is_terminal() {
+                this.finish(&step);
+                return Poll::Ready(());
+            }
+        }
+    }
+}
+
+impl<T, R: Router<T>> Drop for FanOut<T, R> {
+    fn drop(&mut self) {
+        // Dropped without finishing (task aborted): outputs see abrupt termination via their
+        // senders' own drop.
+        self.up = None;
+    }
+}
+
+/// Broadcast: every element to every live output, only when all of them have room.
+pub(crate) struct BroadcastRouter {
+    pub(crate) eager_cancel: bool,
+}
+
+impl<T: Clone + Send + 'static> Router<T> for BroadcastRouter {
+    type Out = T;
+
+    fn demand(&self, rooms: &[Option<usize>]) -> usize {
+        rooms.iter().flatten().copied().min().unwrap_or(0)
+    }
+
+    fn route(
+        &mut self,
+        x: T,
+        _rooms: &mut [Option<usize>],
+        batches: &mut [Vec<T>],
+    ) -> Result<(), StreamError> {
+        let n = batches.len();
+        for batch in &mut batches[..n - 1] {
+            batch.push(x.clone());
+        }
+        batches[n - 1].push(x);
+        Ok(())
+    }
+
+    fn should_stop(&self, rooms: &[Option<usize>]) -> bool {
+        if self.eager_cancel {
+            rooms.iter().any(Option::is_none)
+        } else {
+            rooms.iter().all(Option::is_none)
+        }
+    }
+}
+
+/// Balance: each element to the first output with room.
+pub(crate) struct BalanceRouter {
+    pub(crate) wait_for_all_downstreams: bool,
+    pub(crate) started: bool,
+}
+
+impl<T: Send + 'static> Router<T> for BalanceRouter {
+    type Out = T;
+
+    fn demand(&self, rooms: &[Option<usize>]) -> usize {
+        if self.wait_for_all_downstreams && !self.started && rooms.iter().any(|r| *r == Some(0)) {
+            return 0;
+        }
+        rooms.iter().flatten().sum()
+    }
+
+    fn route(
+        &mut self,
+        x: T,
+        rooms: &mut [Option<usize>],
+        batches: &mut [Vec<T>],
+    ) -> Result<(), StreamError> {
+        self.started = true;
+        let i = rooms
+            .iter()
+            .position(|r| r.is_some_and(|r| r > 0))
+            .expect("demand() only allows elements there is room for");
+        if let Some(r) = rooms[i].as_mut() {
+            *r -= 1;
+        }
+        batches[i].push(x);
+        Ok(())
+    }
+}
+
+/// Partition: each element to the output `f` picks; an index out of range fails the stream.
+pub(crate) struct PartitionRouter<F> {
+    pub(crate) f: F,
+    pub(crate) outputs: usize,
+}
+
+impl<T: Send + 'static, F: FnMut(&T) -> usize + Send + 'static> Router<T> for PartitionRouter<F> {
+    type Out = T;
+
+    fn demand(&self, rooms: &[Option<usize>]) -> usize {
+        // One element at a time unless every output has room, so one full output cannot make
+        // the junction buffer elements bound for it.
+        let min = rooms.iter().flatten().copied().min().unwrap_or(0);
+        if rooms.iter().any(|r| *r == Some(0)) {
+            0
+        } else {
+            min
+        }
+    }
+
+    fn route(
+        &mut self,
+        x: T,
+        rooms: &mut [Option<usize>],
+        batches: &mut [Vec<T>],
+    ) -> Result<(), StreamError> {
+        let i = (self.f)(&x);
+        if i >= self.outputs {
+            return Err(StreamError::PartitionOutOfBounds {
+                index: i,
+                outputs: self.outputs,
+            });
+        }
+        if let Some(r) = rooms[i].as_mut() {
+            *r = r.saturating_sub(1);
+            batches[i].push(x);
+        }
+        // An element for a cancelled output is dropped, as in Akka's Partition.
+        Ok(())
+    }
+}
+
+/// Unzip with a function: each element split into two, sent when both outputs have room.
+pub(crate) struct UnzipRouter<F> {
+    pub(crate) f: F,
+}
+
+impl<T, A, F> Router<T> for UnzipRouter<F>
+where
+    T: Send + 'static,
+    A: Send + 'static,
+    F: FnMut(T) -> (A, A) + Send + 'static,
+{
+    type Out = A;
+
+    fn demand(&self, rooms: &[Option<usize>]) -> usize {
+        if rooms.iter().any(Option::is_none) {
+            return 0;
+        }
+        rooms.iter().flatten().copied().min().unwrap_or(0)
+    }
+
+    fn route(
+        &mut self,
+        x: T,
+        _rooms: &mut [Option<usize>],
+        batches: &mut [Vec<A>],
+    ) -> Result<(), StreamError> {
+        let (a, b) = (self.f)(x);
+        batches[0].push(a);
+        batches[1].push(b);
+        Ok(())
+    }
+
+    fn should_stop(&self, rooms: &[Option<usize>]) -> bool {
+        rooms.iter().any(Option::is_none)
+    }
+}
