@@ -26,6 +26,7 @@
 )]
 
 mod attributes;
+mod bidi;
 mod boundary;
 pub mod builder;
 pub mod custom;
@@ -45,6 +46,7 @@ pub mod supervision;
 pub mod testkit;
 
 pub use attributes::{Attributes, LogLevels, DEFAULT_INPUT_BUFFER};
+pub use bidi::BidiFlow;
 pub use dsl::StreamOps;
 pub use error::StreamError;
 pub use flow::Flow;

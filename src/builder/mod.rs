@@ -35,11 +35,11 @@
 //! are reported by the `build*` methods as a [`GraphError`], before anything runs.
 //!
 //! # Cycles and liveness
-//! A cycle must pass through a stage that runs as its own island — a fan-out junction
-//! (`Broadcast`, `Balance`, `Partition`, `Unzip`), a custom stage, or an explicit `buffer` /
-//! `async_boundary` — so that its buffer breaks the loop. As in Akka, a cycle stays live only if
-//! elements can circulate: a `Merge` + `Broadcast` loop whose element count grows will fill its
-//! buffers and stop; put a dropping `buffer` on the feedback arc, and seed a `Zip` cycle with
+//! A cycle must pass through a fan-out junction (`Broadcast`, `Balance`, `Partition`,
+//! `Unzip`): those run as islands whose output buffers break the loop; a cycle through fused
+//! nodes only is rejected when the graph is built. As in Akka, a cycle stays live only if
+//! elements can circulate: a `Merge` + `Broadcast` loop whose element count grows fills its
+//! buffers and stops, so put a dropping `buffer` on the feedback arc; seed a `Zip` cycle with
 //! `Concat` + `Source::single` so it can start.
 
 mod materialize;
@@ -198,8 +198,7 @@ pub enum GraphError {
         /// `"in N"` or `"out N"`.
         port: String,
     },
-    /// A cycle runs through fused stages only; it needs a stage with its own island
-    /// (a fan-out junction, a custom stage, a `buffer` or an `async_boundary`).
+    /// A cycle runs through fused nodes only; it must pass through a fan-out junction.
     CycleWithoutBoundary {
         /// The nodes on the cycle.
         nodes: Vec<&'static str>,
@@ -220,7 +219,7 @@ impl fmt::Display for GraphError {
             GraphError::CycleWithoutBoundary { nodes } => {
                 write!(
                     f,
-                    "cycle through fused stages only ({}); add a buffer or boundary",
+                    "cycle through fused stages only ({}); route it through a fan-out junction",
                     nodes.join(" → ")
                 )
             }
@@ -283,6 +282,10 @@ impl GraphBuilder {
             mat,
         });
         self.nodes.len() - 1
+    }
+
+    pub(crate) fn mat_key_of<M>(&self, node: usize) -> MatKey<M> {
+        self.mat_key(node)
     }
 
     fn mat_key<M>(&self, node: usize) -> MatKey<M> {

@@ -413,3 +413,129 @@ impl<I: Send + 'static, Mat: 'static> Sink<I, Mat> {
         })
     }
 }
+
+impl crate::builder::GraphBuilder {
+    /// Adds a custom stage with one inlet and one outlet; it runs as its own island.
+    pub fn add_stage_flow<I, O, G>(
+        &mut self,
+        stage: G,
+    ) -> (
+        crate::builder::In<I>,
+        crate::builder::Out<O>,
+        crate::builder::MatKey<G::Mat>,
+    )
+    where
+        I: Send + 'static,
+        O: Send + 'static,
+        G: GraphStage<Shape = FlowShape<I, O>>,
+    {
+        let stage = Arc::new(stage);
+        let node = self.add_stage_node::<O, _>(
+            "custom flow",
+            1,
+            move |m: &mut Materializer, a: &Attributes, mut ins: Vec<crate::builder::AnyPull>| {
+                let shape = stage.shape();
+                let up = crate::builder::take_pull::<I>(&mut ins, 0);
+                let (out, pull) = out_port(&shape.out, a);
+                let mat = launch(m, &*stage, a, vec![in_port(&shape.inlet, up, a)], vec![out]);
+                (pull, mat)
+            },
+        );
+        (
+            crate::builder::In::new(node.0, 0),
+            crate::builder::Out::new(node.0, 0),
+            node.1,
+        )
+    }
+
+    /// Adds a custom stage with two inlets and one outlet (such as the
+    /// [scoring stage](crate::scoring::ScoringStage)); it runs as its own island.
+    #[allow(clippy::type_complexity)]
+    pub fn add_stage_fan_in2<A, B, O, G>(
+        &mut self,
+        stage: G,
+    ) -> (
+        crate::junctions::FanIn2Shape<A, B, O>,
+        crate::builder::MatKey<G::Mat>,
+    )
+    where
+        A: Send + 'static,
+        B: Send + 'static,
+        O: Send + 'static,
+        G: GraphStage<Shape = FanInShape2<A, B, O>>,
+    {
+        let stage = Arc::new(stage);
+        let node = self.add_stage_node::<O, _>(
+            "custom fan-in",
+            2,
+            move |m: &mut Materializer, a: &Attributes, mut ins: Vec<crate::builder::AnyPull>| {
+                let shape = stage.shape();
+                let p0 = crate::builder::take_pull::<A>(&mut ins, 0);
+                let p1 = crate::builder::take_pull::<B>(&mut ins, 1);
+                let (out, pull) = out_port(&shape.out, a);
+                let ins = vec![in_port(&shape.in0, p0, a), in_port(&shape.in1, p1, a)];
+                let mat = launch(m, &*stage, a, ins, vec![out]);
+                (pull, mat)
+            },
+        );
+        let shape = crate::junctions::FanIn2Shape {
+            in0: crate::builder::In::new(node.0, 0),
+            in1: crate::builder::In::new(node.0, 1),
+            out: crate::builder::Out::new(node.0, 0),
+        };
+        (shape, node.1)
+    }
+
+    /// A node for a one-outlet custom stage: fused onto its inputs (the stage's own island and
+    /// boundary are created when it is materialized).
+    fn add_stage_node<O, F>(
+        &mut self,
+        name: &'static str,
+        inputs: usize,
+        make: F,
+    ) -> (usize, crate::builder::MatKey<F::Mat>)
+    where
+        O: Send + 'static,
+        F: StageNodeFn<O>,
+    {
+        let imp = crate::builder::NodeImpl::Fused(Arc::new(move |m, a, ins| {
+            let (pull, mat) = make.call(m, a, ins);
+            (
+                vec![Box::new(pull) as crate::builder::AnyPull],
+                Box::new(mat) as crate::builder::AnyMat,
+            )
+        }));
+        let node = self.add_node(name, inputs, 1, imp, true);
+        (node, self.mat_key_of(node))
+    }
+}
+
+/// How a one-outlet custom stage node materializes (a named trait so its `Mat` can be named).
+trait StageNodeFn<O>: Send + Sync + 'static {
+    type Mat: 'static;
+    fn call(
+        &self,
+        m: &mut Materializer,
+        a: &Attributes,
+        ins: Vec<crate::builder::AnyPull>,
+    ) -> (BoxPull<O>, Self::Mat);
+}
+
+impl<O, M, F> StageNodeFn<O> for F
+where
+    M: 'static,
+    F: Fn(&mut Materializer, &Attributes, Vec<crate::builder::AnyPull>) -> (BoxPull<O>, M)
+        + Send
+        + Sync
+        + 'static,
+{
+    type Mat = M;
+    fn call(
+        &self,
+        m: &mut Materializer,
+        a: &Attributes,
+        ins: Vec<crate::builder::AnyPull>,
+    ) -> (BoxPull<O>, M) {
+        self(m, a, ins)
+    }
+}

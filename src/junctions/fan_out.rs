@@ -185,10 +185,12 @@ impl<T: Clone + Send + 'static> Router<T> for BroadcastRouter {
     }
 }
 
-/// Balance: each element to the first output with room.
+/// Balance: each element to the next output with room, in turn (Akka's Balance serves the
+/// outputs that signalled demand in FIFO order, which amounts to the same).
 pub(crate) struct BalanceRouter {
     pub(crate) wait_for_all_downstreams: bool,
     pub(crate) started: bool,
+    pub(crate) next: usize,
 }
 
 impl<T: Send + 'static> Router<T> for BalanceRouter {
@@ -208,13 +210,15 @@ impl<T: Send + 'static> Router<T> for BalanceRouter {
         batches: &mut [Vec<T>],
     ) -> Result<(), StreamError> {
         self.started = true;
-        let i = rooms
-            .iter()
-            .position(|r| r.is_some_and(|r| r > 0))
+        let n = rooms.len();
+        let i = (0..n)
+            .map(|k| (self.next + k) % n)
+            .find(|&i| rooms[i].is_some_and(|r| r > 0))
             .expect("demand() only allows elements there is room for");
         if let Some(r) = rooms[i].as_mut() {
             *r -= 1;
         }
+        self.next = (i + 1) % n;
         batches[i].push(x);
         Ok(())
     }

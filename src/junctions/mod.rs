@@ -592,7 +592,7 @@ impl<T: Clone + Send + 'static> Junction for Broadcast<T> {
 }
 
 junction_struct!(
-    /// Sends each element to the first output with room (Akka's `Balance`). With
+    /// Sends each element to the next output with room, in turn (Akka's `Balance`). With
     /// `wait_for_all_downstreams` nothing is sent until every output has asked once.
     Balance { n: usize, wait_for_all_downstreams: bool }
 );
@@ -628,6 +628,7 @@ impl<T: Send + 'static> Junction for Balance<T> {
                 BalanceRouter {
                     wait_for_all_downstreams: wait,
                     started: false,
+                    next: 0,
                 },
             ))
         })
