@@ -197,7 +197,7 @@ impl<T: Send + 'static> Router<T> for BalanceRouter {
     type Out = T;
 
     fn demand(&self, rooms: &[Option<usize>]) -> usize {
-        if self.wait_for_all_downstreams && !self.started && rooms.iter().any(|r| *r == Some(0)) {
+        if self.wait_for_all_downstreams && !self.started && rooms.contains(&Some(0)) {
             return 0;
         }
         rooms.iter().flatten().sum()
@@ -237,7 +237,7 @@ impl<T: Send + 'static, F: FnMut(&T) -> usize + Send + 'static> Router<T> for Pa
         // One element at a time unless every output has room, so one full output cannot make
         // the junction buffer elements bound for it.
         let min = rooms.iter().flatten().copied().min().unwrap_or(0);
-        if rooms.iter().any(|r| *r == Some(0)) {
+        if rooms.contains(&Some(0)) {
             0
         } else {
             min
