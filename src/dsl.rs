@@ -1201,6 +1201,15 @@ pub trait StreamOps: Sized {
     }
 }
 
+/// Fails the stream with the first `Err` element; `Ok` elements pass through unwrapped.
+pub(crate) fn try_unwrap<S, T>(s: S) -> S::Repr<T, S::Mat>
+where
+    S: StreamOps<Out = Result<T, StreamError>>,
+    T: Send + 'static,
+{
+    via_logic(s, "try_unwrap", |_| ops::TryUnwrap)
+}
+
 /// Appends a one-by-one stage running the [`Logic`] that `make` builds per materialization.
 fn via_logic<S, T, L, F>(s: S, name: &'static str, make: F) -> S::Repr<T, S::Mat>
 where

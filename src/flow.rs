@@ -56,6 +56,17 @@ impl<T: Send + 'static> Default for Flow<T, T, NotUsed> {
     }
 }
 
+impl<In: Send + 'static, Out: Send + 'static> Flow<In, Out, NotUsed> {
+    /// A flow of one raw stage built by `make` per materialization.
+    pub fn from_pull<P, F>(make: F) -> Self
+    where
+        P: Pull<Out>,
+        F: Fn(BoxPull<In>, &Attributes) -> P + Send + Sync + 'static,
+    {
+        Flow::from_fn(move |_, up, a| (Box::new(make(up, a)) as BoxPull<Out>, ()))
+    }
+}
+
 impl<In: Send + 'static, Out: Send + 'static, Mat: 'static> Flow<In, Out, Mat> {
     /// A flow from its materialization function: the raw tier that library operators use.
     pub fn from_fn<F>(make: F) -> Self
@@ -69,15 +80,6 @@ impl<In: Send + 'static, Out: Send + 'static, Mat: 'static> Flow<In, Out, Mat> {
             make: Arc::new(make),
             _in: PhantomData,
         }
-    }
-
-    /// A flow of one raw stage built by `make` per materialization.
-    pub fn from_pull<P, F>(make: F) -> Flow<In, Out, NotUsed>
-    where
-        P: Pull<Out>,
-        F: Fn(BoxPull<In>, &Attributes) -> P + Send + Sync + 'static,
-    {
-        Flow::from_fn(move |_, up, a| (Box::new(make(up, a)) as BoxPull<Out>, ()))
     }
 
     /// Materializes this flow after `up` (raw tier).

@@ -35,6 +35,8 @@ mod error;
 mod flow;
 mod graph;
 pub mod junctions;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 mod keep;
 mod materializer;
 mod ops;

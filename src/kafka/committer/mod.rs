@@ -1,0 +1,216 @@
+//! The committer: batches offsets and commits them.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, Sleep};
+
+use super::consumer::ConsumerHandle;
+use super::error::KafkaError;
+use super::message::{CommittableOffset, TopicPartition};
+use super::settings::{CommitDelivery, CommitterSettings};
+use crate::stage::{BoxPull, Pull, Step};
+use crate::{Completion, Flow, Keep, Sink, StreamError};
+
+/// How often a retriable commit error is retried before it fails the stream.
+const COMMIT_RETRIES: u32 = 5;
+
+/// Committing offsets in batches (Alpakka's `Committer`).
+#[derive(Debug)]
+pub struct Committer;
+
+/// One committed batch, emitted by [`Committer::flow`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommittedBatch {
+    /// Offsets in the batch.
+    pub offsets: usize,
+}
+
+impl Committer {
+    /// Commits offsets in batches of up to `max_batch`, at least every `max_interval`, with up
+    /// to `parallelism` commits in flight; emits one [`CommittedBatch`] per batch, in order,
+    /// when the broker acknowledged it (or at once with `SendAndForget`).
+    ///
+    /// # Errors
+    /// Retriable commit errors are retried; others fail the stream. On upstream failure the
+    /// offsets collected so far are committed before the failure is passed on.
+    ///
+    /// # Contiguity
+    /// A commit covers an offset only when every offset the source emitted before it on the
+    /// same partition reached the committer too, so reordering upstream never commits past an
+    /// unprocessed record (Alpakka's committer lets a newer offset be overwritten by an older
+    /// one, akka/alpakka-kafka#1285).
+    pub fn flow(settings: CommitterSettings) -> Flow<CommittableOffset, CommittedBatch> {
+        Flow::from_pull(move |up, _| CommitStage::new(up, settings.clone()))
+    }
+
+    /// Like [`flow`](Committer::flow), as a sink resolving when all batches are committed.
+    pub fn sink(settings: CommitterSettings) -> Sink<CommittableOffset, Completion<()>> {
+        Committer::flow(settings).to_mat(Sink::ignore(), Keep::right)
+    }
+}
+
+type Batch = Vec<(Arc<ConsumerHandle>, Vec<(TopicPartition, i64)>)>;
+
+struct CommitStage {
+    up: Option<BoxPull<CommittableOffset>>,
+    settings: CommitterSettings,
+    scratch: Vec<CommittableOffset>,
+    batch: Batch,
+    batch_len: usize,
+    deadline: Option<Pin<Box<Sleep>>>,
+    in_flight: VecDeque<(usize, JoinHandle<Result<(), KafkaError>>)>,
+    upstream_done: Option<Step>,
+}
+
+impl CommitStage {
+    fn new(up: BoxPull<CommittableOffset>, settings: CommitterSettings) -> Self {
+        CommitStage {
+            up: Some(up),
+            settings,
+            scratch: Vec::new(),
+            batch: Vec::new(),
+            batch_len: 0,
+            deadline: None,
+            in_flight: VecDeque::new(),
+            upstream_done: None,
+        }
+    }
+
+    fn add(&mut self, o: CommittableOffset) {
+        let entry = (o.partition, o.offset);
+        match self
+            .batch
+            .iter_mut()
+            .find(|(h, _)| Arc::ptr_eq(h, &o.consumer))
+        {
+            Some((_, offsets)) => offsets.push(entry),
+            None => self.batch.push((o.consumer, vec![entry])),
+        }
+        self.batch_len += 1;
+    }
+
+    /// Sends the current batch as one commit per consumer.
+    fn flush(&mut self) {
+        if self.batch_len == 0 {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let n = std::mem::replace(&mut self.batch_len, 0);
+        self.deadline = None;
+        let commit = tokio::task::spawn_blocking(move || {
+            for (handle, offsets) in batch {
+                let advanced = handle.mark_processed(&offsets);
+                let mut attempt = 0;
+                loop {
+                    match handle.commit_blocking(&advanced) {
+                        Ok(()) => break,
+                        Err(e) if e.retriable && attempt < COMMIT_RETRIES => {
+                            attempt += 1;
+                            std::thread::sleep(Duration::from_millis(100 << attempt));
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Ok(())
+        });
+        self.in_flight.push_back((n, commit));
+    }
+}
+
+impl Pull<CommittedBatch> for CommitStage {
+    fn pull(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<CommittedBatch>,
+        max: usize,
+    ) -> Poll<Step> {
+        let start = out.len();
+        loop {
+            // Finished commits, in order.
+            while out.len() - start < max {
+                let Some((n, front)) = self.in_flight.front_mut() else {
+                    break;
+                };
+                if self.settings.delivery == CommitDelivery::SendAndForget {
+                    out.push(CommittedBatch { offsets: *n });
+                    self.in_flight.pop_front();
+                    continue;
+                }
+                match Pin::new(front).poll(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(Ok(Ok(()))) => {
+                        out.push(CommittedBatch { offsets: *n });
+                        self.in_flight.pop_front();
+                    }
+                    Poll::Ready(Ok(Err(e))) => {
+                        return Poll::Ready(Step::Failed(StreamError::failed(e)))
+                    }
+                    Poll::Ready(Err(_)) => {
+                        return Poll::Ready(Step::Failed(StreamError::failed(KafkaError::new(
+                            "commit",
+                            "commit task was cancelled",
+                        ))))
+                    }
+                }
+            }
+            if let Some(t) = &self.upstream_done {
+                if self.in_flight.is_empty() && self.batch_len == 0 {
+                    return Poll::Ready(match t {
+                        Step::Failed(e) => Step::Failed(e.clone()),
+                        _ => Step::Complete,
+                    });
+                }
+            }
+            if out.len() - start == max {
+                return Poll::Ready(Step::Open);
+            }
+            let mut progressed = false;
+            if self.in_flight.len() < self.settings.parallelism {
+                if let Some(up) = self.up.as_mut() {
+                    let want = self.settings.max_batch - self.batch_len;
+                    if let Poll::Ready(step) = up.pull(cx, &mut self.scratch, want.max(1)) {
+                        progressed = true;
+                        let offsets: Vec<_> = self.scratch.drain(..).collect();
+                        for o in offsets {
+                            self.add(o);
+                        }
+                        if step.is_terminal() {
+                            // Commit what was collected, also when upstream failed.
+                            self.up = None;
+                            self.upstream_done = Some(step);
+                            self.flush();
+                        }
+                    }
+                }
+                if self.batch_len >= self.settings.max_batch {
+                    self.flush();
+                    progressed = true;
+                }
+            }
+            if self.batch_len > 0 {
+                let interval = self.settings.max_interval;
+                let deadline = self.deadline.get_or_insert_with(|| {
+                    Box::pin(tokio::time::sleep_until(Instant::now() + interval))
+                });
+                if deadline.as_mut().poll(cx).is_ready() {
+                    self.flush();
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                return if out.len() > start {
+                    Poll::Ready(Step::Open)
+                } else {
+                    Poll::Pending
+                };
+            }
+        }
+    }
+}

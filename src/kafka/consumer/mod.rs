@@ -1,0 +1,232 @@
+//! Consumer sources.
+//!
+//! Each source materializes one librdkafka consumer run by a dedicated thread: polls (and so
+//! librdkafka's synchronous rebalance callbacks) never block a tokio worker. The thread fills a
+//! bounded buffer and pauses the assigned partitions while it is full, so a slow downstream
+//! never grows memory beyond `buffer_size` records.
+
+mod source;
+mod thread;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
+use rdkafka::TopicPartitionList;
+
+pub use source::Consumer;
+pub(crate) use thread::Ctx;
+
+use super::error::KafkaError;
+use super::message::{ConsumerRecord, TopicPartition};
+use crate::stage::Step;
+use crate::StreamError;
+
+/// What a consumer reads (Alpakka's `Subscriptions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subscription {
+    /// Topics, with the consumer group assigning partitions.
+    Topics(Vec<String>),
+    /// Topics matching a regular expression (librdkafka syntax, starting with `^`).
+    Pattern(String),
+    /// Fixed partitions, from their committed offsets.
+    Assignment(Vec<TopicPartition>),
+    /// Fixed partitions, from the given offsets.
+    AssignmentWithOffsets(Vec<(TopicPartition, i64)>),
+}
+
+impl Subscription {
+    /// Subscribe to `topics`.
+    pub fn topics<I: IntoIterator<Item = S>, S: Into<String>>(topics: I) -> Self {
+        Subscription::Topics(topics.into_iter().map(Into::into).collect())
+    }
+
+    /// Subscribe to topics matching `pattern`.
+    pub fn pattern(pattern: impl Into<String>) -> Self {
+        Subscription::Pattern(pattern.into())
+    }
+
+    /// Read the given partitions.
+    pub fn assignment<I: IntoIterator<Item = TopicPartition>>(partitions: I) -> Self {
+        Subscription::Assignment(partitions.into_iter().collect())
+    }
+
+    /// Read the given partitions from the given offsets.
+    pub fn assignment_with_offsets<I: IntoIterator<Item = (TopicPartition, i64)>>(
+        partitions: I,
+    ) -> Self {
+        Subscription::AssignmentWithOffsets(partitions.into_iter().collect())
+    }
+}
+
+/// Called on the consumer thread around rebalances (Alpakka's `PartitionAssignmentHandler`).
+/// Handlers may block briefly (they run on the consumer's own thread, not on tokio).
+pub trait PartitionAssignmentHandler: Send + Sync + 'static {
+    /// Partitions were assigned.
+    fn on_assign(&self, _partitions: &[TopicPartition]) {}
+    /// Partitions are being revoked; processed offsets of these partitions have just been
+    /// committed.
+    fn on_revoke(&self, _partitions: &[TopicPartition]) {}
+    /// Partitions were lost (the consumer fell out of the group without a clean revoke).
+    fn on_lost(&self, _partitions: &[TopicPartition]) {}
+    /// The consumer is stopping.
+    fn on_stop(&self, _partitions: &[TopicPartition]) {}
+}
+
+/// Offsets of one partition between emission and commit.
+#[derive(Debug, Default)]
+pub(crate) struct Track {
+    /// Emitted offsets not yet covered by a commit, in order.
+    emitted: VecDeque<i64>,
+    /// Offsets handed to the committer, not yet contiguous with the committed prefix.
+    processed: BTreeSet<i64>,
+    /// Next offset to commit (one past the last offset of the contiguous processed prefix).
+    committable: Option<i64>,
+    /// Last committed next-offset.
+    committed: Option<i64>,
+}
+
+impl Track {
+    /// Marks `offset` processed and advances the committable point over the contiguous prefix.
+    fn process(&mut self, offset: i64) {
+        self.processed.insert(offset);
+        while let Some(&front) = self.emitted.front() {
+            if !self.processed.remove(&front) {
+                break;
+            }
+            self.emitted.pop_front();
+            self.committable = Some(front + 1);
+        }
+    }
+}
+
+/// Emitted-but-uncommitted offsets one partition may hold before the source fails: offsets must
+/// reach the committer (even for records the stream drops) for commits to advance.
+pub(crate) const MAX_TRACKED: usize = 1 << 20;
+
+pub(crate) struct State {
+    pub(crate) queue: VecDeque<ConsumerRecord>,
+    pub(crate) terminal: Option<Step>,
+    pub(crate) waker: Option<Waker>,
+    /// `stop()`: stop emitting, keep the consumer for commits.
+    pub(crate) stopped: bool,
+    /// `shutdown()`: close the consumer.
+    pub(crate) shutdown: bool,
+    pub(crate) is_shut_down: bool,
+    pub(crate) shutdown_waiters: Vec<Waker>,
+    pub(crate) tracks: HashMap<TopicPartition, Track>,
+    pub(crate) assigned: Vec<TopicPartition>,
+    pub(crate) records_in: u64,
+}
+
+/// Shared by a consumer's thread, its source stage, its control and its committable offsets.
+pub(crate) struct ConsumerHandle {
+    pub(crate) state: Mutex<State>,
+    /// The client; taken (and closed once the last user lets go) on shutdown.
+    pub(crate) consumer: Mutex<Option<Arc<BaseConsumer<Ctx>>>>,
+    pub(crate) buffer_size: usize,
+}
+
+impl ConsumerHandle {
+    pub(crate) fn client(&self) -> Option<Arc<BaseConsumer<Ctx>>> {
+        self.consumer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Whether every emitted offset has been committed.
+    pub(crate) fn drained(&self) -> bool {
+        self.lock().tracks.values().all(|t| t.emitted.is_empty())
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes the source stage.
+    pub(crate) fn wake(st: &mut State) {
+        if let Some(w) = st.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Marks offsets processed and returns the partitions whose committable point advanced.
+    pub(crate) fn mark_processed(
+        &self,
+        offsets: &[(TopicPartition, i64)],
+    ) -> Vec<(TopicPartition, i64)> {
+        let mut st = self.lock();
+        let mut touched = BTreeSet::new();
+        for (tp, o) in offsets {
+            if let Some(t) = st.tracks.get_mut(tp) {
+                t.process(*o);
+                touched.insert(tp.clone());
+            }
+        }
+        touched
+            .into_iter()
+            .filter_map(|tp| {
+                let t = st.tracks.get(&tp)?;
+                match (t.committable, t.committed) {
+                    (Some(c), Some(done)) if c <= done => None,
+                    (Some(c), _) => Some((tp, c)),
+                    (None, _) => None,
+                }
+            })
+            .collect()
+    }
+
+    /// Records that `offsets` (next-offsets) were committed.
+    pub(crate) fn committed(&self, offsets: &[(TopicPartition, i64)]) {
+        let mut st = self.lock();
+        for (tp, o) in offsets {
+            if let Some(t) = st.tracks.get_mut(tp) {
+                t.committed = Some(t.committed.map_or(*o, |c| c.max(*o)));
+            }
+        }
+    }
+
+    /// Commits `offsets` (next-offsets) synchronously; call from a blocking context.
+    pub(crate) fn commit_blocking(
+        &self,
+        offsets: &[(TopicPartition, i64)],
+    ) -> Result<(), KafkaError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (tp, o) in offsets {
+            tpl.add_partition_offset(&tp.topic, tp.partition, rdkafka::Offset::Offset(*o))
+                .map_err(|e| KafkaError::from_client("commit", &e))?;
+        }
+        let consumer = self
+            .client()
+            .ok_or_else(|| KafkaError::new("commit", "the consumer is shut down"))?;
+        consumer
+            .commit(&tpl, CommitMode::Sync)
+            .map_err(|e| KafkaError::from_client("commit", &e))?;
+        self.committed(offsets);
+        Ok(())
+    }
+
+    /// Asks the thread to shut the consumer down.
+    pub(crate) fn request_shutdown(&self) {
+        let mut st = self.lock();
+        st.shutdown = true;
+        st.stopped = true;
+        if st.terminal.is_none() {
+            st.terminal = Some(Step::Complete);
+        }
+        ConsumerHandle::wake(&mut st);
+    }
+
+    pub(crate) fn fail(&self, e: StreamError) {
+        let mut st = self.lock();
+        if st.terminal.is_none() {
+            st.terminal = Some(Step::Failed(e));
+        }
+        ConsumerHandle::wake(&mut st);
+    }
+}

@@ -1,0 +1,271 @@
+//! The consumer's own thread, and the librdkafka context whose callbacks run on it.
+
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError as RdError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, TopicPartitionList};
+
+use super::{ConsumerHandle, PartitionAssignmentHandler};
+use crate::kafka::error::{BrokersUnreachable, KafkaError};
+use crate::kafka::message::{ConsumerRecord, TopicPartition};
+use crate::kafka::settings::ConsumerSettings;
+use crate::StreamError;
+
+/// The librdkafka context: rebalance callbacks commit processed offsets of revoked partitions
+/// and drop their buffered records; errors feed the connection checker.
+pub(crate) struct Ctx {
+    pub(crate) handle: OnceLock<Weak<ConsumerHandle>>,
+    pub(crate) assignment: Option<Arc<dyn PartitionAssignmentHandler>>,
+    pub(crate) brokers_down_since: Mutex<Option<Instant>>,
+}
+
+fn partitions(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
+    tpl.elements()
+        .iter()
+        .map(|e| TopicPartition::new(e.topic(), e.partition()))
+        .collect()
+}
+
+impl ClientContext for Ctx {
+    fn error(&self, error: RdError, reason: &str) {
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure)
+        ) {
+            let mut since = self
+                .brokers_down_since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            since.get_or_insert_with(Instant::now);
+        }
+        tracing::warn!(%error, reason, "kafka consumer error");
+    }
+}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, base: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Some(handle) = self.handle.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let revoked = partitions(tpl);
+            // Better than Alpakka: what was processed for these partitions is committed now
+            // rather than dropped and replayed by the next owner.
+            let pending: Vec<(TopicPartition, i64)> = {
+                let mut st = handle.lock();
+                let pending = revoked
+                    .iter()
+                    .filter_map(|tp| {
+                        let t = st.tracks.get(tp)?;
+                        match (t.committable, t.committed) {
+                            (Some(c), Some(done)) if c <= done => None,
+                            (Some(c), _) => Some((tp.clone(), c)),
+                            _ => None,
+                        }
+                    })
+                    .collect();
+                // Records of revoked partitions not yet emitted go to the next owner.
+                st.queue.retain(|r| {
+                    !revoked
+                        .iter()
+                        .any(|tp| tp.topic == r.topic && tp.partition == r.partition)
+                });
+                for tp in &revoked {
+                    st.tracks.remove(tp);
+                }
+                st.assigned.retain(|tp| !revoked.contains(tp));
+                pending
+            };
+            if !pending.is_empty() {
+                let mut commit = TopicPartitionList::new();
+                for (tp, o) in &pending {
+                    let _ = commit.add_partition_offset(
+                        &tp.topic,
+                        tp.partition,
+                        rdkafka::Offset::Offset(*o),
+                    );
+                }
+                if let Err(e) = base.commit(&commit, CommitMode::Sync) {
+                    tracing::warn!(error = %e, "commit on revoke failed");
+                }
+            }
+            if let Some(h) = &self.assignment {
+                if base.assignment_lost() {
+                    h.on_lost(&revoked);
+                } else {
+                    h.on_revoke(&revoked);
+                }
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _base: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let assigned = partitions(tpl);
+            if let Some(handle) = self.handle.get().and_then(Weak::upgrade) {
+                let mut st = handle.lock();
+                for tp in &assigned {
+                    if !st.assigned.contains(tp) {
+                        st.assigned.push(tp.clone());
+                    }
+                }
+            }
+            if let Some(h) = &self.assignment {
+                h.on_assign(&assigned);
+            }
+        }
+    }
+}
+
+/// Converts a librdkafka message into an owned record.
+pub(crate) fn to_record<M: Message>(m: &M) -> ConsumerRecord {
+    let headers = m
+        .headers()
+        .map(|h| {
+            (0..h.count())
+                .map(|i| {
+                    let header = h.get(i);
+                    (header.key.to_owned(), header.value.map(<[u8]>::to_vec))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ConsumerRecord {
+        topic: m.topic().to_owned(),
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m.key().map(<[u8]>::to_vec),
+        value: m.payload().map(<[u8]>::to_vec),
+        timestamp: m.timestamp().to_millis(),
+        headers,
+    }
+}
+
+/// The consumer thread: poll, buffer, pause while full, watch the brokers, close on shutdown.
+pub(crate) fn run(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
+    let Some(consumer) = handle.client() else {
+        return;
+    };
+    let mut paused = false;
+    let mut stopped_at: Option<Instant> = None;
+    loop {
+        let (shutdown, stopped, full, low) = {
+            let st = handle.lock();
+            (
+                st.shutdown,
+                st.stopped,
+                st.queue.len() >= handle.buffer_size,
+                st.queue.len() <= handle.buffer_size / 2,
+            )
+        };
+        if shutdown {
+            break;
+        }
+        if stopped {
+            // Alpakka's stop-timeout: a stopped consumer closes itself once its emitted offsets
+            // are committed, or when the timeout passes.
+            let at = *stopped_at.get_or_insert_with(Instant::now);
+            if handle.drained() || at.elapsed() >= settings.stop_timeout {
+                break;
+            }
+        }
+        let want_pause = full || stopped;
+        if want_pause != paused {
+            if let Ok(assignment) = consumer.assignment() {
+                let r = if want_pause {
+                    consumer.pause(&assignment)
+                } else {
+                    consumer.resume(&assignment)
+                };
+                match r {
+                    Ok(()) => paused = want_pause,
+                    Err(e) => tracing::warn!(error = %e, "pause/resume failed"),
+                }
+            }
+        } else if paused && !stopped && low {
+            // New partitions may have been assigned while paused; resume resets them all.
+            paused = false;
+            if let Ok(assignment) = consumer.assignment() {
+                let _ = consumer.resume(&assignment);
+            }
+        }
+        match consumer.poll(settings.poll_interval) {
+            Some(Ok(m)) => {
+                let record = to_record(&m);
+                drop(m);
+                let ctx = consumer.context();
+                *ctx.brokers_down_since
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = None;
+                let mut st = handle.lock();
+                if st.stopped {
+                    continue;
+                }
+                st.records_in += 1;
+                st.queue.push_back(record);
+                ConsumerHandle::wake(&mut st);
+            }
+            Some(Err(e)) => {
+                let fatal = matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::Fatal));
+                tracing::warn!(error = %e, "kafka poll error");
+                if fatal {
+                    handle.fail(StreamError::failed(KafkaError::from_client("poll", &e)));
+                    break;
+                }
+            }
+            None => {}
+        }
+        if let Some(limit) = settings.connection_timeout {
+            let down = *consumer
+                .context()
+                .brokers_down_since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(since) = down {
+                // librdkafka reports brokers down, not up: probe before failing.
+                if since.elapsed() >= limit
+                    && consumer
+                        .fetch_metadata(None, Duration::from_secs(1))
+                        .is_err()
+                {
+                    handle.fail(StreamError::failed(BrokersUnreachable {
+                        for_: since.elapsed(),
+                    }));
+                    break;
+                } else if since.elapsed() >= limit {
+                    *consumer
+                        .context()
+                        .brokers_down_since
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = None;
+                }
+            }
+        }
+    }
+    if let Some(h) = &consumer.context().assignment {
+        let assigned = handle.lock().assigned.clone();
+        h.on_stop(&assigned);
+    }
+    let mut st = handle.lock();
+    st.is_shut_down = true;
+    st.shutdown = true;
+    if st.terminal.is_none() {
+        st.terminal = Some(crate::stage::Step::Complete);
+    }
+    ConsumerHandle::wake(&mut st);
+    for w in st.shutdown_waiters.drain(..) {
+        w.wake();
+    }
+    drop(st);
+    // Closing happens when the last reference goes: normally here, on this thread.
+    handle
+        .consumer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    drop(consumer);
+}

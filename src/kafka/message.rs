@@ -1,0 +1,104 @@
+//! Records and offsets.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::consumer::ConsumerHandle;
+
+/// A topic and partition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// `topic`, `partition`.
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+/// A record read from Kafka (Alpakka's `ConsumerRecord`), with its key and value as bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerRecord {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+    /// The key.
+    pub key: Option<Vec<u8>>,
+    /// The value.
+    pub value: Option<Vec<u8>>,
+    /// The timestamp in milliseconds since the epoch, if any.
+    pub timestamp: Option<i64>,
+    /// Headers, in order.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl ConsumerRecord {
+    /// The value as UTF-8, if it is.
+    pub fn value_str(&self) -> Option<&str> {
+        self.value
+            .as_deref()
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The key as UTF-8, if it is.
+    pub fn key_str(&self) -> Option<&str> {
+        self.key
+            .as_deref()
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The topic and partition.
+    pub fn topic_partition(&self) -> TopicPartition {
+        TopicPartition::new(self.topic.clone(), self.partition)
+    }
+}
+
+/// An offset that can be committed through the [`Committer`](super::Committer) (Alpakka's
+/// `CommittableOffset`).
+#[derive(Clone)]
+pub struct CommittableOffset {
+    pub(crate) partition: TopicPartition,
+    pub(crate) offset: i64,
+    pub(crate) consumer: Arc<ConsumerHandle>,
+}
+
+impl CommittableOffset {
+    /// The record's topic and partition.
+    pub fn partition(&self) -> &TopicPartition {
+        &self.partition
+    }
+
+    /// The record's offset (the commit stores `offset + 1`, the next offset to read).
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+}
+
+impl fmt::Debug for CommittableOffset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommittableOffset")
+            .field("partition", &self.partition)
+            .field("offset", &self.offset)
+            .finish()
+    }
+}
+
+/// A record with its committable offset (Alpakka's `CommittableMessage`).
+#[derive(Debug, Clone)]
+pub struct CommittableMessage {
+    /// The record.
+    pub record: ConsumerRecord,
+    /// Its offset, to hand to the committer once the record is processed.
+    pub offset: CommittableOffset,
+}

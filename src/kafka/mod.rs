@@ -1,0 +1,24 @@
+//! Kafka connectors (feature `kafka`), in the style of Alpakka Kafka, on librdkafka.
+//!
+//! - [`Consumer`] sources materialize a [`Control`]; records arrive as [`ConsumerRecord`]s or,
+//!   with offsets to commit, as [`CommittableMessage`]s.
+//! - [`Committer`] batches and commits offsets, never past an unprocessed record.
+//! - [`Producer`] writes [`ProducerRecord`]s or [`Envelope`]s with pass-through values.
+//!
+//! librdkafka types stay inside this module; settings are plain maps of librdkafka properties.
+
+mod committer;
+mod consumer;
+mod control;
+mod error;
+mod message;
+mod producer;
+mod settings;
+
+pub use committer::{CommittedBatch, Committer};
+pub use consumer::{Consumer, PartitionAssignmentHandler, Subscription};
+pub use control::{ConsumerMetrics, Control, DrainingControl};
+pub use error::{BrokersUnreachable, KafkaError};
+pub use message::{CommittableMessage, CommittableOffset, ConsumerRecord, TopicPartition};
+pub use producer::{Envelope, Producer, ProducerRecord, RecordMetadata, Results};
+pub use settings::{CommitDelivery, CommitterSettings, ConsumerSettings, ProducerSettings};

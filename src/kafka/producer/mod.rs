@@ -1,0 +1,418 @@
+//! The producer: sinks and flows that write records to Kafka.
+//!
+//! Built on librdkafka's `ThreadedProducer` (a background thread serves delivery reports) with
+//! a bounded window of `parallelism` records in flight; delivery reports come back through a
+//! shared slot table, so no future or channel is allocated per record.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
+};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientContext;
+
+use super::error::KafkaError;
+use super::settings::ProducerSettings;
+use crate::stage::{BoxPull, Pull, Step, Supervisor};
+use crate::supervision::Directive;
+use crate::{Completion, Flow, Keep, Sink, StreamError};
+
+/// A record to write (Alpakka's `ProducerRecord`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerRecord {
+    /// The topic.
+    pub topic: String,
+    /// The partition, or `None` for the partitioner to choose.
+    pub partition: Option<i32>,
+    /// The key.
+    pub key: Option<Vec<u8>>,
+    /// The value.
+    pub value: Option<Vec<u8>>,
+    /// The timestamp in milliseconds since the epoch, or `None` for now.
+    pub timestamp: Option<i64>,
+    /// Headers.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl ProducerRecord {
+    /// A record with `value` for `topic`.
+    pub fn new(topic: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        ProducerRecord {
+            topic: topic.into(),
+            partition: None,
+            key: None,
+            value: Some(value.into()),
+            timestamp: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Sets the key.
+    pub fn with_key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Sets the partition.
+    pub fn with_partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, key: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((key.into(), Some(value.into())));
+        self
+    }
+}
+
+/// Where a record was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+}
+
+/// What to produce, with a pass-through value (Alpakka's `ProducerMessage.Envelope`).
+#[derive(Debug, Clone)]
+pub enum Envelope<P> {
+    /// One record.
+    Message(ProducerRecord, P),
+    /// Several records, acknowledged together.
+    MultiMessage(Vec<ProducerRecord>, P),
+    /// Nothing to produce; `P` passes through in order (for offsets of filtered records).
+    PassThrough(P),
+}
+
+/// The outcome of an [`Envelope`] (Alpakka's `ProducerMessage.Results`).
+#[derive(Debug, Clone)]
+pub enum Results<P> {
+    /// One record written.
+    Result(RecordMetadata, P),
+    /// Several records written.
+    MultiResult(Vec<RecordMetadata>, P),
+    /// Nothing was produced.
+    PassThroughResult(P),
+}
+
+impl<P> Results<P> {
+    /// The pass-through value.
+    pub fn pass_through(&self) -> &P {
+        match self {
+            Results::Result(_, p) | Results::MultiResult(_, p) | Results::PassThroughResult(p) => p,
+        }
+    }
+
+    /// The pass-through value, by value.
+    pub fn into_pass_through(self) -> P {
+        match self {
+            Results::Result(_, p) | Results::MultiResult(_, p) | Results::PassThroughResult(p) => p,
+        }
+    }
+}
+
+/// Delivery reports of one producer, by sequence number.
+#[derive(Default)]
+struct Deliveries {
+    done: HashMap<usize, Result<RecordMetadata, KafkaError>>,
+    waker: Option<Waker>,
+}
+
+struct Ctx {
+    deliveries: Arc<Mutex<Deliveries>>,
+}
+
+impl ClientContext for Ctx {}
+
+impl ProducerContext for Ctx {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
+        use rdkafka::message::Message;
+        let outcome = match result {
+            Ok(m) => Ok(RecordMetadata {
+                topic: m.topic().to_owned(),
+                partition: m.partition(),
+                offset: m.offset(),
+            }),
+            Err((e, _)) => Err(KafkaError::from_client("produce", e)),
+        };
+        let mut d = self.deliveries.lock().unwrap_or_else(|e| e.into_inner());
+        d.done.insert(seq, outcome);
+        if let Some(w) = d.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// Producer sinks and flows (Alpakka's `Producer`).
+#[derive(Debug)]
+pub struct Producer;
+
+impl Producer {
+    /// Writes every record; resolves when all were acknowledged (Alpakka's `plainSink`).
+    ///
+    /// # Errors
+    /// A delivery failure fails the stream, unless a supervision decider resumes.
+    pub fn plain_sink(settings: ProducerSettings) -> Sink<ProducerRecord, Completion<()>> {
+        use crate::StreamOps;
+        Flow::<ProducerRecord>::new()
+            .map(|r| Envelope::Message(r, ()))
+            .via(Producer::flexi_flow::<()>(settings))
+            .to_mat(Sink::ignore(), Keep::right)
+    }
+
+    /// Writes each envelope's records and emits its [`Results`] with the pass-through value, in
+    /// order (Alpakka's `flexiFlow`). At most `parallelism` records are in flight.
+    ///
+    /// # Errors
+    /// A delivery failure fails the stream, unless a supervision decider resumes (the envelope
+    /// is then dropped).
+    pub fn flexi_flow<P: Send + 'static>(
+        settings: ProducerSettings,
+    ) -> Flow<Envelope<P>, Results<P>> {
+        Flow::from_pull(move |up, a| {
+            ProduceStage::new(up, settings.clone(), Supervisor::new("producer", a))
+        })
+    }
+}
+
+enum Pending<P> {
+    Waiting { seqs: Vec<usize>, pass: P },
+    Pass(P),
+}
+
+struct ProduceStage<P> {
+    up: Option<BoxPull<Envelope<P>>>,
+    producer: Result<ThreadedProducer<Ctx>, Option<KafkaError>>,
+    deliveries: Arc<Mutex<Deliveries>>,
+    settings: ProducerSettings,
+    sup: Supervisor,
+    next_seq: usize,
+    in_flight: usize,
+    pending: VecDeque<Pending<P>>,
+    scratch: Vec<Envelope<P>>,
+    /// Records that librdkafka's queue refused for now, retried first.
+    retry: VecDeque<(ProducerRecord, usize)>,
+    upstream_done: Option<Step>,
+}
+
+impl<P> ProduceStage<P> {
+    fn new(up: BoxPull<Envelope<P>>, settings: ProducerSettings, sup: Supervisor) -> Self {
+        let deliveries = Arc::new(Mutex::new(Deliveries::default()));
+        let mut config = ClientConfig::new();
+        for (k, v) in &settings.properties {
+            config.set(k, v);
+        }
+        let producer = config
+            .create_with_context(Ctx {
+                deliveries: deliveries.clone(),
+            })
+            .map_err(|e| Some(KafkaError::from_client("create producer", &e)));
+        ProduceStage {
+            up: Some(up),
+            producer,
+            deliveries,
+            settings,
+            sup,
+            next_seq: 0,
+            in_flight: 0,
+            pending: VecDeque::new(),
+            scratch: Vec::new(),
+            retry: VecDeque::new(),
+            upstream_done: None,
+        }
+    }
+
+    /// Hands one record to librdkafka; `false` if its queue is full (retry later).
+    fn send(
+        producer: &ThreadedProducer<Ctx>,
+        r: &ProducerRecord,
+        seq: usize,
+    ) -> Result<bool, KafkaError> {
+        let mut headers = OwnedHeaders::new();
+        for (k, v) in &r.headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: v.as_deref(),
+            });
+        }
+        let mut record: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(&r.topic, seq).headers(headers);
+        if let Some(k) = &r.key {
+            record = record.key(k.as_slice());
+        }
+        if let Some(v) = &r.value {
+            record = record.payload(v.as_slice());
+        }
+        if let Some(p) = r.partition {
+            record = record.partition(p);
+        }
+        if let Some(t) = r.timestamp {
+            record = record.timestamp(t);
+        }
+        match producer.send(record) {
+            Ok(()) => Ok(true),
+            Err((e, _)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => Ok(false),
+            Err((e, _)) => Err(KafkaError::from_client("produce", &e)),
+        }
+    }
+}
+
+impl<P: Send + 'static> Pull<Results<P>> for ProduceStage<P> {
+    fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<Results<P>>, max: usize) -> Poll<Step> {
+        let producer = match &mut self.producer {
+            Ok(p) => p,
+            Err(e) => {
+                let e = e
+                    .take()
+                    .unwrap_or_else(|| KafkaError::new("produce", "producer unavailable"));
+                return Poll::Ready(Step::Failed(StreamError::failed(e)));
+            }
+        };
+        let start = out.len();
+        loop {
+            // Retry records librdkafka could not queue.
+            while let Some((r, seq)) = self.retry.pop_front() {
+                match Self::send(producer, &r, seq) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.retry.push_front((r, seq));
+                        break;
+                    }
+                    Err(e) => return Poll::Ready(Step::Failed(StreamError::failed(e))),
+                }
+            }
+            // Emit acknowledged envelopes, in order.
+            let mut emitted = false;
+            {
+                let mut d = self.deliveries.lock().unwrap_or_else(|e| e.into_inner());
+                while out.len() - start < max {
+                    let ready = match self.pending.front() {
+                        Some(Pending::Pass(_)) => true,
+                        Some(Pending::Waiting { seqs, .. }) => {
+                            seqs.iter().all(|s| d.done.contains_key(s))
+                        }
+                        None => false,
+                    };
+                    if !ready {
+                        break;
+                    }
+                    match self.pending.pop_front().expect("front was checked") {
+                        Pending::Pass(p) => out.push(Results::PassThroughResult(p)),
+                        Pending::Waiting { seqs, pass } => {
+                            self.in_flight -= seqs.len();
+                            let mut metas = Vec::with_capacity(seqs.len());
+                            let mut failure = None;
+                            for s in &seqs {
+                                match d.done.remove(s).expect("checked above") {
+                                    Ok(m) => metas.push(m),
+                                    Err(e) => failure = Some(e),
+                                }
+                            }
+                            if let Some(e) = failure {
+                                let e = StreamError::failed(e);
+                                if self.sup.decide(&e) == Directive::Stop {
+                                    return Poll::Ready(Step::Failed(e));
+                                }
+                                continue;
+                            }
+                            out.push(if metas.len() == 1 && matches!(seqs.len(), 1) {
+                                Results::Result(metas.pop().expect("one"), pass)
+                            } else {
+                                Results::MultiResult(metas, pass)
+                            });
+                        }
+                    }
+                    emitted = true;
+                }
+                if !self.pending.is_empty() {
+                    d.waker = Some(cx.waker().clone());
+                }
+            }
+            if let Some(t) = &self.upstream_done {
+                if self.pending.is_empty() {
+                    let t = match t {
+                        Step::Failed(e) => Step::Failed(e.clone()),
+                        _ => Step::Complete,
+                    };
+                    let _ = producer.flush(self.settings.close_timeout.min(Duration::from_secs(1)));
+                    return Poll::Ready(t);
+                }
+            }
+            if out.len() - start == max {
+                return Poll::Ready(Step::Open);
+            }
+            // Send more while the window has room.
+            let room = self.settings.parallelism.saturating_sub(self.in_flight);
+            let mut pulled = false;
+            if room > 0 && self.retry.is_empty() {
+                if let Some(up) = self.up.as_mut() {
+                    if let Poll::Ready(step) = up.pull(cx, &mut self.scratch, room) {
+                        pulled = true;
+                        let envelopes: Vec<_> = self.scratch.drain(..).collect();
+                        for env in envelopes {
+                            let (records, pass) = match env {
+                                Envelope::Message(r, p) => (vec![r], p),
+                                Envelope::MultiMessage(rs, p) => (rs, p),
+                                Envelope::PassThrough(p) => {
+                                    self.pending.push_back(Pending::Pass(p));
+                                    continue;
+                                }
+                            };
+                            let mut seqs = Vec::with_capacity(records.len());
+                            for r in records {
+                                let seq = self.next_seq;
+                                self.next_seq += 1;
+                                seqs.push(seq);
+                                self.in_flight += 1;
+                                match Self::send(producer, &r, seq) {
+                                    Ok(true) => {}
+                                    Ok(false) => self.retry.push_back((r, seq)),
+                                    Err(e) => {
+                                        return Poll::Ready(Step::Failed(StreamError::failed(e)))
+                                    }
+                                }
+                            }
+                            self.pending.push_back(Pending::Waiting { seqs, pass });
+                        }
+                        if step.is_terminal() {
+                            self.up = None;
+                            self.upstream_done = Some(step);
+                        }
+                    }
+                }
+            }
+            if !pulled && !emitted {
+                if !self.retry.is_empty() {
+                    // librdkafka's queue is full: its delivery reports free room; wake soon.
+                    cx.waker().wake_by_ref();
+                }
+                return if out.len() > start {
+                    Poll::Ready(Step::Open)
+                } else {
+                    Poll::Pending
+                };
+            }
+        }
+    }
+}
+
+impl<P> Drop for ProduceStage<P> {
+    fn drop(&mut self) {
+        if let Ok(p) = &self.producer {
+            // Give in-flight records their chance before the client closes.
+            let _ = p.flush(Duration::from_millis(500));
+        }
+    }
+}

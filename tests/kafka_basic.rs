@@ -1,0 +1,105 @@
+#![cfg(feature = "kafka")]
+
+mod support;
+
+use std::time::Duration;
+
+use support::kafka::{cluster, committed, consumer_settings, producer_settings};
+use weir::kafka::{Committer, CommitterSettings, Consumer, Producer, ProducerRecord, Subscription};
+use weir::prelude::*;
+
+async fn produce(c: &support::kafka::Cluster, topic: &str, n: u32) {
+    let topic = topic.to_owned();
+    Source::range(0u32, n - 1)
+        .map(move |i| ProducerRecord::new(topic.clone(), i.to_string()).with_key(i.to_string()))
+        .run_with(Producer::plain_sink(producer_settings(c)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_then_consume_plain() {
+    let c = cluster("plain", 3);
+    produce(&c, "plain", 300).await;
+    let (control, got) =
+        Consumer::plain_source(consumer_settings(&c, "g1"), Subscription::topics(["plain"]))
+            .take(300)
+            .map(|r| r.value_str().unwrap().parse::<u32>().unwrap())
+            .to_mat(Sink::seq(), Keep::both)
+            .run();
+    let mut got = tokio::time::timeout(Duration::from_secs(30), got)
+        .await
+        .unwrap()
+        .unwrap();
+    got.sort();
+    assert_eq!(got, (0..300).collect::<Vec<_>>());
+    tokio::time::timeout(Duration::from_secs(10), control.is_shutdown())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committable_source_commits_every_processed_offset() {
+    let c = cluster("commit", 2);
+    produce(&c, "commit", 200).await;
+    let settings = CommitterSettings::default()
+        .with_max_batch(50)
+        .with_max_interval(Duration::from_millis(100));
+    let (control, done) = Consumer::committable_source(
+        consumer_settings(&c, "g2"),
+        Subscription::topics(["commit"]),
+    )
+    .take(200)
+    .map(|m| m.offset)
+    .to_mat(Committer::sink(settings), Keep::both)
+    .run();
+    tokio::time::timeout(Duration::from_secs(30), done)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), control.shutdown())
+        .await
+        .unwrap();
+    let offsets = committed(&c, "g2", "commit", 2);
+    assert_eq!(
+        offsets.iter().sum::<i64>(),
+        200,
+        "committed next-offsets {offsets:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reordered_processing_never_commits_past_an_unprocessed_record() {
+    let c = cluster("reorder", 1);
+    produce(&c, "reorder", 20).await;
+    // Offset 0 takes far longer than the rest, so later offsets reach the committer first.
+    let settings = CommitterSettings::default()
+        .with_max_batch(1)
+        .with_max_interval(Duration::from_millis(10));
+    let (control, batches) = Consumer::committable_source(
+        consumer_settings(&c, "g3"),
+        Subscription::topics(["reorder"]),
+    )
+    .take(20)
+    .map_async_unordered(20, |m| async move {
+        if m.record.offset == 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        m.offset
+    })
+    .via(Committer::flow(settings))
+    .take(19)
+    .to_mat(Sink::seq(), Keep::both)
+    .run();
+    // 19 batches (offsets 1..=19) are acknowledged before offset 0 is processed.
+    tokio::time::timeout(Duration::from_secs(30), batches)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        committed(&c, "g3", "reorder", 1),
+        vec![-1],
+        "nothing may be committed past offset 0"
+    );
+    control.shutdown().await;
+}

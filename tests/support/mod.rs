@@ -1,0 +1,4 @@
+//! Shared test helpers.
+
+#[cfg(feature = "kafka")]
+pub mod kafka;
