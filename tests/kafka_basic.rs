@@ -60,7 +60,7 @@ async fn committable_source_commits_every_processed_offset() {
     tokio::time::timeout(Duration::from_secs(10), control.shutdown())
         .await
         .unwrap();
-    let offsets = committed(&c, "g2", "commit", 2);
+    let offsets = committed(&c.bootstrap_servers(), "g2", "commit", 2);
     assert_eq!(
         offsets.iter().sum::<i64>(),
         200,
@@ -97,7 +97,7 @@ async fn reordered_processing_never_commits_past_an_unprocessed_record() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        committed(&c, "g3", "reorder", 1),
+        committed(&c.bootstrap_servers(), "g3", "reorder", 1),
         vec![-1],
         "nothing may be committed past offset 0"
     );

@@ -31,9 +31,9 @@ pub fn producer_settings(c: &Cluster) -> ProducerSettings {
 }
 
 /// The committed next-offsets of `group` for `topic`'s partitions.
-pub fn committed(c: &Cluster, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+pub fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", c.bootstrap_servers())
+        .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
         .create()
         .expect("consumer");

@@ -55,7 +55,8 @@ impl Committer {
     }
 }
 
-type Batch = Vec<(Arc<ConsumerHandle>, Vec<(TopicPartition, i64)>)>;
+/// The consumers with offsets in the open batch.
+type Batch = Vec<Arc<ConsumerHandle>>;
 
 struct CommitStage {
     up: Option<BoxPull<CommittableOffset>>,
@@ -82,17 +83,24 @@ impl CommitStage {
         }
     }
 
-    fn add(&mut self, o: CommittableOffset) {
-        let entry = (o.partition, o.offset);
-        match self
-            .batch
-            .iter_mut()
-            .find(|(h, _)| Arc::ptr_eq(h, &o.consumer))
-        {
-            Some((_, offsets)) => offsets.push(entry),
-            None => self.batch.push((o.consumer, vec![entry])),
+    /// Takes a batch of offsets: they count as processed at once (so a rebalance can commit
+    /// them), and are committed with the batch.
+    fn add(&mut self, offsets: Vec<CommittableOffset>) {
+        let mut groups: Vec<(Arc<ConsumerHandle>, Vec<(TopicPartition, i64)>)> = Vec::new();
+        self.batch_len += offsets.len();
+        for o in offsets {
+            let entry = (o.partition, o.offset);
+            match groups.iter_mut().find(|(h, _)| Arc::ptr_eq(h, &o.consumer)) {
+                Some((_, v)) => v.push(entry),
+                None => groups.push((o.consumer, vec![entry])),
+            }
         }
-        self.batch_len += 1;
+        for (handle, offsets) in groups {
+            handle.mark_processed(&offsets);
+            if !self.batch.iter().any(|h| Arc::ptr_eq(h, &handle)) {
+                self.batch.push(handle);
+            }
+        }
     }
 
     /// Sends the current batch as one commit per consumer.
@@ -104,8 +112,8 @@ impl CommitStage {
         let n = std::mem::replace(&mut self.batch_len, 0);
         self.deadline = None;
         let commit = tokio::task::spawn_blocking(move || {
-            for (handle, offsets) in batch {
-                let advanced = handle.mark_processed(&offsets);
+            for handle in batch {
+                let advanced = handle.pending_commits();
                 let mut attempt = 0;
                 loop {
                     match handle.commit_blocking(&advanced) {
@@ -178,9 +186,7 @@ impl Pull<CommittedBatch> for CommitStage {
                     if let Poll::Ready(step) = up.pull(cx, &mut self.scratch, want.max(1)) {
                         progressed = true;
                         let offsets: Vec<_> = self.scratch.drain(..).collect();
-                        for o in offsets {
-                            self.add(o);
-                        }
+                        self.add(offsets);
                         if step.is_terminal() {
                             // Commit what was collected, also when upstream failed.
                             self.up = None;

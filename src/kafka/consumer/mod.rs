@@ -152,28 +152,26 @@ impl ConsumerHandle {
         }
     }
 
-    /// Marks offsets processed and returns the partitions whose committable point advanced.
-    pub(crate) fn mark_processed(
-        &self,
-        offsets: &[(TopicPartition, i64)],
-    ) -> Vec<(TopicPartition, i64)> {
+    /// Marks offsets processed (advancing each partition's contiguous committable point).
+    pub(crate) fn mark_processed(&self, offsets: &[(TopicPartition, i64)]) {
         let mut st = self.lock();
-        let mut touched = BTreeSet::new();
         for (tp, o) in offsets {
             if let Some(t) = st.tracks.get_mut(tp) {
                 t.process(*o);
-                touched.insert(tp.clone());
             }
         }
-        touched
-            .into_iter()
-            .filter_map(|tp| {
-                let t = st.tracks.get(&tp)?;
-                match (t.committable, t.committed) {
-                    (Some(c), Some(done)) if c <= done => None,
-                    (Some(c), _) => Some((tp, c)),
-                    (None, _) => None,
-                }
+    }
+
+    /// Next-offsets that may be committed and are not yet: the contiguous processed prefix of
+    /// each partition.
+    pub(crate) fn pending_commits(&self) -> Vec<(TopicPartition, i64)> {
+        let st = self.lock();
+        st.tracks
+            .iter()
+            .filter_map(|(tp, t)| match (t.committable, t.committed) {
+                (Some(c), Some(done)) if c <= done => None,
+                (Some(c), _) => Some((tp.clone(), c)),
+                (None, _) => None,
             })
             .collect()
     }

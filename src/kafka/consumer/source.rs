@@ -248,10 +248,12 @@ impl Consumer {
 
 /// Commits one offset synchronously; `Err` if the commit failed.
 fn commit_one(offset: &CommittableOffset) -> Result<(), KafkaError> {
-    let advanced = offset
+    offset
         .consumer
         .mark_processed(&[(offset.partition.clone(), offset.offset)]);
-    offset.consumer.commit_blocking(&advanced)
+    offset
+        .consumer
+        .commit_blocking(&offset.consumer.pending_commits())
 }
 
 fn committable(record: ConsumerRecord, handle: &Arc<ConsumerHandle>) -> CommittableMessage {

@@ -89,6 +89,9 @@ impl ConsumerContext for Ctx {
                         rdkafka::Offset::Offset(*o),
                     );
                 }
+                // A broker accepts this commit while the group prepares the rebalance.
+                // librdkafka's mock cluster refuses it (REBALANCE_IN_PROGRESS once the group is
+                // joining); then the new owner re-reads these records: at-least-once still holds.
                 if let Err(e) = base.commit(&commit, CommitMode::Sync) {
                     tracing::warn!(error = %e, "commit on revoke failed");
                 }
