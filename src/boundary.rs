@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -27,6 +28,10 @@ struct State<T> {
 struct Shared<T> {
     state: Mutex<State<T>>,
     capacity: usize,
+    /// Mirrors `State::cancelled` so the sender's credit fast path can see a cancellation.
+    cancelled: AtomicBool,
+    /// Set on the receiver's first pull (for `Balance::wait_for_all_downstreams`).
+    pulled: AtomicBool,
 }
 
 impl<T> Shared<T> {
@@ -54,6 +59,7 @@ pub(crate) struct Sender<T> {
 /// The consuming half: the first stage of the downstream island.
 pub(crate) struct Receiver<T> {
     shared: Arc<Shared<T>>,
+    pulled: bool,
     local: VecDeque<T>,
     consumed: usize,
     threshold: usize,
@@ -72,6 +78,8 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             consumer: None,
         }),
         capacity,
+        cancelled: AtomicBool::new(false),
+        pulled: AtomicBool::new(false),
     });
     (
         Sender {
@@ -81,6 +89,7 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         },
         Receiver {
             shared,
+            pulled: false,
             local: VecDeque::with_capacity(capacity),
             consumed: 0,
             threshold: (capacity / 2).max(1),
@@ -95,7 +104,7 @@ pub(crate) struct Cancelled;
 impl<T> Sender<T> {
     /// Credit available now; registers the waker when there is none.
     pub(crate) fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, Cancelled>> {
-        if self.room > 0 {
+        if self.room > 0 && !self.shared.cancelled.load(Ordering::Acquire) {
             return Poll::Ready(Ok(self.room));
         }
         let mut st = self.shared.lock();
@@ -110,9 +119,14 @@ impl<T> Sender<T> {
         Poll::Ready(Ok(self.room))
     }
 
+    /// Whether the receiver has been pulled at least once.
+    pub(crate) fn was_pulled(&self) -> bool {
+        self.shared.pulled.load(Ordering::Acquire)
+    }
+
     /// Credit available now, without waiting.
     pub(crate) fn try_room(&mut self) -> Result<usize, Cancelled> {
-        if self.room == 0 {
+        if self.room == 0 || self.shared.cancelled.load(Ordering::Acquire) {
             let st = self.shared.lock();
             if st.cancelled {
                 return Err(Cancelled);
@@ -177,6 +191,14 @@ impl<T> Drop for Sender<T> {
 
 impl<T: Send + 'static> Pull<T> for Receiver<T> {
     fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<T>, max: usize) -> Poll<Step> {
+        if !self.pulled {
+            self.pulled = true;
+            self.shared.pulled.store(true, Ordering::Release);
+            // A producer waiting for its outputs' first pull must hear of it.
+            if let Some(w) = self.shared.lock().producer.take() {
+                w.wake();
+            }
+        }
         let start = out.len();
         loop {
             if !self.local.is_empty() {
@@ -223,6 +245,7 @@ impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
         st.cancelled = true;
+        self.shared.cancelled.store(true, Ordering::Release);
         st.queue.clear();
         if let Some(w) = st.producer.take() {
             drop(st);

@@ -1202,6 +1202,7 @@ pub trait StreamOps: Sized {
 }
 
 /// Fails the stream with the first `Err` element; `Ok` elements pass through unwrapped.
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
 pub(crate) fn try_unwrap<S, T>(s: S) -> S::Repr<T, S::Mat>
 where
     S: StreamOps<Out = Result<T, StreamError>>,

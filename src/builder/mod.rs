@@ -81,6 +81,7 @@ pub(crate) struct Node {
 
 /// An output port of a node in a [`GraphBuilder`].
 pub struct Out<T> {
+    pub(crate) builder: u64,
     pub(crate) node: usize,
     pub(crate) port: usize,
     _t: PhantomData<fn() -> T>,
@@ -88,6 +89,7 @@ pub struct Out<T> {
 
 /// An input port of a node in a [`GraphBuilder`].
 pub struct In<T> {
+    pub(crate) builder: u64,
     pub(crate) node: usize,
     pub(crate) port: usize,
     _t: PhantomData<fn(T)>,
@@ -132,8 +134,9 @@ impl<M> fmt::Debug for MatKey<M> {
 }
 
 impl<T> Out<T> {
-    pub(crate) fn new(node: usize, port: usize) -> Self {
+    pub(crate) fn new(builder: u64, node: usize, port: usize) -> Self {
         Out {
+            builder,
             node,
             port,
             _t: PhantomData,
@@ -142,14 +145,18 @@ impl<T> Out<T> {
 }
 
 impl<T> In<T> {
-    pub(crate) fn new(node: usize, port: usize) -> Self {
+    pub(crate) fn new(builder: u64, node: usize, port: usize) -> Self {
         In {
+            builder,
             node,
             port,
             _t: PhantomData,
         }
     }
 }
+
+/// Gives each builder an identity, so handles from another builder are recognised.
+static NEXT_BUILDER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The materialized values of one materialization, for the builder's combining function.
 pub struct Mats {
@@ -233,8 +240,8 @@ impl fmt::Display for GraphError {
 impl std::error::Error for GraphError {}
 
 /// Builds a graph; see the [module docs](self).
-#[derive(Default)]
 pub struct GraphBuilder {
+    id: u64,
     pub(crate) nodes: Vec<Node>,
     /// Inlet → the outlet connected to it.
     pub(crate) edges: HashMap<(usize, usize), (usize, usize)>,
@@ -255,10 +262,33 @@ impl fmt::Debug for GraphBuilder {
     }
 }
 
+impl Default for GraphBuilder {
+    fn default() -> Self {
+        GraphBuilder {
+            id: NEXT_BUILDER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            nodes: Vec::new(),
+            edges: HashMap::new(),
+            used_outlets: HashSet::new(),
+            errors: Vec::new(),
+            mats: 0,
+        }
+    }
+}
+
 impl GraphBuilder {
     /// An empty builder.
     pub fn new() -> Self {
         GraphBuilder::default()
+    }
+
+    /// A handle for input `port` of `node` (raw tier).
+    pub(crate) fn in_handle<T>(&self, node: usize, port: usize) -> In<T> {
+        In::new(self.id, node, port)
+    }
+
+    /// A handle for output `port` of `node` (raw tier).
+    pub(crate) fn out_handle<T>(&self, node: usize, port: usize) -> Out<T> {
+        Out::new(self.id, node, port)
     }
 
     /// Adds a node (raw tier: how junctions add themselves). Returns its index.
@@ -320,7 +350,8 @@ impl GraphBuilder {
             let (p, mat) = source.materialize_into(m, a);
             (vec![Box::new(p) as AnyPull], Box::new(mat) as AnyMat)
         }));
-        Out::new(self.add_node("source", 0, 1, imp, keep), 0)
+        let node = self.add_node("source", 0, 1, imp, keep);
+        self.out_handle(node, 0)
     }
 
     /// Adds a flow; its materialized value is dropped.
@@ -351,7 +382,7 @@ impl GraphBuilder {
             (vec![Box::new(p) as AnyPull], Box::new(mat) as AnyMat)
         }));
         let node = self.add_node("flow", 1, 1, imp, keep);
-        (In::new(node, 0), Out::new(node, 0))
+        (self.in_handle(node, 0), self.out_handle(node, 0))
     }
 
     /// Adds a sink; its materialized value is dropped.
@@ -378,7 +409,8 @@ impl GraphBuilder {
             let mat = sink.materialize_into(m, up, a);
             (Vec::new(), Box::new(mat) as AnyMat)
         }));
-        In::new(self.add_node("sink", 1, 0, imp, keep), 0)
+        let node = self.add_node("sink", 1, 0, imp, keep);
+        self.in_handle(node, 0)
     }
 
     /// Adds a junction (or any [`Junction`](crate::junctions::Junction)) and returns its shape.
@@ -388,7 +420,7 @@ impl GraphBuilder {
 
     /// Connects `from` to `to`.
     pub fn connect<T>(&mut self, from: Out<T>, to: In<T>) {
-        if from.node >= self.nodes.len() || to.node >= self.nodes.len() {
+        if from.builder != self.id || to.builder != self.id {
             self.errors.push(GraphError::ForeignPort);
             return;
         }
@@ -553,6 +585,9 @@ impl GraphBuilder {
         M: 'static,
         F: Fn(&mut Mats) -> M + Send + Sync + 'static,
     {
+        if out.builder != self.id {
+            return Err(GraphError::ForeignPort);
+        }
         self.validate(None, Some((out.node, out.port)))?;
         let spec = self.into_spec();
         Ok(Source::from_fn(move |m, a| {
@@ -578,6 +613,9 @@ impl GraphBuilder {
         M: 'static,
         F: Fn(&mut Mats) -> M + Send + Sync + 'static,
     {
+        if inlet.builder != self.id || out.builder != self.id {
+            return Err(GraphError::ForeignPort);
+        }
         self.validate(Some((inlet.node, inlet.port)), Some((out.node, out.port)))?;
         let spec = self.into_spec();
         Ok(Flow::from_fn(move |m, up, a| {
@@ -598,6 +636,9 @@ impl GraphBuilder {
         M: 'static,
         F: Fn(&mut Mats) -> M + Send + Sync + 'static,
     {
+        if inlet.builder != self.id {
+            return Err(GraphError::ForeignPort);
+        }
         self.validate(Some((inlet.node, inlet.port)), None)?;
         let spec = self.into_spec();
         Ok(Sink::from_fn(move |m, up, a| {

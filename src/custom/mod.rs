@@ -442,8 +442,8 @@ impl crate::builder::GraphBuilder {
             },
         );
         (
-            crate::builder::In::new(node.0, 0),
-            crate::builder::Out::new(node.0, 0),
+            self.in_handle(node.0, 0),
+            self.out_handle(node.0, 0),
             node.1,
         )
     }
@@ -479,9 +479,9 @@ impl crate::builder::GraphBuilder {
             },
         );
         let shape = crate::junctions::FanIn2Shape {
-            in0: crate::builder::In::new(node.0, 0),
-            in1: crate::builder::In::new(node.0, 1),
-            out: crate::builder::Out::new(node.0, 0),
+            in0: self.in_handle(node.0, 0),
+            in1: self.in_handle(node.0, 1),
+            out: self.out_handle(node.0, 0),
         };
         (shape, node.1)
     }

@@ -12,8 +12,9 @@ use crate::StreamError;
 /// room (`None` for a cancelled output); `route` sends one element.
 pub(crate) trait Router<T>: Send + 'static {
     type Out: Send + 'static;
-    /// Elements the router can take now; 0 waits for room.
-    fn demand(&self, rooms: &[Option<usize>]) -> usize;
+    /// Elements the router can take now; 0 waits for room. `pulled[i]` says whether output `i`
+    /// has ever been pulled.
+    fn demand(&self, rooms: &[Option<usize>], pulled: &[bool]) -> usize;
     /// Routes `x`, appending to `batches` (one per output). `Err` fails the stream.
     fn route(
         &mut self,
@@ -32,6 +33,7 @@ pub(crate) struct FanOut<T, R: Router<T>> {
     outs: Vec<Option<Sender<R::Out>>>,
     router: R,
     rooms: Vec<Option<usize>>,
+    pulled: Vec<bool>,
     batches: Vec<Vec<R::Out>>,
     buf: Vec<T>,
 }
@@ -44,6 +46,7 @@ impl<T, R: Router<T>> FanOut<T, R> {
             outs: outs.into_iter().map(Some).collect(),
             router,
             rooms: vec![Some(0); n],
+            pulled: vec![false; n],
             batches: (0..n).map(|_| Vec::new()).collect(),
             buf: Vec::new(),
         }
@@ -75,6 +78,7 @@ impl<T: Send + 'static, R: Router<T>> Future for FanOut<T, R> {
             }
             for (i, out) in this.outs.iter_mut().enumerate() {
                 if let Some(tx) = out {
+                    this.pulled[i] = tx.was_pulled();
                     this.rooms[i] = match tx.poll_room(cx) {
                         Poll::Ready(Ok(room)) => Some(room),
                         Poll::Ready(Err(Cancelled)) => {
@@ -91,23 +95,31 @@ impl<T: Send + 'static, R: Router<T>> Future for FanOut<T, R> {
                 this.finish(&Step::Complete);
                 return Poll::Ready(());
             }
-            let want = this.router.demand(&this.rooms);
-            if want == 0 {
-                // Wakers are registered with every output that has no room; make sure upstream
-                // cancellation of all outputs also wakes us (it does, through the same senders).
-                return Poll::Pending;
-            }
-            let up = this.up.as_mut().expect("checked above");
-            let step = match pull_guarded(up, cx, &mut this.buf, want) {
-                Poll::Pending => {
-                    for tx in this.outs.iter_mut().flatten() {
-                        if tx.watch_cancel(cx).is_err() {
-                            // Handled on the next round.
+            let want = this.router.demand(&this.rooms, &this.pulled);
+            let step = if want == 0 {
+                None
+            } else {
+                let up = this.up.as_mut().expect("checked above");
+                match pull_guarded(up, cx, &mut this.buf, want) {
+                    Poll::Pending => None,
+                    Poll::Ready(step) => Some(step),
+                }
+            };
+            let Some(step) = step else {
+                // Waiting for room or for upstream: any output cancelling (or being pulled for
+                // the first time) must wake us too.
+                let mut changed = false;
+                for (i, out) in this.outs.iter_mut().enumerate() {
+                    if let Some(tx) = out {
+                        if tx.watch_cancel(cx).is_err() || (!this.pulled[i] && tx.was_pulled()) {
+                            changed = true;
                         }
                     }
-                    return Poll::Pending;
                 }
-                Poll::Ready(step) => step,
+                if changed {
+                    continue;
+                }
+                return Poll::Pending;
             };
             let mut failure = None;
             for x in this.buf.drain(..) {
@@ -123,6 +135,8 @@ impl<T: Send + 'static, R: Router<T>> Future for FanOut<T, R> {
                 }
                 match this.outs[i].as_mut() {
                     Some(tx) => {
+                        // An output cancelled since its credit was read: its elements are lost
+                        // with it, as with a cancelled Akka outlet.
                         if tx.send(batch, None).is_err() {
                             this.outs[i] = None;
                         }
@@ -158,7 +172,7 @@ pub(crate) struct BroadcastRouter {
 impl<T: Clone + Send + 'static> Router<T> for BroadcastRouter {
     type Out = T;
 
-    fn demand(&self, rooms: &[Option<usize>]) -> usize {
+    fn demand(&self, rooms: &[Option<usize>], _pulled: &[bool]) -> usize {
         rooms.iter().flatten().copied().min().unwrap_or(0)
     }
 
@@ -196,8 +210,10 @@ pub(crate) struct BalanceRouter {
 impl<T: Send + 'static> Router<T> for BalanceRouter {
     type Out = T;
 
-    fn demand(&self, rooms: &[Option<usize>]) -> usize {
-        if self.wait_for_all_downstreams && !self.started && rooms.contains(&Some(0)) {
+    fn demand(&self, rooms: &[Option<usize>], pulled: &[bool]) -> usize {
+        // Until every live output has asked once, hold back (Akka's waitForAllDownstreams).
+        let all_asked = rooms.iter().zip(pulled).all(|(r, p)| r.is_none() || *p);
+        if self.wait_for_all_downstreams && !self.started && !all_asked {
             return 0;
         }
         rooms.iter().flatten().sum()
@@ -233,7 +249,7 @@ pub(crate) struct PartitionRouter<F> {
 impl<T: Send + 'static, F: FnMut(&T) -> usize + Send + 'static> Router<T> for PartitionRouter<F> {
     type Out = T;
 
-    fn demand(&self, rooms: &[Option<usize>]) -> usize {
+    fn demand(&self, rooms: &[Option<usize>], _pulled: &[bool]) -> usize {
         // One element at a time unless every output has room, so one full output cannot make
         // the junction buffer elements bound for it.
         let min = rooms.iter().flatten().copied().min().unwrap_or(0);
@@ -279,7 +295,7 @@ where
 {
     type Out = A;
 
-    fn demand(&self, rooms: &[Option<usize>]) -> usize {
+    fn demand(&self, rooms: &[Option<usize>], _pulled: &[bool]) -> usize {
         if rooms.iter().any(Option::is_none) {
             return 0;
         }

@@ -113,8 +113,8 @@ where
     }));
     let node = b.add_node(name, n, 1, imp, false);
     UniformFanInShape {
-        ins: (0..n).map(|p| In::new(node, p)).collect(),
-        out: Out::new(node, 0),
+        ins: (0..n).map(|p| b.in_handle(node, p)).collect(),
+        out: b.out_handle(node, 0),
     }
 }
 
@@ -151,8 +151,8 @@ where
     }));
     let node = b.add_node(name, 1, n, imp, false);
     UniformFanOutShape {
-        inlet: In::new(node, 0),
-        outs: (0..n).map(|p| Out::new(node, p)).collect(),
+        inlet: b.in_handle(node, 0),
+        outs: (0..n).map(|p| b.out_handle(node, p)).collect(),
     }
 }
 
@@ -420,9 +420,9 @@ where
     }));
     let node = b.add_node(name, 2, 1, imp, false);
     FanIn2Shape {
-        in0: In::new(node, 0),
-        in1: In::new(node, 1),
-        out: Out::new(node, 0),
+        in0: b.in_handle(node, 0),
+        in1: b.in_handle(node, 1),
+        out: b.out_handle(node, 0),
     }
 }
 
@@ -519,10 +519,10 @@ where
         }));
         let node = b.add_node("zip_with3", 3, 1, imp, false);
         FanIn3Shape {
-            in0: In::new(node, 0),
-            in1: In::new(node, 1),
-            in2: In::new(node, 2),
-            out: Out::new(node, 0),
+            in0: b.in_handle(node, 0),
+            in1: b.in_handle(node, 1),
+            in2: b.in_handle(node, 2),
+            out: b.out_handle(node, 0),
         }
     }
 }

@@ -13,6 +13,9 @@ pub(crate) struct Merge<T> {
     weights: Vec<usize>,
     /// Input 0 is drained first on every pull (Akka's `MergePreferred`).
     preferred: bool,
+    /// Smooth weighted round-robin credit, kept across pulls so that priorities hold even when
+    /// demand comes one element at a time.
+    current: Vec<i64>,
     next: usize,
     eager_complete: bool,
 }
@@ -21,6 +24,7 @@ impl<T> Merge<T> {
     pub(crate) fn new(inputs: Vec<BoxPull<T>>, eager_complete: bool) -> Self {
         let weights = vec![1; inputs.len()];
         Merge {
+            current: vec![0; inputs.len()],
             inputs: inputs.into_iter().map(Some).collect(),
             weights,
             preferred: false,
@@ -48,6 +52,35 @@ impl<T> Merge<T> {
     }
 }
 
+impl<T> Merge<T> {
+    /// How many elements each input may give in a round of `room`.
+    fn quotas(&mut self, room: usize, live_weight: usize) -> Vec<usize> {
+        let n = self.inputs.len();
+        let live = |i: usize| self.inputs[i].is_some();
+        if self.weights.iter().all(|&w| w == 1) {
+            let live_count = (0..n).filter(|&i| live(i)).count().max(1);
+            let share = (room / live_count).max(1);
+            return (0..n).map(|i| if live(i) { share } else { 0 }).collect();
+        }
+        let mut quotas = vec![0; n];
+        let total = live_weight as i64;
+        for _ in 0..room {
+            let mut best: Option<usize> = None;
+            for i in (0..n).filter(|&i| live(i)) {
+                self.current[i] += self.weights[i] as i64;
+                if best.is_none_or(|b| self.current[i] > self.current[b]) {
+                    best = Some(i);
+                }
+            }
+            if let Some(b) = best {
+                self.current[b] -= total;
+                quotas[b] += 1;
+            }
+        }
+        quotas
+    }
+}
+
 impl<T: Send + 'static> Pull<T> for Merge<T> {
     fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<T>, max: usize) -> Poll<Step> {
         let start = out.len();
@@ -61,10 +94,11 @@ impl<T: Send + 'static> Pull<T> for Merge<T> {
                 .filter(|&i| self.inputs[i].is_some())
                 .map(|i| self.weights[i])
                 .sum();
-            let room = max - (out.len() - start);
-            if live_weight == 0 || room == 0 {
+            let round_room = max - (out.len() - start);
+            if live_weight == 0 || round_room == 0 {
                 break;
             }
+            let quotas = self.quotas(round_room, live_weight);
             let mut progressed = false;
             for k in 0..n {
                 let room = max - (out.len() - start);
@@ -84,8 +118,11 @@ impl<T: Send + 'static> Pull<T> for Merge<T> {
                 let share = if self.preferred && i == 0 {
                     room
                 } else {
-                    (room * self.weights[i] / live_weight).max(1)
+                    quotas[i]
                 };
+                if share == 0 {
+                    continue;
+                }
                 let Some(input) = self.inputs[i].as_mut() else {
                     continue;
                 };

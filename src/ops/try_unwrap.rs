@@ -3,6 +3,7 @@
 use super::linear::{Ctl, Emit, Logic};
 use crate::StreamError;
 
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
 pub(crate) struct TryUnwrap;
 
 impl<T: Send + 'static> Logic<Result<T, StreamError>, T> for TryUnwrap {
