@@ -70,6 +70,38 @@ pub trait StreamOps: Sized {
         via_logic(self, "map", move |_| ops::Map(f.clone()))
     }
 
+    /// Transforms each element with a fallible `f`: `Ok` values are emitted, an `Err` is a
+    /// failure of this stage, handled by the supervision decider like a panic.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// use weir::{Attributes, Decider};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let parsed = Source::from_iter(vec!["1", "x", "3"])
+    ///     .try_map(|s| s.parse::<i32>())
+    ///     .with_attributes(Attributes::supervision(Decider::resuming()))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(parsed, vec![1, 3]);
+    ///
+    /// let err = Source::from_iter(vec!["1", "x"]).try_map(|s| s.parse::<i32>()).run_with(Sink::seq()).await.unwrap_err();
+    /// assert!(err.downcast_ref::<std::num::ParseIntError>().is_some());
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// An `Err` or a panic: Stop fails the stream with [`StreamError::Failed`] carrying the
+    /// error; Resume and Restart drop the element.
+    fn try_map<T, E, F>(self, f: F) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+        F: FnMut(Self::Out) -> Result<T, E> + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "try_map", move |_| ops::TryMap(f.clone()))
+    }
+
     /// Keeps the elements for which `pred` returns true.
     ///
     /// ```

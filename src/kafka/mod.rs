@@ -10,6 +10,7 @@
 mod committer;
 mod consumer;
 mod control;
+pub mod deserialize;
 mod error;
 mod message;
 mod producer;

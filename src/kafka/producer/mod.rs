@@ -172,6 +172,19 @@ impl Producer {
             .to_mat(Sink::ignore(), Keep::right)
     }
 
+    /// Writes each envelope's records, then commits its offset through the committer's batching
+    /// (Alpakka's `committableSink`): an offset is committed only after its records were
+    /// acknowledged.
+    pub fn committable_sink(
+        producer: ProducerSettings,
+        committer: super::settings::CommitterSettings,
+    ) -> Sink<Envelope<super::message::CommittableOffset>, Completion<()>> {
+        use crate::StreamOps;
+        Producer::flexi_flow(producer)
+            .map(Results::into_pass_through)
+            .to_mat(super::committer::Committer::sink(committer), Keep::right)
+    }
+
     /// Writes each envelope's records and emits its [`Results`] with the pass-through value, in
     /// order (Alpakka's `flexiFlow`). At most `parallelism` records are in flight.
     ///

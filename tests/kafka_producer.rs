@@ -1,0 +1,161 @@
+#![cfg(feature = "kafka")]
+
+mod support;
+
+use std::time::Duration;
+
+use support::kafka::{cluster, committed, consumer_settings, producer_settings};
+use weir::kafka::{
+    deserialize, CommitterSettings, Consumer, Envelope, KafkaError, Producer, ProducerRecord,
+    Results, Subscription,
+};
+use weir::prelude::*;
+use weir::{Attributes, Decider};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flexi_flow_keeps_order_and_pass_through_values() {
+    let c = cluster("flexi", 3);
+    let envelopes = (0..30u32).map(|i| match i % 3 {
+        0 => Envelope::Message(ProducerRecord::new("flexi", i.to_string()), i),
+        1 => Envelope::MultiMessage(
+            vec![
+                ProducerRecord::new("flexi", "a"),
+                ProducerRecord::new("flexi", "b"),
+            ],
+            i,
+        ),
+        _ => Envelope::PassThrough(i),
+    });
+    let results = Source::from_iter(envelopes.collect::<Vec<_>>())
+        .via(Producer::flexi_flow(producer_settings(&c)))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    let passes: Vec<u32> = results.iter().map(|r| *r.pass_through()).collect();
+    assert_eq!(passes, (0..30).collect::<Vec<_>>());
+    for r in &results {
+        match r {
+            Results::Result(meta, i) => {
+                assert!(i % 3 == 0 && meta.topic == "flexi" && meta.offset >= 0)
+            }
+            Results::MultiResult(metas, i) => assert!(i % 3 == 1 && metas.len() == 2),
+            Results::PassThroughResult(i) => assert_eq!(i % 3, 2),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consume_transform_produce_commit() {
+    let c = cluster("in", 2);
+    c.create_topic("out", 2, 1).unwrap();
+    Source::range(0u32, 99)
+        .map(|i| ProducerRecord::new("in", i.to_string()).with_key(i.to_string()))
+        .run_with(Producer::plain_sink(producer_settings(&c)))
+        .await
+        .unwrap();
+    let committer = CommitterSettings::default().with_max_interval(Duration::from_millis(50));
+    let (control, done) =
+        Consumer::committable_source(consumer_settings(&c, "pipe"), Subscription::topics(["in"]))
+            .take(100)
+            .map(|m| {
+                let n: u32 = deserialize::utf8_value(&m.record).unwrap().parse().unwrap();
+                Envelope::Message(ProducerRecord::new("out", (n * 2).to_string()), m.offset)
+            })
+            .to_mat(
+                Producer::committable_sink(producer_settings(&c), committer),
+                Keep::both,
+            )
+            .run();
+    tokio::time::timeout(Duration::from_secs(30), done)
+        .await
+        .unwrap()
+        .unwrap();
+    control.shutdown().await;
+    assert_eq!(
+        committed(&c.bootstrap_servers(), "pipe", "in", 2)
+            .iter()
+            .sum::<i64>(),
+        100
+    );
+    let (control, out) = Consumer::plain_source(
+        consumer_settings(&c, "check"),
+        Subscription::topics(["out"]),
+    )
+    .take(100)
+    .map(|r| deserialize::utf8_value(&r).unwrap().parse::<u32>().unwrap())
+    .to_mat(Sink::seq(), Keep::both)
+    .run();
+    let mut out = tokio::time::timeout(Duration::from_secs(30), out)
+        .await
+        .unwrap()
+        .unwrap();
+    out.sort();
+    assert_eq!(out, (0..100).map(|n| n * 2).collect::<Vec<_>>());
+    control.shutdown().await;
+}
+
+#[derive(serde::Deserialize, Debug, PartialEq)]
+struct Reading {
+    id: u32,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_record_is_skipped_or_fails_as_supervision_decides() {
+    let c = cluster("json", 1);
+    let values = vec![r#"{"id": 1}"#, "not json", r#"{"id": 3}"#];
+    Source::from_iter(values)
+        .map(|v| ProducerRecord::new("json", v))
+        .run_with(Producer::plain_sink(producer_settings(&c)))
+        .await
+        .unwrap();
+    let source = || {
+        Consumer::plain_source(
+            consumer_settings(&c, "json-g"),
+            Subscription::topics(["json"]),
+        )
+    };
+    // Resume: the poison record is skipped, the consumer keeps going.
+    let got = source()
+        .take(3)
+        .try_map(|r| deserialize::json_value::<Reading>(&r))
+        .with_attributes(Attributes::supervision(Decider::resuming()))
+        .run_with(Sink::seq());
+    let got = tokio::time::timeout(Duration::from_secs(30), got)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, vec![Reading { id: 1 }, Reading { id: 3 }]);
+    // Stop (the default): a typed error naming the record.
+    let err = source()
+        .try_map(|r| deserialize::json_value::<Reading>(&r))
+        .run_with(Sink::seq());
+    let err = tokio::time::timeout(Duration::from_secs(30), err)
+        .await
+        .unwrap()
+        .unwrap_err();
+    let e = err
+        .downcast_ref::<deserialize::DeserializeError>()
+        .expect("a DeserializeError");
+    assert_eq!((e.topic.as_str(), e.offset), ("json", 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_failure_fails_the_stream_with_a_kafka_error() {
+    let c = cluster("bad", 1);
+    c.topic_error(
+        "bad",
+        rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+    )
+    .unwrap();
+    let settings = producer_settings(&c).with_property("message.timeout.ms", "2000");
+    let done =
+        Source::single(ProducerRecord::new("bad", "x")).run_with(Producer::plain_sink(settings));
+    let err = tokio::time::timeout(Duration::from_secs(30), done)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        err.downcast_ref::<KafkaError>().is_some(),
+        "unexpected {err}"
+    );
+}
