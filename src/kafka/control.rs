@@ -41,6 +41,7 @@ impl Control {
         let mut st = self.handle.lock();
         st.stopped = true;
         ConsumerHandle::wake(&mut st);
+        self.handle.drained.notify_all();
     }
 
     /// Shuts the consumer down and waits until it is closed.

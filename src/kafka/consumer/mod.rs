@@ -126,6 +126,8 @@ pub(crate) struct ConsumerHandle {
     /// The client; taken (and closed once the last user lets go) on shutdown.
     pub(crate) consumer: Mutex<Option<Arc<BaseConsumer<Ctx>>>>,
     pub(crate) buffer_size: usize,
+    /// Signalled by the source stage when it has drained the buffer below half.
+    pub(crate) drained: std::sync::Condvar,
 }
 
 impl ConsumerHandle {
@@ -218,6 +220,7 @@ impl ConsumerHandle {
             st.terminal = Some(Step::Complete);
         }
         ConsumerHandle::wake(&mut st);
+        self.drained.notify_all();
     }
 
     pub(crate) fn fail(&self, e: StreamError) {

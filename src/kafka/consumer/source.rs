@@ -82,6 +82,7 @@ fn create(
         }),
         consumer: Mutex::new(Some(Arc::new(consumer))),
         buffer_size: settings.buffer_size.max(1),
+        drained: std::sync::Condvar::new(),
     });
     if let Some(c) = handle.client() {
         let _ = c.context().handle.set(Arc::downgrade(&handle));
@@ -112,6 +113,7 @@ fn dead_handle() -> Arc<ConsumerHandle> {
         }),
         consumer: Mutex::new(None),
         buffer_size: 1,
+        drained: std::sync::Condvar::new(),
     })
 }
 
@@ -133,6 +135,9 @@ impl<T: Send + 'static, const COMMITTABLE: bool> Pull<T> for ConsumerStage<T, CO
             return Poll::Pending;
         }
         let records: Vec<ConsumerRecord> = st.queue.drain(..n).collect();
+        if st.queue.len() <= self.handle.buffer_size / 2 {
+            self.handle.drained.notify_one();
+        }
         if COMMITTABLE {
             for r in &records {
                 let track = st.tracks.entry(r.topic_partition()).or_default();
@@ -160,6 +165,7 @@ impl<T, const COMMITTABLE: bool> Drop for ConsumerStage<T, COMMITTABLE> {
         if !COMMITTABLE {
             st.shutdown = true;
         }
+        self.handle.drained.notify_all();
     }
 }
 

@@ -148,12 +148,19 @@ pub(crate) fn to_record<M: Message>(m: &M) -> ConsumerRecord {
     }
 }
 
+/// How long a full buffer may wait for the stream before the partitions are paused.
+const PAUSE_AFTER: Duration = Duration::from_millis(500);
+
+/// Records taken from librdkafka per hand-over to the stream.
+const POLL_BATCH: usize = 256;
+
 /// The consumer thread: poll, buffer, pause while full, watch the brokers, close on shutdown.
 pub(crate) fn run(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
     let Some(consumer) = handle.client() else {
         return;
     };
     let mut paused = false;
+    let mut batch = Vec::with_capacity(POLL_BATCH);
     let mut stopped_at: Option<Instant> = None;
     loop {
         let (shutdown, stopped, full, low) = {
@@ -176,7 +183,32 @@ pub(crate) fn run(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
                 break;
             }
         }
-        let want_pause = full || stopped;
+        // A full buffer: stop polling and wait for the stream to drain it. Only a long stall
+        // pauses the partitions (librdkafka drops prefetched records on pause, so pausing at
+        // every full buffer would refetch constantly), and polling then resumes to keep serving
+        // the group while paused.
+        let mut stalled = false;
+        if full && !stopped && !paused {
+            let deadline = Instant::now() + PAUSE_AFTER;
+            let mut st = handle.lock();
+            while st.queue.len() > handle.buffer_size / 2 && !st.shutdown && !st.stopped {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    stalled = true;
+                    break;
+                }
+                st = handle
+                    .drained
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            drop(st);
+            if !stalled {
+                continue;
+            }
+        }
+        let want_pause = stopped || stalled || (paused && !low);
         if want_pause != paused {
             if let Ok(assignment) = consumer.assignment() {
                 let r = if want_pause {
@@ -189,38 +221,45 @@ pub(crate) fn run(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
                     Err(e) => tracing::warn!(error = %e, "pause/resume failed"),
                 }
             }
-        } else if paused && !stopped && low {
-            // New partitions may have been assigned while paused; resume resets them all.
-            paused = false;
-            if let Ok(assignment) = consumer.assignment() {
-                let _ = consumer.resume(&assignment);
-            }
         }
-        match consumer.poll(settings.poll_interval) {
-            Some(Ok(m)) => {
-                let record = to_record(&m);
-                drop(m);
-                let ctx = consumer.context();
-                *ctx.brokers_down_since
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()) = None;
-                let mut st = handle.lock();
-                if st.stopped {
-                    continue;
+        // Wait for one record, then take whatever else is ready without waiting, and hand the
+        // batch over under one lock with one wake.
+        let mut fatal = None;
+        let mut timeout = settings.poll_interval;
+        while batch.len() < POLL_BATCH {
+            match consumer.poll(timeout) {
+                Some(Ok(m)) => {
+                    batch.push(to_record(&m));
+                    timeout = Duration::ZERO;
                 }
-                st.records_in += 1;
-                st.queue.push_back(record);
-                ConsumerHandle::wake(&mut st);
-            }
-            Some(Err(e)) => {
-                let fatal = matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::Fatal));
-                tracing::warn!(error = %e, "kafka poll error");
-                if fatal {
-                    handle.fail(StreamError::failed(KafkaError::from_client("poll", &e)));
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "kafka poll error");
+                    if matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::Fatal)) {
+                        fatal = Some(e);
+                    }
                     break;
                 }
+                None => break,
             }
-            None => {}
+        }
+        if !batch.is_empty() {
+            *consumer
+                .context()
+                .brokers_down_since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = None;
+            let mut st = handle.lock();
+            if st.stopped {
+                batch.clear();
+            } else {
+                st.records_in += batch.len() as u64;
+                st.queue.extend(batch.drain(..));
+                ConsumerHandle::wake(&mut st);
+            }
+        }
+        if let Some(e) = fatal {
+            handle.fail(StreamError::failed(KafkaError::from_client("poll", &e)));
+            break;
         }
         if let Some(limit) = settings.connection_timeout {
             let down = *consumer
