@@ -133,6 +133,7 @@ impl<L: StageLogic> Future for StageIsland<L> {
             for i in 0..this.outs.len() {
                 match this.outs[i].poll_event(cx) {
                     Some(OutEvent::Pull) => this.handle(|l, ctx| l.on_pull(PortId(i), ctx)),
+                    Some(OutEvent::Closed) => {}
                     Some(OutEvent::DownstreamFinish) => {
                         this.handle(|l, ctx| l.on_downstream_finish(PortId(i), ctx))
                     }
@@ -168,8 +169,14 @@ impl<L: StageLogic> Future for StageIsland<L> {
             }
             // A logic that always has work (a hot upstream, self-sent messages) still yields.
             if !progressed || crate::stage::poll_budget(cx).is_pending() {
+                let mut cancelled = false;
                 for o in &mut this.outs {
                     o.flush();
+                    // Downstream cancelling must wake the stage even while it has credit left.
+                    cancelled |= o.watch_cancel(cx);
+                }
+                if cancelled && !progressed {
+                    continue;
                 }
                 // Either nothing to do (wakers are registered) or out of budget (the budget's
                 // waker reschedules the task).

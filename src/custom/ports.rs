@@ -172,6 +172,8 @@ impl<T: Send + 'static> InPort for InSlot<T> {
 pub(crate) enum OutEvent {
     Pull,
     DownstreamFinish,
+    /// The port closed itself (a completion deferred behind emits went out).
+    Closed,
 }
 
 /// The type-erased face of an outlet's state.
@@ -182,6 +184,8 @@ pub(crate) trait OutPort: Send {
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Option<OutEvent>;
     /// Sends the elements pushed since the last flush.
     fn flush(&mut self);
+    /// Wakes the task when downstream cancels; `true` if it already has.
+    fn watch_cancel(&mut self, cx: &mut Context<'_>) -> bool;
     /// Completes (after queued emits) or fails the port.
     fn finish(&mut self, terminal: Step);
     fn is_closed(&self) -> bool;
@@ -258,7 +262,7 @@ impl<T: Send + 'static> OutPort for OutSlot<T> {
             }
             if let Some(t) = self.deferred.take() {
                 self.close_with(t);
-                return None;
+                return Some(OutEvent::Closed);
             }
             if self.available {
                 return None;
@@ -270,9 +274,17 @@ impl<T: Send + 'static> OutPort for OutSlot<T> {
 
     fn flush(&mut self) {
         if let Some(tx) = self.tx.as_mut() {
+            // A refused send means downstream cancelled; the next poll reports it.
             if !self.batch.is_empty() && tx.send(&mut self.batch, None).is_err() {
                 self.batch.clear();
             }
+        }
+    }
+
+    fn watch_cancel(&mut self, cx: &mut Context<'_>) -> bool {
+        match self.tx.as_mut() {
+            Some(tx) => tx.watch_cancel(cx).is_err(),
+            None => false,
         }
     }
 
