@@ -21,6 +21,7 @@ use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer as _};
 use rdkafka::ClientConfig;
+use weir::kafka::TopicPartition;
 use weir::kafka::{
     Committer, CommitterSettings, Consumer, ConsumerSettings, Envelope, Producer, ProducerRecord,
     ProducerSettings, Subscription,
@@ -32,6 +33,21 @@ static GROUP: AtomicU64 = AtomicU64::new(0);
 
 fn group() -> String {
     format!("bench-{}", GROUP.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Every variant reads the four partitions by manual assignment from offset 0, so the numbers
+/// measure the pipelines rather than the consumer group's join (about 3 s on the mock cluster).
+fn assignment() -> rdkafka::TopicPartitionList {
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..4 {
+        tpl.add_partition_offset("in", p, rdkafka::Offset::Beginning)
+            .unwrap();
+    }
+    tpl
+}
+
+fn subscription() -> Subscription {
+    Subscription::assignment_with_offsets((0..4).map(|p| (TopicPartition::new("in", p), 0)))
 }
 
 fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
@@ -73,7 +89,7 @@ async fn weir_pipeline(brokers: &str) {
         .with_property("linger.ms", "5")
         .with_parallelism(1000);
     let committer = CommitterSettings::default().with_max_batch(1000);
-    let (control, done) = Consumer::committable_source(consumer, Subscription::topics(["in"]))
+    let (control, done) = Consumer::committable_source(consumer, subscription())
         .take(N)
         .map(|m| {
             let v = m.record.value.unwrap_or_default();
@@ -89,7 +105,7 @@ async fn weir_pipeline(brokers: &str) {
 
 fn base_loop(brokers: &str) {
     let consumer: BaseConsumer = consumer_config(brokers, &group()).create().unwrap();
-    consumer.subscribe(&["in"]).unwrap();
+    consumer.assign(&assignment()).unwrap();
     let producer: BaseProducer = producer_config(brokers).create().unwrap();
     let mut n = 0u64;
     while n < N {
@@ -117,7 +133,7 @@ fn base_loop(brokers: &str) {
 
 async fn stream_future_pipeline(brokers: &str) {
     let consumer: StreamConsumer = consumer_config(brokers, &group()).create().unwrap();
-    consumer.subscribe(&["in"]).unwrap();
+    consumer.assign(&assignment()).unwrap();
     let producer: FutureProducer = producer_config(brokers).create().unwrap();
     let sent = consumer
         .stream()
@@ -153,7 +169,7 @@ async fn stream_future_pipeline(brokers: &str) {
 async fn weir_consume(brokers: &str) {
     let consumer =
         ConsumerSettings::new(brokers, &group()).with_property("auto.offset.reset", "earliest");
-    let (control, done) = Consumer::plain_source(consumer, Subscription::topics(["in"]))
+    let (control, done) = Consumer::plain_source(consumer, subscription())
         .take(N)
         .to_mat(Sink::ignore(), Keep::both)
         .run();
@@ -163,7 +179,7 @@ async fn weir_consume(brokers: &str) {
 
 fn base_consume(brokers: &str) {
     let consumer: BaseConsumer = consumer_config(brokers, &group()).create().unwrap();
-    consumer.subscribe(&["in"]).unwrap();
+    consumer.assign(&assignment()).unwrap();
     let mut n = 0;
     while n < N {
         if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
