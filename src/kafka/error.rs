@@ -15,9 +15,7 @@ pub struct KafkaError {
 
 impl KafkaError {
     pub(crate) fn from_client(operation: &'static str, e: &rdkafka::error::KafkaError) -> Self {
-        let retriable = e
-            .rdkafka_error_code()
-            .is_some_and(|code| is_retriable(code));
+        let retriable = e.rdkafka_error_code().is_some_and(is_retriable);
         KafkaError {
             operation,
             message: e.to_string(),

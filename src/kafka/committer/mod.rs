@@ -55,6 +55,9 @@ impl Committer {
     }
 }
 
+/// Offsets of one consumer, per partition.
+type Offsets = Vec<(TopicPartition, i64)>;
+
 /// The consumers with offsets in the open batch.
 type Batch = Vec<Arc<ConsumerHandle>>;
 
@@ -86,7 +89,7 @@ impl CommitStage {
     /// Takes a batch of offsets: they count as processed at once (so a rebalance can commit
     /// them), and are committed with the batch.
     fn add(&mut self, offsets: Vec<CommittableOffset>) {
-        let mut groups: Vec<(Arc<ConsumerHandle>, Vec<(TopicPartition, i64)>)> = Vec::new();
+        let mut groups: Vec<(Arc<ConsumerHandle>, Offsets)> = Vec::new();
         self.batch_len += offsets.len();
         for o in offsets {
             let entry = (o.partition, o.offset);
