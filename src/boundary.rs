@@ -124,18 +124,6 @@ impl<T> Sender<T> {
         self.shared.pulled.load(Ordering::Acquire)
     }
 
-    /// Credit available now, without waiting.
-    pub(crate) fn try_room(&mut self) -> Result<usize, Cancelled> {
-        if self.room == 0 || self.shared.cancelled.load(Ordering::Acquire) {
-            let st = self.shared.lock();
-            if st.cancelled {
-                return Err(Cancelled);
-            }
-            self.room = self.shared.capacity - st.in_flight;
-        }
-        Ok(self.room)
-    }
-
     /// Wakes this task when the receiver is dropped (used while waiting on upstream).
     pub(crate) fn watch_cancel(&mut self, cx: &mut Context<'_>) -> Result<(), Cancelled> {
         let mut st = self.shared.lock();

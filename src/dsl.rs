@@ -1011,9 +1011,11 @@ pub trait StreamOps: Sized {
         })
     }
 
-    /// Also sends every element to `sink`, which runs on its own island. The slower of the two
-    /// sets the pace; if `sink` cancels, this stream completes (Akka's `alsoTo`, which cancels
-    /// eagerly).
+    /// Also sends every element to `sink`. The slower of the two sets the pace; if `sink`
+    /// cancels, this stream completes (Akka's `alsoTo`, which cancels eagerly).
+    ///
+    /// This is the `Broadcast` junction with eager cancellation underneath: upstream runs as its
+    /// own island feeding both.
     ///
     /// ```
     /// use weir::prelude::*;
@@ -1030,15 +1032,23 @@ pub trait StreamOps: Sized {
     where
         Self::Out: Clone,
     {
-        self.via_raw(move |m, up, a| {
-            let (tx, rx) = boundary::channel(a.input_buffer_size());
-            let _ = sink.materialize_into(m, Box::new(rx), a);
-            ops::AlsoTo::<_, false>::new(up, tx)
-        })
+        self.via_mat(
+            Flow::from_fn(move |m, up, a| {
+                let main = fan_out_to(
+                    m,
+                    up,
+                    &sink,
+                    a,
+                    crate::junctions::BroadcastRouter { eager_cancel: true },
+                );
+                (main, ())
+            }),
+            Keep::left,
+        )
     }
 
     /// Sends a copy of each element to `sink` when it has room, dropping the copy otherwise; never
-    /// slows this stream down (Akka's `wireTap`).
+    /// slows this stream down, and `sink` cancelling does not stop it (Akka's `wireTap`).
     ///
     /// ```
     /// use weir::prelude::*;
@@ -1051,11 +1061,12 @@ pub trait StreamOps: Sized {
     where
         Self::Out: Clone,
     {
-        self.via_raw(move |m, up, a| {
-            let (tx, rx) = boundary::channel(a.input_buffer_size());
-            let _ = sink.materialize_into(m, Box::new(rx), a);
-            ops::AlsoTo::<_, true>::new(up, tx)
-        })
+        self.via_mat(
+            Flow::from_fn(move |m, up, a| {
+                (fan_out_to(m, up, &sink, a, crate::junctions::TapRouter), ())
+            }),
+            Keep::left,
+        )
     }
 
     /// Emits this stream's elements, then `other`'s. `other` is materialized with this stream but
@@ -1231,6 +1242,31 @@ pub trait StreamOps: Sized {
     {
         self.via_raw(move |_, up, a| ops::FlatMap::new(up, breadth, f.clone(), a))
     }
+}
+
+/// Runs `up` into a two-output fan-out island: output 0 continues the stream, output 1 feeds
+/// `sink` (whose materialized value is dropped).
+fn fan_out_to<T, M, R>(
+    m: &mut Materializer,
+    up: BoxPull<T>,
+    sink: &Sink<T, M>,
+    a: &Attributes,
+    router: R,
+) -> BoxPull<T>
+where
+    T: Send + 'static,
+    M: 'static,
+    R: crate::junctions::Router<T, Out = T>,
+{
+    let (tx_main, rx_main) = boundary::channel(a.input_buffer_size());
+    let (tx_side, rx_side) = boundary::channel(a.input_buffer_size());
+    let _ = sink.materialize_into(m, Box::new(rx_side), a);
+    m.spawn_island(crate::junctions::FanOut::new(
+        up,
+        vec![tx_main, tx_side],
+        router,
+    ));
+    Box::new(rx_main)
 }
 
 /// Fails the stream with the first `Err` element; `Ok` elements pass through unwrapped.

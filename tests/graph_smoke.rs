@@ -128,3 +128,39 @@ async fn partition_out_of_bounds_fails() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn zip_with4_and_5_combine_all_inputs_and_stop_with_the_shortest() {
+    use weir::junctions::{ZipWith4, ZipWith5};
+    let mut b = GraphBuilder::new();
+    let z = b.add(ZipWith4::new(|a: i32, b: i32, c: i32, d: i32| {
+        a + b + c + d
+    }));
+    for (port, n) in [(z.in0, 3), (z.in1, 4), (z.in2, 5), (z.in3, 6)] {
+        let s = b.add_source(Source::range(1, n));
+        b.connect(s, port);
+    }
+    let (sink, k) = b.add_sink_mat(Sink::seq());
+    b.connect(z.out, sink);
+    let got = b.build(move |m| m.take(k)).unwrap().run().await.unwrap();
+    assert_eq!(got, vec![4, 8, 12]);
+
+    let mut b = GraphBuilder::new();
+    let z = b.add(ZipWith5::new(|a: i32, b: char, c: i32, d: i32, e: i32| {
+        format!("{b}{}", a * c * d * e)
+    }));
+    let s0 = b.add_source(Source::range(1, 2));
+    let s1 = b.add_source(Source::from_iter(vec!['x', 'y', 'z']));
+    let s2 = b.add_source(Source::repeat(2));
+    let s3 = b.add_source(Source::repeat(3));
+    let s4 = b.add_source(Source::repeat(5));
+    b.connect(s0, z.in0);
+    b.connect(s1, z.in1);
+    b.connect(s2, z.in2);
+    b.connect(s3, z.in3);
+    b.connect(s4, z.in4);
+    let (sink, k) = b.add_sink_mat(Sink::seq());
+    b.connect(z.out, sink);
+    let got = b.build(move |m| m.take(k)).unwrap().run().await.unwrap();
+    assert_eq!(got, vec!["x30".to_string(), "y60".to_string()]);
+}

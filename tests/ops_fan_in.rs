@@ -806,6 +806,8 @@ async fn also_to_side_sets_the_pace() {
     for x in got.len() as u32 + 1..=100 {
         main.expect_next(x).await;
     }
+    // Completion comes on a pull; the probe has used up its 100.
+    main.request(1);
     main.expect_complete().await;
     side.expect_next_n(1..=100).await;
     side.expect_complete().await;

@@ -318,3 +318,35 @@ where
         rooms.iter().any(Option::is_none)
     }
 }
+
+/// Wire tap: output 0 is the main stream and sets the pace; output 1 gets a copy only when it
+/// has room, and its cancellation does not stop the main stream.
+pub(crate) struct TapRouter;
+
+impl<T: Clone + Send + 'static> Router<T> for TapRouter {
+    type Out = T;
+
+    fn demand(&self, rooms: &[Option<usize>], _pulled: &[bool]) -> usize {
+        rooms[0].unwrap_or(0)
+    }
+
+    fn route(
+        &mut self,
+        x: T,
+        rooms: &mut [Option<usize>],
+        batches: &mut [Vec<T>],
+    ) -> Result<(), StreamError> {
+        if let Some(r) = rooms[1].as_mut() {
+            if *r > 0 {
+                *r -= 1;
+                batches[1].push(x.clone());
+            }
+        }
+        batches[0].push(x);
+        Ok(())
+    }
+
+    fn should_stop(&self, rooms: &[Option<usize>]) -> bool {
+        rooms[0].is_none()
+    }
+}

@@ -10,7 +10,9 @@ mod fan_out;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-pub(crate) use fan_out::{BalanceRouter, BroadcastRouter, FanOut, PartitionRouter};
+pub(crate) use fan_out::{
+    BalanceRouter, BroadcastRouter, FanOut, PartitionRouter, Router, TapRouter,
+};
 
 use crate::boundary;
 use crate::builder::{take_pull, AnyMat, AnyPull, GraphBuilder, In, NodeImpl, Out};
@@ -522,6 +524,153 @@ where
             in0: b.in_handle(node, 0),
             in1: b.in_handle(node, 1),
             in2: b.in_handle(node, 2),
+            out: b.out_handle(node, 0),
+        }
+    }
+}
+
+/// Four inputs of different types, one output.
+#[derive(Debug, Clone, Copy)]
+pub struct FanIn4Shape<A, B, C, D, O> {
+    /// The first input.
+    pub in0: In<A>,
+    /// The second input.
+    pub in1: In<B>,
+    /// The third input.
+    pub in2: In<C>,
+    /// The fourth input.
+    pub in3: In<D>,
+    /// The output.
+    pub out: Out<O>,
+}
+
+/// Five inputs of different types, one output.
+#[derive(Debug, Clone, Copy)]
+pub struct FanIn5Shape<A, B, C, D, E, O> {
+    /// The first input.
+    pub in0: In<A>,
+    /// The second input.
+    pub in1: In<B>,
+    /// The third input.
+    pub in2: In<C>,
+    /// The fourth input.
+    pub in3: In<D>,
+    /// The fifth input.
+    pub in4: In<E>,
+    /// The output.
+    pub out: Out<O>,
+}
+
+/// Combines elements of four inputs with a function (Akka's `ZipWith4`).
+pub struct ZipWith4<A, B, C, D, F>(F, PhantomData<fn(A, B, C, D)>);
+
+/// Combines elements of five inputs with a function (Akka's `ZipWith5`).
+pub struct ZipWith5<A, B, C, D, E, F>(F, PhantomData<fn(A, B, C, D, E)>);
+
+impl<A, B, C, D, F> std::fmt::Debug for ZipWith4<A, B, C, D, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ZipWith4")
+    }
+}
+
+impl<A, B, C, D, E, F> std::fmt::Debug for ZipWith5<A, B, C, D, E, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ZipWith5")
+    }
+}
+
+impl<A, B, C, D, F> ZipWith4<A, B, C, D, F> {
+    /// A zip combining with `f`.
+    pub fn new(f: F) -> Self {
+        ZipWith4(f, PhantomData)
+    }
+}
+
+impl<A, B, C, D, E, F> ZipWith5<A, B, C, D, E, F> {
+    /// A zip combining with `f`.
+    pub fn new(f: F) -> Self {
+        ZipWith5(f, PhantomData)
+    }
+}
+
+/// Pairs two pulls into a fused zip of tuples.
+fn pair<X: Send + 'static, Y: Send + 'static>(
+    x: BoxPull<X>,
+    y: BoxPull<Y>,
+    a: &crate::Attributes,
+) -> BoxPull<(X, Y)> {
+    Box::new(ops::ZipWith::new(x, y, |x, y| (x, y), a))
+}
+
+impl<A, B, C, D, O, F> Junction for ZipWith4<A, B, C, D, F>
+where
+    A: Send + 'static,
+    B: Send + 'static,
+    C: Send + 'static,
+    D: Send + 'static,
+    O: Send + 'static,
+    F: FnMut(A, B, C, D) -> O + Clone + Send + Sync + 'static,
+{
+    type Shape = FanIn4Shape<A, B, C, D, O>;
+    fn add_to(self, b: &mut GraphBuilder) -> Self::Shape {
+        let f = self.0;
+        let imp = NodeImpl::Fused(Arc::new(move |_, a, mut ins: Vec<AnyPull>| {
+            let ab = pair(take_pull::<A>(&mut ins, 0), take_pull::<B>(&mut ins, 1), a);
+            let cd = pair(take_pull::<C>(&mut ins, 2), take_pull::<D>(&mut ins, 3), a);
+            let mut f = f.clone();
+            let out: BoxPull<O> = Box::new(ops::ZipWith::new(
+                ab,
+                cd,
+                move |(x, y), (z, w)| f(x, y, z, w),
+                a,
+            ));
+            (vec![Box::new(out) as AnyPull], no_mat())
+        }));
+        let node = b.add_node("zip_with4", 4, 1, imp, false);
+        FanIn4Shape {
+            in0: b.in_handle(node, 0),
+            in1: b.in_handle(node, 1),
+            in2: b.in_handle(node, 2),
+            in3: b.in_handle(node, 3),
+            out: b.out_handle(node, 0),
+        }
+    }
+}
+
+impl<A, B, C, D, E, O, F> Junction for ZipWith5<A, B, C, D, E, F>
+where
+    A: Send + 'static,
+    B: Send + 'static,
+    C: Send + 'static,
+    D: Send + 'static,
+    E: Send + 'static,
+    O: Send + 'static,
+    F: FnMut(A, B, C, D, E) -> O + Clone + Send + Sync + 'static,
+{
+    type Shape = FanIn5Shape<A, B, C, D, E, O>;
+    fn add_to(self, b: &mut GraphBuilder) -> Self::Shape {
+        let f = self.0;
+        let imp = NodeImpl::Fused(Arc::new(move |_, a, mut ins: Vec<AnyPull>| {
+            let ab = pair(take_pull::<A>(&mut ins, 0), take_pull::<B>(&mut ins, 1), a);
+            let cd = pair(take_pull::<C>(&mut ins, 2), take_pull::<D>(&mut ins, 3), a);
+            let abcd = pair(ab, cd, a);
+            let e = take_pull::<E>(&mut ins, 4);
+            let mut f = f.clone();
+            let out: BoxPull<O> = Box::new(ops::ZipWith::new(
+                abcd,
+                e,
+                move |((x, y), (z, w)), v| f(x, y, z, w, v),
+                a,
+            ));
+            (vec![Box::new(out) as AnyPull], no_mat())
+        }));
+        let node = b.add_node("zip_with5", 5, 1, imp, false);
+        FanIn5Shape {
+            in0: b.in_handle(node, 0),
+            in1: b.in_handle(node, 1),
+            in2: b.in_handle(node, 2),
+            in3: b.in_handle(node, 3),
+            in4: b.in_handle(node, 4),
             out: b.out_handle(node, 0),
         }
     }

@@ -1,6 +1,5 @@
 //! The stages behind the operators of [`StreamOps`](crate::StreamOps), one per file.
 
-mod also_to;
 mod async_fold;
 mod buffer;
 mod concat;
@@ -33,7 +32,6 @@ mod watch_termination;
 mod zip;
 mod zip_with_index;
 
-pub(crate) use also_to::AlsoTo;
 pub(crate) use async_fold::AsyncFold;
 pub(crate) use buffer::BufferPolicy;
 pub use buffer::OverflowStrategy;
