@@ -565,6 +565,7 @@ pub struct FanIn5Shape<A, B, C, D, E, O> {
 pub struct ZipWith4<A, B, C, D, F>(F, PhantomData<fn(A, B, C, D)>);
 
 /// Combines elements of five inputs with a function (Akka's `ZipWith5`).
+#[allow(clippy::type_complexity)] // the phantom names the five input types
 pub struct ZipWith5<A, B, C, D, E, F>(F, PhantomData<fn(A, B, C, D, E)>);
 
 impl<A, B, C, D, F> std::fmt::Debug for ZipWith4<A, B, C, D, F> {
