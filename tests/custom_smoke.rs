@@ -99,3 +99,58 @@ async fn scoring_swaps_models_between_records() {
     data.send_complete();
     sink.expect_complete().await;
 }
+
+mod closed {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use weir::custom::{
+        AsyncCallback, ClosedShape, GraphStage, StageContext, StageLogic, TimerKey,
+    };
+    use weir::{Attributes, RunnableGraph};
+
+    /// Ticks three times, then completes; the materialized counter shows the ticks.
+    struct Ticker;
+    struct TickerLogic(Arc<AtomicU32>);
+
+    impl GraphStage for Ticker {
+        type Shape = ClosedShape;
+        type Logic = TickerLogic;
+        type Mat = Arc<AtomicU32>;
+        fn name(&self) -> &'static str {
+            "ticker"
+        }
+        fn shape(&self) -> ClosedShape {
+            ClosedShape
+        }
+        fn create_logic(
+            &self,
+            _: &Attributes,
+            _: AsyncCallback<()>,
+        ) -> (TickerLogic, Arc<AtomicU32>) {
+            let n = Arc::new(AtomicU32::new(0));
+            (TickerLogic(n.clone()), n)
+        }
+    }
+
+    impl StageLogic for TickerLogic {
+        type Message = ();
+        fn pre_start(&mut self, ctx: &mut StageContext<'_, ()>) {
+            ctx.set_keep_going(true);
+            ctx.schedule_at_fixed_rate(1, Duration::from_secs(1), Duration::from_secs(1));
+        }
+        fn on_timer(&mut self, _key: TimerKey, ctx: &mut StageContext<'_, ()>) {
+            if self.0.fetch_add(1, Ordering::SeqCst) + 1 == 3 {
+                ctx.complete_stage();
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_stage_runs_on_timers_until_it_completes() {
+        let ticks = RunnableGraph::from_graph(Ticker).run();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(ticks.load(Ordering::SeqCst), 3);
+    }
+}

@@ -196,6 +196,10 @@ impl<M: Send> AsyncCallback<M> {
     }
 }
 
+/// The shape of a stage with no ports: it runs on timers and async callbacks alone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClosedShape;
+
 /// The shape of a stage with one outlet.
 #[derive(Debug, Clone, Copy)]
 pub struct SourceShape<O> {
@@ -396,6 +400,19 @@ impl<I: Send + 'static, O: Send + 'static, Mat: 'static> Flow<I, O, Mat> {
             let mat = launch(m, &*stage, a, ins, vec![out]);
             (pull, mat)
         })
+    }
+}
+
+impl<Mat: 'static> crate::RunnableGraph<Mat> {
+    /// A runnable graph from a custom stage without ports (Akka's `RunnableGraph.fromGraph`):
+    /// it lives on timers and async callbacks until it calls `complete_stage` (set
+    /// `keep_going` in `pre_start`, or it stops at once, having no open ports).
+    pub fn from_graph<G>(stage: G) -> Self
+    where
+        G: GraphStage<Shape = ClosedShape, Mat = Mat>,
+    {
+        let stage = Arc::new(stage);
+        crate::RunnableGraph::from_fn(move |m, a| launch(m, &*stage, a, Vec::new(), Vec::new()))
     }
 }
 
