@@ -164,3 +164,42 @@ async fn zip_with4_and_5_combine_all_inputs_and_stop_with_the_shortest() {
     let got = b.build(move |m| m.take(k)).unwrap().run().await.unwrap();
     assert_eq!(got, vec!["x30".to_string(), "y60".to_string()]);
 }
+
+#[tokio::test]
+async fn a_partial_graph_is_reusable_and_validated() {
+    use weir::builder::PartialGraph;
+    use weir::junctions::{FanOut2Shape, UniformFanOutShape};
+    // A fan-out partial graph: one input, evens and odds out.
+    let mut b = GraphBuilder::new();
+    let p = b.add(Partition::<i32, _>::new(2, |x: &i32| (*x % 2) as usize));
+    let split: PartialGraph<UniformFanOutShape<i32, i32>> = b
+        .build_partial(UniformFanOutShape {
+            inlet: p.inlet,
+            outs: p.outs.clone(),
+        })
+        .unwrap();
+    for _ in 0..2 {
+        let mut b = GraphBuilder::new();
+        let shape = b.import(&split);
+        let src = b.add_source(Source::range(1, 6));
+        b.connect(src, shape.inlet);
+        let (evens, ke) = b.add_sink_mat(Sink::seq());
+        let (odds, ko) = b.add_sink_mat(Sink::seq());
+        b.connect(shape.outs[0], evens);
+        b.connect(shape.outs[1], odds);
+        let g = b.build(move |m| (m.take(ke), m.take(ko))).unwrap();
+        let (e, o) = g.run();
+        assert_eq!(e.await.unwrap(), vec![2, 4, 6]);
+        assert_eq!(o.await.unwrap(), vec![1, 3, 5]);
+    }
+    // A port left open that the shape does not name is an error when the partial is built.
+    let mut b = GraphBuilder::new();
+    let u = b.add(Unzip::<i32, i32>::pairs());
+    let err = b.build_partial((u.inlet, u.out0)).unwrap_err();
+    assert!(matches!(err, GraphError::Unconnected { .. }));
+    let _ = FanOut2Shape {
+        inlet: u.inlet,
+        out0: u.out0,
+        out1: u.out1,
+    };
+}

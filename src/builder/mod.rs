@@ -187,6 +187,91 @@ impl Mats {
     }
 }
 
+/// A graph with open ports, built once and imported into other builders.
+pub struct PartialGraph<S> {
+    nodes: Vec<Node>,
+    edges: HashMap<(usize, usize), (usize, usize)>,
+    shape: S,
+    builder: u64,
+}
+
+impl<S> fmt::Debug for PartialGraph<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartialGraph")
+            .field(
+                "nodes",
+                &self.nodes.iter().map(|n| n.name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// The open ports of a [`PartialGraph`]: a port handle, a junction shape, or a tuple of them.
+pub trait Shape: Sized {
+    /// `(builder, node, port)` of every inlet and every outlet.
+    #[allow(clippy::type_complexity)]
+    fn ports(&self) -> (Vec<(u64, usize, usize)>, Vec<(u64, usize, usize)>);
+    /// The same ports in builder `to`, for nodes moved by `offset`.
+    fn rebase(&self, from: u64, to: u64, offset: usize) -> Self;
+}
+
+impl<T> Shape for In<T> {
+    fn ports(&self) -> (Vec<(u64, usize, usize)>, Vec<(u64, usize, usize)>) {
+        (vec![(self.builder, self.node, self.port)], Vec::new())
+    }
+    fn rebase(&self, from: u64, to: u64, offset: usize) -> Self {
+        debug_assert_eq!(self.builder, from);
+        In::new(to, self.node + offset, self.port)
+    }
+}
+
+impl<T> Shape for Out<T> {
+    fn ports(&self) -> (Vec<(u64, usize, usize)>, Vec<(u64, usize, usize)>) {
+        (Vec::new(), vec![(self.builder, self.node, self.port)])
+    }
+    fn rebase(&self, from: u64, to: u64, offset: usize) -> Self {
+        debug_assert_eq!(self.builder, from);
+        Out::new(to, self.node + offset, self.port)
+    }
+}
+
+impl<S: Shape> Shape for Vec<S> {
+    fn ports(&self) -> (Vec<(u64, usize, usize)>, Vec<(u64, usize, usize)>) {
+        let (mut i, mut o) = (Vec::new(), Vec::new());
+        for s in self {
+            let (a, b) = s.ports();
+            i.extend(a);
+            o.extend(b);
+        }
+        (i, o)
+    }
+    fn rebase(&self, from: u64, to: u64, offset: usize) -> Self {
+        self.iter().map(|s| s.rebase(from, to, offset)).collect()
+    }
+}
+
+macro_rules! tuple_shape {
+    ($($name:ident . $idx:tt),+) => {
+        impl<$($name: Shape),+> Shape for ($($name,)+) {
+            fn ports(&self) -> (Vec<(u64, usize, usize)>, Vec<(u64, usize, usize)>) {
+                let (mut i, mut o) = (Vec::new(), Vec::new());
+                $(
+                    let (a, b) = self.$idx.ports();
+                    i.extend(a);
+                    o.extend(b);
+                )+
+                (i, o)
+            }
+            fn rebase(&self, from: u64, to: u64, offset: usize) -> Self {
+                ($(self.$idx.rebase(from, to, offset),)+)
+            }
+        }
+    };
+}
+tuple_shape!(A.0, B.1);
+tuple_shape!(A.0, B.1, C.2);
+tuple_shape!(A.0, B.1, C.2, D.3);
+
 /// Why a graph could not be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -465,12 +550,24 @@ impl GraphBuilder {
         open_in: Option<(usize, usize)>,
         open_out: Option<(usize, usize)>,
     ) -> Result<(), GraphError> {
+        self.validate_open(
+            &open_in.into_iter().collect::<Vec<_>>(),
+            &open_out.into_iter().collect::<Vec<_>>(),
+        )
+    }
+
+    /// Checks the wiring, with `open_in`/`open_out` the ports left for the outside.
+    fn validate_open(
+        &self,
+        open_in: &[(usize, usize)],
+        open_out: &[(usize, usize)],
+    ) -> Result<(), GraphError> {
         if let Some(e) = self.errors.first() {
             return Err(e.clone());
         }
         for (n, node) in self.nodes.iter().enumerate() {
             for p in 0..node.inputs {
-                let open = open_in == Some((n, p));
+                let open = open_in.contains(&(n, p));
                 let connected = self.edges.contains_key(&(n, p));
                 if open && connected {
                     return Err(GraphError::ConnectedTwice {
@@ -486,7 +583,7 @@ impl GraphBuilder {
                 }
             }
             for p in 0..node.outputs {
-                let open = open_out == Some((n, p));
+                let open = open_out.contains(&(n, p));
                 let connected = self.used_outlets.contains(&(n, p));
                 if open && connected {
                     return Err(GraphError::ConnectedTwice {
@@ -556,6 +653,75 @@ impl GraphBuilder {
             edges: self.edges,
             mats: self.mats,
         })
+    }
+
+    /// Packages the graph as a reusable partial graph whose open ports are those of `shape`
+    /// (Akka's partial `GraphDSL`); add it to other builders with
+    /// [`import`](GraphBuilder::import). Materialized values of its parts are not kept.
+    ///
+    /// ```
+    /// use weir::builder::{GraphBuilder, PartialGraph};
+    /// use weir::junctions::{UniformFanInShape, Zip};
+    /// use weir::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // A three-input "pick the largest" fan-in, built once…
+    /// let mut b = GraphBuilder::new();
+    /// let z1 = b.add(Zip::<i32, i32>::new());
+    /// let z2 = b.add(Zip::<i32, i32>::new());
+    /// let m1 = b.via(z1.out, Flow::<(i32, i32)>::new().map(|(a, b)| a.max(b)));
+    /// b.connect(m1, z2.in0);
+    /// let out = b.via(z2.out, Flow::<(i32, i32)>::new().map(|(a, b)| a.max(b)));
+    /// let max3 = b
+    ///     .build_partial(UniformFanInShape { ins: vec![z1.in0, z1.in1, z2.in1], out })
+    ///     .unwrap();
+    ///
+    /// // …and used inside another graph.
+    /// let mut b = GraphBuilder::new();
+    /// let shape = b.import(&max3);
+    /// for (i, input) in shape.ins.iter().enumerate() {
+    ///     let s = b.add_source(Source::from_iter(vec![i as i32, 10 - i as i32]));
+    ///     b.connect(s, *input);
+    /// }
+    /// let (sink, seq) = b.add_sink_mat(Sink::seq());
+    /// b.connect(shape.out, sink);
+    /// let got = b.build(move |m| m.take(seq)).unwrap().run().await.unwrap();
+    /// assert_eq!(got, vec![2, 10]);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`build`](GraphBuilder::build), with the shape's ports as the open ones.
+    pub fn build_partial<S: Shape>(self, shape: S) -> Result<PartialGraph<S>, GraphError> {
+        let (ins, outs) = shape.ports();
+        if ins.iter().chain(&outs).any(|(b, _, _)| *b != self.id) {
+            return Err(GraphError::ForeignPort);
+        }
+        let strip =
+            |v: Vec<(u64, usize, usize)>| v.into_iter().map(|(_, n, p)| (n, p)).collect::<Vec<_>>();
+        self.validate_open(&strip(ins), &strip(outs))?;
+        Ok(PartialGraph {
+            nodes: self.nodes,
+            edges: self.edges,
+            shape,
+            builder: self.id,
+        })
+    }
+
+    /// Adds a copy of `graph`'s parts to this builder and returns its open ports, now ports of
+    /// this builder.
+    pub fn import<S: Shape>(&mut self, graph: &PartialGraph<S>) -> S {
+        let offset = self.nodes.len();
+        for node in &graph.nodes {
+            let mut node = node.clone();
+            node.mat = None;
+            self.nodes.push(node);
+        }
+        for (&(n, p), &(un, up)) in &graph.edges {
+            self.edges.insert((n + offset, p), (un + offset, up));
+            self.used_outlets.insert((un + offset, up));
+        }
+        graph.shape.rebase(graph.builder, self.id, offset)
     }
 
     /// Closes the graph into a runnable graph whose materialized value `mat` computes.

@@ -912,3 +912,31 @@ fn strip<A: Send + 'static, B: Send + 'static, T: Send + 'static>(
     use crate::StreamOps;
     b.via(from, crate::Flow::<Half<A, B>>::new().filter_map(f))
 }
+
+macro_rules! struct_shape {
+    ($ty:ident < $($g:ident),+ > { $($field:ident),+ }) => {
+        impl<$($g),+> crate::builder::Shape for $ty<$($g),+> {
+            fn ports(&self) -> (Vec<(u64, usize, usize)>, Vec<(u64, usize, usize)>) {
+                let (mut i, mut o) = (Vec::new(), Vec::new());
+                $(
+                    let (a, b) = crate::builder::Shape::ports(&self.$field);
+                    i.extend(a);
+                    o.extend(b);
+                )+
+                (i, o)
+            }
+            fn rebase(&self, from: u64, to: u64, offset: usize) -> Self {
+                $ty { $($field: crate::builder::Shape::rebase(&self.$field, from, to, offset)),+ }
+            }
+        }
+    };
+}
+
+struct_shape!(UniformFanInShape<I, O> { ins, out });
+struct_shape!(UniformFanOutShape<I, O> { inlet, outs });
+struct_shape!(FanIn2Shape<A, B, O> { in0, in1, out });
+struct_shape!(FanIn3Shape<A, B, C, O> { in0, in1, in2, out });
+struct_shape!(FanIn4Shape<A, B, C, D, O> { in0, in1, in2, in3, out });
+struct_shape!(FanIn5Shape<A, B, C, D, E, O> { in0, in1, in2, in3, in4, out });
+struct_shape!(FanOut2Shape<I, A, B> { inlet, out0, out1 });
+struct_shape!(MergePreferredShape<T> { preferred, ins, out });
