@@ -2,3 +2,6 @@
 
 #[cfg(feature = "kafka")]
 pub mod kafka;
+
+#[cfg(feature = "kafka")]
+pub mod tansu;
