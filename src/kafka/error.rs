@@ -45,6 +45,8 @@ fn is_retriable(code: rdkafka::types::RDKafkaErrorCode) -> bool {
             | C::NotCoordinator
             | C::NetworkException
             | C::RebalanceInProgress
+            | C::IllegalGeneration
+            | C::UnknownMemberId
             | C::LeaderNotAvailable
             | C::NotLeaderForPartition
     )

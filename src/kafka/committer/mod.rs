@@ -18,7 +18,7 @@ use crate::stage::{BoxPull, Pull, Step};
 use crate::{Completion, Flow, Keep, Sink, StreamError};
 
 /// How often a retriable commit error is retried before it fails the stream.
-const COMMIT_RETRIES: u32 = 5;
+const COMMIT_RETRIES: u32 = 30;
 
 /// Committing offsets in batches (Alpakka's `Committer`).
 #[derive(Debug)]
@@ -116,14 +116,18 @@ impl CommitStage {
         self.deadline = None;
         let commit = tokio::task::spawn_blocking(move || {
             for handle in batch {
-                let advanced = handle.pending_commits();
                 let mut attempt = 0;
                 loop {
+                    // Recomputed on every attempt: a rebalance may have revoked partitions, whose
+                    // offsets then belong to the new owner (it re-reads them: at-least-once).
+                    let advanced = handle.pending_commits();
                     match handle.commit_blocking(&advanced) {
                         Ok(()) => break,
                         Err(e) if e.retriable && attempt < COMMIT_RETRIES => {
                             attempt += 1;
-                            std::thread::sleep(Duration::from_millis(100 << attempt));
+                            std::thread::sleep(Duration::from_millis(
+                                (50 << attempt.min(4)).min(1000),
+                            ));
                         }
                         Err(e) => return Err(e),
                     }
