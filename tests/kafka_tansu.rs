@@ -143,3 +143,67 @@ p.flush(30)
     assert_eq!(got, (0..10).map(|i| format!("py-{i}")).collect::<Vec<_>>());
     control.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processed_offsets_of_revoked_partitions_are_committed_on_revoke() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let tansu = Tansu::start();
+    let b = tansu.brokers.clone();
+    create_topic(&b, "revoke", 4).await;
+    Source::range(0u32, 399)
+        .map(|i| ProducerRecord::new("revoke", i.to_string()).with_key(i.to_string()))
+        .run_with(Producer::plain_sink(ProducerSettings::new(&b)))
+        .await
+        .unwrap();
+    let counter = |n: &Arc<AtomicUsize>| {
+        let n = n.clone();
+        move |m: weir::kafka::CommittableMessage| {
+            n.fetch_add(1, Ordering::SeqCst);
+            m.offset
+        }
+    };
+    // The first consumer's committer never flushes during the test: only a revoke commits.
+    let held = CommitterSettings::default()
+        .with_max_batch(100_000)
+        .with_max_interval(Duration::from_secs(600));
+    let first_seen = Arc::new(AtomicUsize::new(0));
+    let (first, _) =
+        Consumer::committable_source(consumer(&b, "rev"), Subscription::topics(["revoke"]))
+            .map(counter(&first_seen))
+            .to_mat(Committer::sink(held.clone()), Keep::both)
+            .run();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while first_seen.load(Ordering::SeqCst) < 400 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first consumer did not read everything"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(committed(&b, "rev", "revoke", 4), vec![-1; 4]);
+    let second_seen = Arc::new(AtomicUsize::new(0));
+    let (second, _) =
+        Consumer::committable_source(consumer(&b, "rev"), Subscription::topics(["revoke"]))
+            .map(counter(&second_seen))
+            .to_mat(Committer::sink(held), Keep::both)
+            .run();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while second.metrics().assigned.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second consumer got no partitions"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The revoke committed what the first consumer processed: nothing is read twice.
+    assert_eq!(
+        second_seen.load(Ordering::SeqCst),
+        0,
+        "records were replayed after the rebalance"
+    );
+    assert!(committed(&b, "rev", "revoke", 4).iter().sum::<i64>() > 0);
+    second.shutdown().await;
+    first.shutdown().await;
+}
