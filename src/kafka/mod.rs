@@ -4,6 +4,7 @@
 //!   with offsets to commit, as [`CommittableMessage`]s.
 //! - [`Committer`] batches and commits offsets, never past an unprocessed record.
 //! - [`Producer`] writes [`ProducerRecord`]s or [`Envelope`]s with pass-through values.
+//! - [`Transactional`] consumes, produces and commits offsets in Kafka transactions.
 //!
 //! librdkafka types stay inside this module; settings are plain maps of librdkafka properties.
 
@@ -15,6 +16,7 @@ mod error;
 mod message;
 mod producer;
 mod settings;
+mod transactional;
 
 pub use committer::{CommittedBatch, Committer};
 pub use consumer::{Consumer, PartitionAssignmentHandler, Subscription};
@@ -23,3 +25,4 @@ pub use error::{BrokersUnreachable, KafkaError};
 pub use message::{CommittableMessage, CommittableOffset, ConsumerRecord, TopicPartition};
 pub use producer::{Envelope, Producer, ProducerRecord, RecordMetadata, Results};
 pub use settings::{CommitDelivery, CommitterSettings, ConsumerSettings, ProducerSettings};
+pub use transactional::Transactional;

@@ -15,6 +15,7 @@ use std::task::Waker;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::TopicPartitionList;
 
+pub(crate) use source::transactional_source;
 pub use source::Consumer;
 pub(crate) use thread::Ctx;
 

@@ -252,6 +252,16 @@ impl Consumer {
     }
 }
 
+/// Committable messages whose offsets the consumer neither tracks nor commits: the
+/// transactional flow sends them to its transactions instead (a commit on revoke would commit
+/// them outside a transaction).
+pub(crate) fn transactional_source(
+    settings: ConsumerSettings,
+    subscription: Subscription,
+) -> Source<CommittableMessage, Control> {
+    source::<_, false>(settings, subscription, None, committable)
+}
+
 /// Commits one offset synchronously; `Err` if the commit failed.
 fn commit_one(offset: &CommittableOffset) -> Result<(), KafkaError> {
     offset

@@ -123,12 +123,12 @@ impl<P> Results<P> {
 
 /// Delivery reports of one producer, by sequence number.
 #[derive(Default)]
-struct Deliveries {
+pub(crate) struct Deliveries {
     done: HashMap<usize, Result<RecordMetadata, KafkaError>>,
     waker: Option<Waker>,
 }
 
-struct Ctx {
+pub(crate) struct Ctx {
     deliveries: Arc<Mutex<Deliveries>>,
 }
 
@@ -200,12 +200,32 @@ impl Producer {
     }
 }
 
+/// A producer whose delivery reports land in the returned table.
+pub(crate) fn create(
+    settings: &ProducerSettings,
+) -> (
+    Result<ThreadedProducer<Ctx>, KafkaError>,
+    Arc<Mutex<Deliveries>>,
+) {
+    let deliveries = Arc::new(Mutex::new(Deliveries::default()));
+    let mut config = ClientConfig::new();
+    for (k, v) in &settings.properties {
+        config.set(k, v);
+    }
+    let producer = config
+        .create_with_context(Ctx {
+            deliveries: deliveries.clone(),
+        })
+        .map_err(|e| KafkaError::from_client("create producer", &e));
+    (producer, deliveries)
+}
+
 enum Pending<P> {
     Waiting { seqs: Vec<usize>, pass: P },
     Pass(P),
 }
 
-struct ProduceStage<P> {
+pub(crate) struct ProduceStage<P> {
     up: Option<BoxPull<Envelope<P>>>,
     producer: Result<ThreadedProducer<Ctx>, Option<KafkaError>>,
     deliveries: Arc<Mutex<Deliveries>>,
@@ -222,16 +242,18 @@ struct ProduceStage<P> {
 
 impl<P> ProduceStage<P> {
     fn new(up: BoxPull<Envelope<P>>, settings: ProducerSettings, sup: Supervisor) -> Self {
-        let deliveries = Arc::new(Mutex::new(Deliveries::default()));
-        let mut config = ClientConfig::new();
-        for (k, v) in &settings.properties {
-            config.set(k, v);
-        }
-        let producer = config
-            .create_with_context(Ctx {
-                deliveries: deliveries.clone(),
-            })
-            .map_err(|e| Some(KafkaError::from_client("create producer", &e)));
+        let (producer, deliveries) = create(&settings);
+        ProduceStage::with_producer(up, producer.map_err(Some), deliveries, settings, sup)
+    }
+
+    /// A stage on an existing producer (the transactional flow shares its producer).
+    pub(crate) fn with_producer(
+        up: BoxPull<Envelope<P>>,
+        producer: Result<ThreadedProducer<Ctx>, Option<KafkaError>>,
+        deliveries: Arc<Mutex<Deliveries>>,
+        settings: ProducerSettings,
+        sup: Supervisor,
+    ) -> Self {
         ProduceStage {
             up: Some(up),
             producer,
@@ -245,6 +267,11 @@ impl<P> ProduceStage<P> {
             retry: VecDeque::new(),
             upstream_done: None,
         }
+    }
+
+    /// Envelopes sent (or passing through) and not yet emitted.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.pending.len() + self.retry.len()
     }
 
     /// Hands one record to librdkafka; `false` if its queue is full (retry later).
