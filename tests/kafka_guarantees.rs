@@ -110,7 +110,10 @@ async fn at_least_once_through_a_kill_a_restart_and_a_rebalance() {
     }
     // Commits were never ahead of processing: what the killed consumer committed, it had
     // processed by the time it was shut down.
-    assert!(after_kill.iter().any(|&o| o > 0), "the killed consumer committed nothing");
+    assert!(
+        after_kill.iter().any(|&o| o > 0),
+        "the killed consumer committed nothing"
+    );
     for (p, &next) in after_kill.iter().enumerate() {
         for o in 0..next.max(0) {
             assert!(
