@@ -81,7 +81,7 @@ impl Control {
         let st = self.handle.lock();
         ConsumerMetrics {
             records_in: st.records_in,
-            buffered: st.queue.len(),
+            buffered: st.buffered(),
             assigned: st.assigned.clone(),
         }
     }

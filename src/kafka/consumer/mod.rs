@@ -119,6 +119,59 @@ pub(crate) struct State {
     pub(crate) tracks: HashMap<TopicPartition, Track>,
     pub(crate) assigned: Vec<TopicPartition>,
     pub(crate) records_in: u64,
+    /// For partitioned sources: a buffer and a substream per assigned partition.
+    pub(crate) partitioned: Option<Partitioned>,
+}
+
+/// The per-partition state of a partitioned source.
+#[derive(Default)]
+pub(crate) struct Partitioned {
+    pub(crate) parts: HashMap<TopicPartition, Part>,
+    /// Newly assigned partitions the outer source has not emitted yet.
+    pub(crate) announced: VecDeque<TopicPartition>,
+    /// Numbers assignments, so a substream of an earlier assignment never reads a later one.
+    pub(crate) next_id: u64,
+}
+
+/// One partition's buffer and its substream's waker.
+#[derive(Default)]
+pub(crate) struct Part {
+    pub(crate) queue: VecDeque<ConsumerRecord>,
+    pub(crate) waker: Option<Waker>,
+    /// Revoked (or the consumer stopped): the substream completes.
+    pub(crate) closed: bool,
+    pub(crate) id: u64,
+}
+
+impl State {
+    /// Records buffered, in all partitions.
+    pub(crate) fn buffered(&self) -> usize {
+        self.queue.len()
+            + self
+                .partitioned
+                .as_ref()
+                .map_or(0, |p| p.parts.values().map(|q| q.queue.len()).sum())
+    }
+
+    /// Hands polled records to the stream: the shared queue, or each partition's buffer.
+    pub(crate) fn deliver(&mut self, records: &mut Vec<ConsumerRecord>) {
+        self.records_in += records.len() as u64;
+        match self.partitioned.as_mut() {
+            None => {
+                self.queue.extend(records.drain(..));
+                ConsumerHandle::wake(self);
+            }
+            Some(p) => {
+                for r in records.drain(..) {
+                    let part = p.parts.entry(r.topic_partition()).or_default();
+                    part.queue.push_back(r);
+                    if let Some(w) = part.waker.take() {
+                        w.wake();
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Shared by a consumer's thread, its source stage, its control and its committable offsets.
@@ -139,9 +192,16 @@ impl ConsumerHandle {
             .clone()
     }
 
-    /// Whether every emitted offset has been committed.
+    /// Whether every emitted offset has been processed and committed.
     pub(crate) fn drained(&self) -> bool {
-        self.lock().tracks.values().all(|t| t.emitted.is_empty())
+        self.lock().tracks.values().all(|t| {
+            let committed = match (t.committable, t.committed) {
+                (Some(c), Some(done)) => c <= done,
+                (Some(_), None) => false,
+                (None, _) => true,
+            };
+            t.emitted.is_empty() && committed
+        })
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {

@@ -12,7 +12,9 @@ use super::thread::{self, Ctx};
 use super::{ConsumerHandle, PartitionAssignmentHandler, State, Subscription, MAX_TRACKED};
 use crate::kafka::control::Control;
 use crate::kafka::error::KafkaError;
-use crate::kafka::message::{CommittableMessage, CommittableOffset, ConsumerRecord};
+use crate::kafka::message::{
+    CommittableMessage, CommittableOffset, ConsumerRecord, TopicPartition,
+};
 use crate::kafka::settings::ConsumerSettings;
 use crate::source::FailedPull;
 use crate::stage::{BoxPull, Pull, Step};
@@ -26,6 +28,7 @@ fn create(
     settings: &ConsumerSettings,
     subscription: &Subscription,
     assignment: Option<Arc<dyn PartitionAssignmentHandler>>,
+    partitioned: bool,
 ) -> Result<Arc<ConsumerHandle>, KafkaError> {
     let mut config = ClientConfig::new();
     for (k, v) in &settings.properties {
@@ -67,6 +70,7 @@ fn create(
         Subscription::AssignmentWithOffsets(tps) => tps.iter().map(|(tp, _)| tp.clone()).collect(),
         _ => Vec::new(),
     };
+    let announced = assigned.clone();
     let handle = Arc::new(ConsumerHandle {
         state: Mutex::new(State {
             queue: Default::default(),
@@ -79,6 +83,20 @@ fn create(
             tracks: HashMap::new(),
             assigned,
             records_in: 0,
+            partitioned: partitioned.then(|| {
+                // Manual assignments get no rebalance callback: announce them now.
+                let mut p = super::Partitioned::default();
+                for tp in &announced {
+                    p.next_id += 1;
+                    let part = super::Part {
+                        id: p.next_id,
+                        ..Default::default()
+                    };
+                    p.parts.insert(tp.clone(), part);
+                    p.announced.push_back(tp.clone());
+                }
+                p
+            }),
         }),
         consumer: Mutex::new(Some(Arc::new(consumer))),
         buffer_size: settings.buffer_size.max(1),
@@ -110,6 +128,7 @@ fn dead_handle() -> Arc<ConsumerHandle> {
             tracks: HashMap::new(),
             assigned: Vec::new(),
             records_in: 0,
+            partitioned: None,
         }),
         consumer: Mutex::new(None),
         buffer_size: 1,
@@ -176,7 +195,7 @@ fn source<T: Send + 'static, const COMMITTABLE: bool>(
     wrap: fn(ConsumerRecord, &Arc<ConsumerHandle>) -> T,
 ) -> Source<T, Control> {
     Source::from_fn(
-        move |_, _| match create(&settings, &subscription, assignment.clone()) {
+        move |_, _| match create(&settings, &subscription, assignment.clone(), false) {
             Ok(handle) => {
                 let stage = ConsumerStage::<T, COMMITTABLE> {
                     handle: handle.clone(),
@@ -249,6 +268,179 @@ impl Consumer {
             },
         );
         crate::dsl::try_unwrap(committed)
+    }
+}
+
+/// One partition's substream of a partitioned source.
+struct PartStage<T, const COMMITTABLE: bool> {
+    handle: Arc<ConsumerHandle>,
+    tp: TopicPartition,
+    id: u64,
+    wrap: fn(ConsumerRecord, &Arc<ConsumerHandle>) -> T,
+}
+
+impl<T: Send + 'static, const COMMITTABLE: bool> Pull<T> for PartStage<T, COMMITTABLE> {
+    fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<T>, max: usize) -> Poll<Step> {
+        let mut st = self.handle.lock();
+        let stopped = st.stopped;
+        let part = st
+            .partitioned
+            .as_mut()
+            .and_then(|p| p.parts.get_mut(&self.tp))
+            .filter(|part| part.id == self.id);
+        // Revoked (its buffer went with it), or the source stopped: the substream completes.
+        let Some(part) = part else {
+            return Poll::Ready(Step::Complete);
+        };
+        if stopped || part.closed {
+            return Poll::Ready(Step::Complete);
+        }
+        let n = max.min(part.queue.len());
+        if n == 0 {
+            part.waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let records: Vec<ConsumerRecord> = part.queue.drain(..n).collect();
+        if COMMITTABLE {
+            let track = st.tracks.entry(self.tp.clone()).or_default();
+            for r in &records {
+                track.emitted.push_back(r.offset);
+            }
+        }
+        drop(st);
+        out.extend(records.into_iter().map(|r| (self.wrap)(r, &self.handle)));
+        Poll::Ready(Step::Open)
+    }
+}
+
+/// Emits a substream for each newly assigned partition.
+struct PartitionedStage<T, const COMMITTABLE: bool> {
+    handle: Arc<ConsumerHandle>,
+    wrap: fn(ConsumerRecord, &Arc<ConsumerHandle>) -> T,
+}
+
+impl<T: Send + 'static, const COMMITTABLE: bool> Pull<(TopicPartition, Source<T>)>
+    for PartitionedStage<T, COMMITTABLE>
+{
+    fn pull(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<(TopicPartition, Source<T>)>,
+        max: usize,
+    ) -> Poll<Step> {
+        let mut st = self.handle.lock();
+        if st.stopped || st.terminal.is_some() {
+            return Poll::Ready(st.terminal.take().unwrap_or(Step::Complete));
+        }
+        let Some(p) = st.partitioned.as_mut() else {
+            return Poll::Ready(Step::Complete);
+        };
+        let mut emitted = 0;
+        while emitted < max {
+            let Some(tp) = p.announced.pop_front() else {
+                break;
+            };
+            let Some(id) = p.parts.get(&tp).map(|part| part.id) else {
+                continue;
+            };
+            // A substream can be materialized once: it reads the partition's one buffer.
+            let slot = Arc::new(Mutex::new(Some(PartStage::<T, COMMITTABLE> {
+                handle: self.handle.clone(),
+                tp: tp.clone(),
+                id,
+                wrap: self.wrap,
+            })));
+            let source = Source::from_fn(move |_, _| {
+                match slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    Some(stage) => (Box::new(stage) as BoxPull<T>, ()),
+                    None => (
+                        Box::new(FailedPull(Some(StreamError::AlreadyMaterialized {
+                            stage: "partition substream",
+                        }))) as BoxPull<T>,
+                        (),
+                    ),
+                }
+            });
+            out.push((tp, source));
+            emitted += 1;
+        }
+        if emitted > 0 {
+            Poll::Ready(Step::Open)
+        } else {
+            st.waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+impl<T, const COMMITTABLE: bool> Drop for PartitionedStage<T, COMMITTABLE> {
+    fn drop(&mut self) {
+        let mut st = self.handle.lock();
+        st.stopped = true;
+        if !COMMITTABLE {
+            st.shutdown = true;
+        }
+        if let Some(p) = st.partitioned.as_mut() {
+            for part in p.parts.values_mut() {
+                if let Some(w) = part.waker.take() {
+                    w.wake();
+                }
+            }
+        }
+        self.handle.drained.notify_all();
+    }
+}
+
+fn partitioned_source<T: Send + 'static, const COMMITTABLE: bool>(
+    settings: ConsumerSettings,
+    subscription: Subscription,
+    wrap: fn(ConsumerRecord, &Arc<ConsumerHandle>) -> T,
+) -> Source<(TopicPartition, Source<T>), Control> {
+    Source::from_fn(
+        move |_, _| match create(&settings, &subscription, None, true) {
+            Ok(handle) => {
+                let stage = PartitionedStage::<T, COMMITTABLE> {
+                    handle: handle.clone(),
+                    wrap,
+                };
+                (
+                    Box::new(stage) as BoxPull<(TopicPartition, Source<T>)>,
+                    Control { handle },
+                )
+            }
+            Err(e) => (
+                Box::new(FailedPull(Some(StreamError::failed(e))))
+                    as BoxPull<(TopicPartition, Source<T>)>,
+                Control {
+                    handle: dead_handle(),
+                },
+            ),
+        },
+    )
+}
+
+impl Consumer {
+    /// A source of per-partition substreams (Alpakka's `plainPartitionedSource`): each assigned
+    /// partition is emitted with a source of its records; the substream completes when the
+    /// partition is revoked. Each partition has its own buffer of `buffer_size` records and is
+    /// paused alone while its buffer is full, so one slow substream does not hold up the others.
+    ///
+    /// Each substream can be materialized once. With manual assignment there is no rebalance, so
+    /// the partitions are emitted once when the consumer starts.
+    pub fn plain_partitioned_source(
+        settings: ConsumerSettings,
+        subscription: Subscription,
+    ) -> Source<(TopicPartition, Source<ConsumerRecord>), Control> {
+        partitioned_source::<_, false>(settings, subscription, |r, _| r)
+    }
+
+    /// [`plain_partitioned_source`](Consumer::plain_partitioned_source) with committable offsets
+    /// (Alpakka's `committablePartitionedSource`).
+    pub fn committable_partitioned_source(
+        settings: ConsumerSettings,
+        subscription: Subscription,
+    ) -> Source<(TopicPartition, Source<CommittableMessage>), Control> {
+        partitioned_source::<_, true>(settings, subscription, committable)
     }
 }
 

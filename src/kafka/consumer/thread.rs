@@ -9,7 +9,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, TopicPartitionList};
 
-use super::{ConsumerHandle, PartitionAssignmentHandler};
+use super::{ConsumerHandle, Part, PartitionAssignmentHandler};
 use crate::kafka::error::{BrokersUnreachable, KafkaError};
 use crate::kafka::message::{ConsumerRecord, TopicPartition};
 use crate::kafka::settings::ConsumerSettings;
@@ -77,6 +77,17 @@ impl ConsumerContext for Ctx {
                 for tp in &revoked {
                     st.tracks.remove(tp);
                 }
+                if let Some(p) = st.partitioned.as_mut() {
+                    for tp in &revoked {
+                        if let Some(mut part) = p.parts.remove(tp) {
+                            part.closed = true;
+                            if let Some(w) = part.waker.take() {
+                                w.wake();
+                            }
+                        }
+                    }
+                    p.announced.retain(|tp| !revoked.contains(tp));
+                }
                 st.assigned.retain(|tp| !revoked.contains(tp));
                 pending
             };
@@ -115,6 +126,20 @@ impl ConsumerContext for Ctx {
                     if !st.assigned.contains(tp) {
                         st.assigned.push(tp.clone());
                     }
+                }
+                if let Some(p) = st.partitioned.as_mut() {
+                    for tp in &assigned {
+                        if !p.parts.contains_key(tp) {
+                            p.next_id += 1;
+                            let part = Part {
+                                id: p.next_id,
+                                ..Part::default()
+                            };
+                            p.parts.insert(tp.clone(), part);
+                            p.announced.push_back(tp.clone());
+                        }
+                    }
+                    ConsumerHandle::wake(&mut st);
                 }
             }
             if let Some(h) = &self.assignment {
@@ -160,18 +185,51 @@ pub(crate) fn run(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
         return;
     };
     let mut paused = false;
+    let mut paused_parts: Vec<TopicPartition> = Vec::new();
     let mut batch = Vec::with_capacity(POLL_BATCH);
     let mut stopped_at: Option<Instant> = None;
     loop {
-        let (shutdown, stopped, full, low) = {
+        let (shutdown, stopped, full, low, part_pauses) = {
             let st = handle.lock();
+            // Partitioned: each partition has its own buffer of `buffer_size`; a full one is
+            // paused (only it refetches), one drained to half is resumed.
+            let part_pauses = st.partitioned.as_ref().map(|p| {
+                let mut pause = Vec::new();
+                let mut resume = Vec::new();
+                for (tp, part) in &p.parts {
+                    let paused = paused_parts.contains(tp);
+                    if !paused && part.queue.len() >= handle.buffer_size {
+                        pause.push(tp.clone());
+                    } else if paused && part.queue.len() <= handle.buffer_size / 2 {
+                        resume.push(tp.clone());
+                    }
+                }
+                (pause, resume)
+            });
+            let unpartitioned = st.partitioned.is_none();
             (
                 st.shutdown,
                 st.stopped,
-                st.queue.len() >= handle.buffer_size,
+                unpartitioned && st.queue.len() >= handle.buffer_size,
                 st.queue.len() <= handle.buffer_size / 2,
+                part_pauses,
             )
         };
+        if let Some((pause, resume)) = part_pauses {
+            let list = |tps: &[TopicPartition]| {
+                let mut tpl = TopicPartitionList::new();
+                for tp in tps {
+                    tpl.add_partition(&tp.topic, tp.partition);
+                }
+                tpl
+            };
+            if !pause.is_empty() && consumer.pause(&list(&pause)).is_ok() {
+                paused_parts.extend(pause);
+            }
+            if !resume.is_empty() && consumer.resume(&list(&resume)).is_ok() {
+                paused_parts.retain(|tp| !resume.contains(tp));
+            }
+        }
         if shutdown {
             break;
         }
@@ -252,9 +310,7 @@ pub(crate) fn run(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
             if st.stopped {
                 batch.clear();
             } else {
-                st.records_in += batch.len() as u64;
-                st.queue.extend(batch.drain(..));
-                ConsumerHandle::wake(&mut st);
+                st.deliver(&mut batch);
             }
         }
         if let Some(e) = fatal {

@@ -1,0 +1,118 @@
+#![cfg(feature = "kafka")]
+
+mod support;
+
+use std::time::Duration;
+
+use support::kafka::{cluster, committed, consumer_settings, producer_settings};
+use weir::kafka::{
+    Committer, CommitterSettings, Consumer, Producer, ProducerRecord, Subscription, TopicPartition,
+};
+use weir::prelude::*;
+
+async fn produce(c: &support::kafka::Cluster, topic: &str, n: u32) {
+    let topic = topic.to_owned();
+    Source::range(0u32, n - 1)
+        .map(move |i| ProducerRecord::new(topic.clone(), i.to_string()).with_key(i.to_string()))
+        .run_with(Producer::plain_sink(producer_settings(c)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_partition_gets_a_substream_in_offset_order() {
+    let c = cluster("parts", 4);
+    produce(&c, "parts", 400).await;
+    let (control, got) = Consumer::plain_partitioned_source(
+        consumer_settings(&c, "p-g"),
+        Subscription::topics(["parts"]),
+    )
+    .flat_map_merge(
+        4,
+        |(tp, records): (TopicPartition, Source<weir::kafka::ConsumerRecord>)| {
+            records.map(move |r| {
+                assert_eq!(
+                    r.partition, tp.partition,
+                    "a record in another partition's substream"
+                );
+                (r.partition, r.offset)
+            })
+        },
+    )
+    .take(400)
+    .to_mat(Sink::seq(), Keep::both)
+    .run();
+    let got = tokio::time::timeout(Duration::from_secs(60), got)
+        .await
+        .unwrap()
+        .unwrap();
+    control.shutdown().await;
+    for p in 0..4 {
+        let offsets: Vec<i64> = got
+            .iter()
+            .filter(|(q, _)| *q == p)
+            .map(|(_, o)| *o)
+            .collect();
+        assert_eq!(
+            offsets,
+            (0..offsets.len() as i64).collect::<Vec<_>>(),
+            "partition {p}"
+        );
+    }
+    assert_eq!(got.len(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_substream_does_not_hold_up_the_others() {
+    let c = cluster("idle", 2);
+    produce(&c, "idle", 4000).await;
+    // Partition 0's substream is never read; partition 1's is read to the end.
+    let settings = consumer_settings(&c, "idle-g").with_buffer_size(50);
+    let assignment = Subscription::assignment((0..2).map(|p| TopicPartition::new("idle", p)));
+    let (control, got) = Consumer::plain_partitioned_source(settings, assignment)
+        .filter(|(tp, _)| tp.partition == 1)
+        .flat_map_concat(|(_, records)| records)
+        .map(|r| r.offset)
+        .take_while(|o| *o < 1500)
+        .to_mat(Sink::seq(), Keep::both)
+        .run();
+    let got = tokio::time::timeout(Duration::from_secs(60), got)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, (0..1500).collect::<Vec<_>>());
+    // Partition 0 was paused with its buffer full: memory stays bounded.
+    assert!(
+        control.metrics().buffered <= 2 * 50 + 256,
+        "buffered {}",
+        control.metrics().buffered
+    );
+    control.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committable_substreams_commit_per_partition() {
+    let c = cluster("cparts", 3);
+    produce(&c, "cparts", 300).await;
+    let settings = CommitterSettings::default().with_max_interval(Duration::from_millis(50));
+    let (control, done) = Consumer::committable_partitioned_source(
+        consumer_settings(&c, "cp-g"),
+        Subscription::topics(["cparts"]),
+    )
+    .flat_map_merge(3, |(_, records)| records)
+    .take(300)
+    .map(|m| m.offset)
+    .to_mat(Committer::sink(settings), Keep::both)
+    .run();
+    tokio::time::timeout(Duration::from_secs(60), done)
+        .await
+        .unwrap()
+        .unwrap();
+    control.shutdown().await;
+    assert_eq!(
+        committed(&c.bootstrap_servers(), "cp-g", "cparts", 3)
+            .iter()
+            .sum::<i64>(),
+        300
+    );
+}
