@@ -103,3 +103,30 @@ async fn reordered_processing_never_commits_past_an_unprocessed_record() {
     );
     control.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_context_pairs_records_with_their_offsets() {
+    let c = cluster("ctx", 1);
+    produce(&c, "ctx", 20).await;
+    let settings = CommitterSettings::default().with_max_interval(Duration::from_millis(50));
+    let (control, done) = Consumer::source_with_offset_context(
+        consumer_settings(&c, "ctx-g"),
+        Subscription::topics(["ctx"]),
+    )
+    .take(20)
+    .map(|(record, offset)| {
+        assert_eq!(record.offset, offset.offset());
+        offset
+    })
+    .to_mat(Committer::sink(settings), Keep::both)
+    .run();
+    tokio::time::timeout(Duration::from_secs(30), done)
+        .await
+        .unwrap()
+        .unwrap();
+    control.shutdown().await;
+    assert_eq!(
+        committed(&c.bootstrap_servers(), "ctx-g", "ctx", 1),
+        vec![20]
+    );
+}

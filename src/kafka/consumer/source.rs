@@ -246,6 +246,17 @@ impl Consumer {
         source::<_, true>(settings, subscription, Some(handler), committable)
     }
 
+    /// Records paired with their committable offset, for flows that carry the offset as a
+    /// context next to the record (Alpakka's `sourceWithOffsetContext`; weir has no separate
+    /// `SourceWithContext` type, so the context travels in a tuple).
+    pub fn source_with_offset_context(
+        settings: ConsumerSettings,
+        subscription: Subscription,
+    ) -> Source<(ConsumerRecord, CommittableOffset), Control> {
+        Consumer::committable_source(settings, subscription)
+            .map(|m: CommittableMessage| (m.record, m.offset))
+    }
+
     /// Records whose offset is committed before they are emitted (Alpakka's
     /// `atMostOnceSource`): a record is never emitted unless its offset was committed, so
     /// none is processed twice, but a crash loses the records being processed.
