@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use support::eventually;
 use support::kafka::{cluster, committed, consumer_settings, producer_settings};
 use weir::kafka::{
     BrokersUnreachable, Committer, CommitterSettings, Consumer, DrainingControl, Producer,
@@ -20,17 +21,6 @@ async fn produce(c: &support::kafka::Cluster, topic: &str, n: u32) {
         .run_with(Producer::plain_sink(producer_settings(c)))
         .await
         .unwrap();
-}
-
-/// Waits (in real time: the mock cluster runs on its own threads) until `f` holds.
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..300 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use support::eventually;
 use support::kafka::{cluster, committed, consumer_settings, producer_settings};
 use weir::kafka::{
     Committer, CommitterSettings, Consumer, Control, Producer, ProducerRecord, Subscription,
@@ -37,16 +38,6 @@ fn run_consumer(c: &support::kafka::Cluster, seen: &Seen) -> Control {
             .to_mat(Committer::sink(settings), Keep::both)
             .run();
     control
-}
-
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..600 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

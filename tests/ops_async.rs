@@ -1,40 +1,16 @@
 //! Behaviour of the asynchronous operators: `map_async`, `map_async_unordered`, `scan_async` and
 //! `fold_async`.
 
-use std::fmt;
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use support::{is_boom, ms, settle, Boom};
 use tokio::sync::Semaphore;
 use tokio::time::{sleep, timeout, Instant};
 use weir::prelude::*;
 use weir::testkit::{TestSink, TestSource};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// Lets every runnable island run until the runtime is idle (time is paused, so this does not
-/// really wait).
-async fn settle() {
-    sleep(ms(1)).await;
-}
-
-#[derive(Debug)]
-struct Boom;
-
-impl fmt::Display for Boom {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("boom")
-    }
-}
-
-impl std::error::Error for Boom {}
-
-fn is_boom(e: &StreamError) -> bool {
-    e.downcast_ref::<Boom>().is_some()
-}
 
 fn assert_panicked(e: &StreamError, stage: &str, message: &str) {
     match e {

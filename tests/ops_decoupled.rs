@@ -5,37 +5,13 @@
 //! current-thread runtime with paused time, and use `settle` (a paused sleep, which returns only
 //! once every island is idle) before observing, so the outcome is deterministic.
 
-use std::fmt;
-use std::time::Duration;
+mod support;
 
+use support::{is_boom, ms, settle, Boom};
 use tokio::time::{sleep, timeout};
 use weir::prelude::*;
 use weir::testkit::{SourceProbe, TestSink, TestSource};
 use weir::{Attributes, OverflowStrategy};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// Lets every runnable island run until the runtime is idle (time is paused).
-async fn settle() {
-    sleep(ms(1)).await;
-}
-
-#[derive(Debug)]
-struct Boom;
-
-impl fmt::Display for Boom {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("boom")
-    }
-}
-
-impl std::error::Error for Boom {}
-
-fn is_boom(e: &StreamError) -> bool {
-    e.downcast_ref::<Boom>().is_some()
-}
 
 /// Asserts that no new demand reaches `probe` for a while and none is outstanding.
 async fn expect_no_request<T: Send + 'static>(probe: &SourceProbe<T>) {

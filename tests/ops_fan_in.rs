@@ -1,43 +1,21 @@
 //! Behaviour of the operators that combine streams: `concat`, `prepend`, `or_else`, `merge`,
 //! `zip`, `zip_with`, `flat_map_concat`, `flat_map_merge`, `also_to` and `wire_tap`.
 
-use std::fmt;
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::StreamExt;
+use support::{is_boom, ms, settle, Boom};
 use tokio::sync::Semaphore;
 use tokio::time::{sleep, timeout};
 use weir::prelude::*;
 use weir::stage::{BoxPull, Pull, Step};
 use weir::testkit::{Event, SinkProbe, SourceProbe, TestSink, TestSource};
 use weir::Attributes;
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// Lets every runnable island run until the runtime is idle (time is paused).
-async fn settle() {
-    sleep(ms(1)).await;
-}
-
-#[derive(Debug)]
-struct Boom;
-
-impl fmt::Display for Boom {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("boom")
-    }
-}
-
-impl std::error::Error for Boom {}
-
-fn is_boom(e: &StreamError) -> bool {
-    e.downcast_ref::<Boom>().is_some()
-}
 
 type Slot<T> = Arc<Mutex<Option<T>>>;
 
