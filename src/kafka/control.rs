@@ -40,7 +40,7 @@ impl Control {
     pub fn stop(&self) {
         let mut st = self.handle.lock();
         st.stopped = true;
-        ConsumerHandle::wake(&mut st);
+        st.wake_all();
         self.handle.drained.notify_all();
     }
 
@@ -58,7 +58,9 @@ impl Control {
             if st.is_shut_down {
                 Poll::Ready(())
             } else {
-                st.shutdown_waiters.push(cx.waker().clone());
+                if !st.shutdown_waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                    st.shutdown_waiters.push(cx.waker().clone());
+                }
                 Poll::Pending
             }
         })

@@ -125,6 +125,9 @@ struct TxStage {
     /// Next offsets to send with the open transaction, per partition.
     offsets: BTreeMap<TopicPartition, i64>,
     consumer: Option<Arc<ConsumerHandle>>,
+    /// The consumer's client, held so it outlives its source until the last transaction
+    /// committed (its group metadata is needed then).
+    client: Option<Arc<rdkafka::consumer::BaseConsumer<super::consumer::Ctx>>>,
     inner_done: Option<Step>,
     setup_error: Option<KafkaError>,
 }
@@ -190,6 +193,7 @@ impl TxStage {
             deadline: Box::pin(tokio::time::sleep(interval)),
             offsets: BTreeMap::new(),
             consumer: None,
+            client: None,
             inner_done: None,
             setup_error,
         }
@@ -201,7 +205,7 @@ impl TxStage {
             return;
         };
         let offsets = std::mem::take(&mut self.offsets);
-        let consumer = self.consumer.as_ref().and_then(|c| c.client());
+        let consumer = self.client.clone();
         self.phase = Phase::Committing(blocking(move || {
             if !offsets.is_empty() {
                 let consumer = consumer
@@ -238,6 +242,18 @@ impl TxStage {
         self.inner = None;
         self.phase = Phase::Done;
         Poll::Ready(Step::Failed(StreamError::failed(e)))
+    }
+}
+
+impl Drop for TxStage {
+    fn drop(&mut self) {
+        // Cancelled with a transaction open: abort it rather than leave it to time out (which
+        // would hold back read_committed readers). Not on a tokio worker: a plain thread.
+        if let (Some(p), Phase::Open | Phase::Starting(_)) = (self.producer.take(), &self.phase) {
+            let _ = std::thread::Builder::new()
+                .name("weir-kafka-abort".into())
+                .spawn(move || p.abort_transaction(TX_TIMEOUT));
+        }
     }
 }
 
@@ -307,7 +323,10 @@ impl Pull<Results<CommittableOffset>> for TxStage {
                     };
                     for r in &out[before..] {
                         let o = r.pass_through();
-                        self.consumer.get_or_insert_with(|| o.consumer.clone());
+                        if self.consumer.is_none() {
+                            self.client = o.consumer.client();
+                            self.consumer = Some(o.consumer.clone());
+                        }
                         let next = self
                             .offsets
                             .entry(o.partition.clone())

@@ -73,7 +73,10 @@ struct CommitStage {
 }
 
 impl CommitStage {
-    fn new(up: BoxPull<CommittableOffset>, settings: CommitterSettings) -> Self {
+    fn new(up: BoxPull<CommittableOffset>, mut settings: CommitterSettings) -> Self {
+        // Settings from serde bypass the builders' bounds.
+        settings.max_batch = settings.max_batch.max(1);
+        settings.parallelism = settings.parallelism.max(1);
         CommitStage {
             up: Some(up),
             settings,
@@ -120,8 +123,7 @@ impl CommitStage {
                 loop {
                     // Recomputed on every attempt: a rebalance may have revoked partitions, whose
                     // offsets then belong to the new owner (it re-reads them: at-least-once).
-                    let advanced = handle.pending_commits();
-                    match handle.commit_blocking(&advanced) {
+                    match handle.commit_pending_blocking() {
                         Ok(()) => break,
                         Err(e) if e.retriable && attempt < COMMIT_RETRIES => {
                             attempt += 1;

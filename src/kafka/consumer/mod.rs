@@ -154,7 +154,15 @@ impl State {
     }
 
     /// Hands polled records to the stream: the shared queue, or each partition's buffer.
+    /// Records of partitions no longer assigned (polled just before a revoke) are dropped: they
+    /// belong to the new owner now.
     pub(crate) fn deliver(&mut self, records: &mut Vec<ConsumerRecord>) {
+        let assigned = &self.assigned;
+        records.retain(|r| {
+            assigned
+                .iter()
+                .any(|tp| tp.topic == r.topic && tp.partition == r.partition)
+        });
         self.records_in += records.len() as u64;
         match self.partitioned.as_mut() {
             None => {
@@ -163,11 +171,25 @@ impl State {
             }
             Some(p) => {
                 for r in records.drain(..) {
-                    let part = p.parts.entry(r.topic_partition()).or_default();
+                    let Some(part) = p.parts.get_mut(&r.topic_partition()) else {
+                        continue;
+                    };
                     part.queue.push_back(r);
                     if let Some(w) = part.waker.take() {
                         w.wake();
                     }
+                }
+            }
+        }
+    }
+
+    /// Wakes the source stage and every partition substream.
+    pub(crate) fn wake_all(&mut self) {
+        ConsumerHandle::wake(self);
+        if let Some(p) = self.partitioned.as_mut() {
+            for part in p.parts.values_mut() {
+                if let Some(w) = part.waker.take() {
+                    w.wake();
                 }
             }
         }
@@ -182,6 +204,8 @@ pub(crate) struct ConsumerHandle {
     pub(crate) buffer_size: usize,
     /// Signalled by the source stage when it has drained the buffer below half.
     pub(crate) drained: std::sync::Condvar,
+    /// Held while a commit is computed and sent.
+    pub(crate) commit_lock: Mutex<()>,
 }
 
 impl ConsumerHandle {
@@ -249,6 +273,14 @@ impl ConsumerHandle {
         }
     }
 
+    /// Commits what is pending, serialized per consumer so that two commits never race and move
+    /// the broker's offset backwards; call from a blocking context.
+    pub(crate) fn commit_pending_blocking(&self) -> Result<(), KafkaError> {
+        let _one_at_a_time = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let pending = self.pending_commits();
+        self.commit_blocking(&pending)
+    }
+
     /// Commits `offsets` (next-offsets) synchronously; call from a blocking context.
     pub(crate) fn commit_blocking(
         &self,
@@ -280,7 +312,7 @@ impl ConsumerHandle {
         if st.terminal.is_none() {
             st.terminal = Some(Step::Complete);
         }
-        ConsumerHandle::wake(&mut st);
+        st.wake_all();
         self.drained.notify_all();
     }
 
@@ -289,6 +321,6 @@ impl ConsumerHandle {
         if st.terminal.is_none() {
             st.terminal = Some(Step::Failed(e));
         }
-        ConsumerHandle::wake(&mut st);
+        st.wake_all();
     }
 }

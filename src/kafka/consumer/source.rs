@@ -29,10 +29,15 @@ fn create(
     subscription: &Subscription,
     assignment: Option<Arc<dyn PartitionAssignmentHandler>>,
     partitioned: bool,
+    tracked: bool,
 ) -> Result<Arc<ConsumerHandle>, KafkaError> {
     let mut config = ClientConfig::new();
     for (k, v) in &settings.properties {
         config.set(k, v);
+    }
+    // Offsets are weir's to commit (a settings map from serde may lack weir's defaults).
+    if tracked || !settings.properties.contains_key("enable.auto.commit") {
+        config.set("enable.auto.commit", "false");
     }
     let ctx = Ctx {
         handle: OnceLock::new(),
@@ -101,6 +106,7 @@ fn create(
         consumer: Mutex::new(Some(Arc::new(consumer))),
         buffer_size: settings.buffer_size.max(1),
         drained: std::sync::Condvar::new(),
+        commit_lock: Mutex::new(()),
     });
     if let Some(c) = handle.client() {
         let _ = c.context().handle.set(Arc::downgrade(&handle));
@@ -133,6 +139,7 @@ fn dead_handle() -> Arc<ConsumerHandle> {
         consumer: Mutex::new(None),
         buffer_size: 1,
         drained: std::sync::Condvar::new(),
+        commit_lock: Mutex::new(()),
     })
 }
 
@@ -140,6 +147,9 @@ fn dead_handle() -> Arc<ConsumerHandle> {
 struct ConsumerStage<T, const COMMITTABLE: bool> {
     handle: Arc<ConsumerHandle>,
     wrap: fn(ConsumerRecord, &Arc<ConsumerHandle>) -> T,
+    /// Keep the consumer (until `stop_timeout`) when the stage goes: offsets may still be
+    /// committed through it.
+    keep_on_drop: bool,
 }
 
 impl<T: Send + 'static, const COMMITTABLE: bool> Pull<T> for ConsumerStage<T, COMMITTABLE> {
@@ -181,7 +191,7 @@ impl<T, const COMMITTABLE: bool> Drop for ConsumerStage<T, COMMITTABLE> {
         // closes the consumer at once; otherwise once they are committed or stop_timeout passes.
         let mut st = self.handle.lock();
         st.stopped = true;
-        if !COMMITTABLE {
+        if !self.keep_on_drop {
             st.shutdown = true;
         }
         self.handle.drained.notify_all();
@@ -193,13 +203,21 @@ fn source<T: Send + 'static, const COMMITTABLE: bool>(
     subscription: Subscription,
     assignment: Option<Arc<dyn PartitionAssignmentHandler>>,
     wrap: fn(ConsumerRecord, &Arc<ConsumerHandle>) -> T,
+    transactional: bool,
 ) -> Source<T, Control> {
-    Source::from_fn(
-        move |_, _| match create(&settings, &subscription, assignment.clone(), false) {
+    Source::from_fn(move |_, _| {
+        match create(
+            &settings,
+            &subscription,
+            assignment.clone(),
+            false,
+            COMMITTABLE || transactional,
+        ) {
             Ok(handle) => {
                 let stage = ConsumerStage::<T, COMMITTABLE> {
                     handle: handle.clone(),
                     wrap,
+                    keep_on_drop: COMMITTABLE || transactional,
                 };
                 (Box::new(stage) as BoxPull<T>, Control { handle })
             }
@@ -209,8 +227,8 @@ fn source<T: Send + 'static, const COMMITTABLE: bool>(
                     handle: dead_handle(),
                 },
             ),
-        },
-    )
+        }
+    })
 }
 
 impl Consumer {
@@ -220,7 +238,7 @@ impl Consumer {
         settings: ConsumerSettings,
         subscription: Subscription,
     ) -> Source<ConsumerRecord, Control> {
-        source::<_, false>(settings, subscription, None, |r, _| r)
+        source::<_, false>(settings, subscription, None, |r, _| r, false)
     }
 
     /// Records with a [`CommittableOffset`] to pass to the [`Committer`](crate::kafka::Committer)
@@ -233,7 +251,7 @@ impl Consumer {
         settings: ConsumerSettings,
         subscription: Subscription,
     ) -> Source<CommittableMessage, Control> {
-        source::<_, true>(settings, subscription, None, committable)
+        source::<_, true>(settings, subscription, None, committable, false)
     }
 
     /// Like [`committable_source`](Consumer::committable_source), calling `handler` around
@@ -243,7 +261,7 @@ impl Consumer {
         subscription: Subscription,
         handler: Arc<dyn PartitionAssignmentHandler>,
     ) -> Source<CommittableMessage, Control> {
-        source::<_, true>(settings, subscription, Some(handler), committable)
+        source::<_, true>(settings, subscription, Some(handler), committable, false)
     }
 
     /// Records paired with their committable offset, for flows that carry the offset as a
@@ -293,6 +311,9 @@ struct PartStage<T, const COMMITTABLE: bool> {
 impl<T: Send + 'static, const COMMITTABLE: bool> Pull<T> for PartStage<T, COMMITTABLE> {
     fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<T>, max: usize) -> Poll<Step> {
         let mut st = self.handle.lock();
+        if let Some(Step::Failed(e)) = &st.terminal {
+            return Poll::Ready(Step::Failed(e.clone()));
+        }
         let stopped = st.stopped;
         let part = st
             .partitioned
@@ -314,6 +335,12 @@ impl<T: Send + 'static, const COMMITTABLE: bool> Pull<T> for PartStage<T, COMMIT
         let records: Vec<ConsumerRecord> = part.queue.drain(..n).collect();
         if COMMITTABLE {
             let track = st.tracks.entry(self.tp.clone()).or_default();
+            if track.emitted.len() >= MAX_TRACKED {
+                return Poll::Ready(Step::Failed(StreamError::failed(KafkaError::new(
+                    "track offsets",
+                    "too many emitted offsets never reached the committer",
+                ))));
+            }
             for r in &records {
                 track.emitted.push_back(r.offset);
             }
@@ -408,7 +435,7 @@ fn partitioned_source<T: Send + 'static, const COMMITTABLE: bool>(
     wrap: fn(ConsumerRecord, &Arc<ConsumerHandle>) -> T,
 ) -> Source<(TopicPartition, Source<T>), Control> {
     Source::from_fn(
-        move |_, _| match create(&settings, &subscription, None, true) {
+        move |_, _| match create(&settings, &subscription, None, true, COMMITTABLE) {
             Ok(handle) => {
                 let stage = PartitionedStage::<T, COMMITTABLE> {
                     handle: handle.clone(),
@@ -462,17 +489,20 @@ pub(crate) fn transactional_source(
     settings: ConsumerSettings,
     subscription: Subscription,
 ) -> Source<CommittableMessage, Control> {
-    source::<_, false>(settings, subscription, None, committable)
+    source::<_, false>(settings, subscription, None, committable, true)
 }
 
 /// Commits one offset synchronously; `Err` if the commit failed.
 fn commit_one(offset: &CommittableOffset) -> Result<(), KafkaError> {
-    offset
-        .consumer
-        .mark_processed(&[(offset.partition.clone(), offset.offset)]);
-    offset
-        .consumer
-        .commit_blocking(&offset.consumer.pending_commits())
+    // This record's own offset, whatever happened to the partition's tracking (a revoke clears
+    // it): if the partition moved, the commit fails and the record is not emitted.
+    let consumer = &offset.consumer;
+    consumer.mark_processed(&[(offset.partition.clone(), offset.offset)]);
+    let _one_at_a_time = consumer
+        .commit_lock
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    consumer.commit_blocking(&[(offset.partition.clone(), offset.offset + 1)])
 }
 
 fn committable(record: ConsumerRecord, handle: &Arc<ConsumerHandle>) -> CommittableMessage {

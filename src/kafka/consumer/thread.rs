@@ -151,17 +151,28 @@ impl ConsumerContext for Ctx {
 
 /// Converts a librdkafka message into an owned record.
 pub(crate) fn to_record<M: Message>(m: &M) -> ConsumerRecord {
-    let headers = m
-        .headers()
-        .map(|h| {
-            (0..h.count())
-                .map(|i| {
-                    let header = h.get(i);
-                    (header.key.to_owned(), header.value.map(<[u8]>::to_vec))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    // rdkafka's `Headers::get` panics on a key that is not UTF-8: such a record keeps its key
+    // and value and loses its headers rather than killing the consumer.
+    let headers = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        m.headers()
+            .map(|h| {
+                (0..h.count())
+                    .map(|i| {
+                        let header = h.get(i);
+                        (header.key.to_owned(), header.value.map(<[u8]>::to_vec))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }))
+    .unwrap_or_else(|_| {
+        tracing::warn!(
+            topic = m.topic(),
+            offset = m.offset(),
+            "record headers are not UTF-8; dropped them"
+        );
+        Vec::new()
+    });
     ConsumerRecord {
         topic: m.topic().to_owned(),
         partition: m.partition(),
@@ -181,10 +192,30 @@ const POLL_BATCH: usize = 256;
 
 /// The consumer thread: poll, buffer, pause while full, watch the brokers, close on shutdown.
 pub(crate) fn run(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
+    let h = handle.clone();
+    if let Err(payload) =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_loop(handle, settings)))
+    {
+        // A panic (in a PartitionAssignmentHandler, or in librdkafka glue) must not leave the
+        // stream waiting forever: fail it and shut the consumer down.
+        h.fail(StreamError::panicked("kafka consumer".into(), payload));
+        h.consumer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut st = h.lock();
+        st.is_shut_down = true;
+        st.shutdown = true;
+        st.wake_all();
+        for w in st.shutdown_waiters.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+fn run_loop(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
     let Some(consumer) = handle.client() else {
         return;
     };
     let mut paused = false;
+    let mut paused_count = 0;
     let mut paused_parts: Vec<TopicPartition> = Vec::new();
     let mut batch = Vec::with_capacity(POLL_BATCH);
     let mut stopped_at: Option<Instant> = None;
@@ -267,6 +298,15 @@ pub(crate) fn run(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
             }
         }
         let want_pause = stopped || stalled || (paused && !low);
+        if paused && want_pause {
+            // Partitions assigned while paused start unpaused: pause them too, or the buffer
+            // would grow with their records.
+            if let Ok(assignment) = consumer.assignment() {
+                if assignment.count() != paused_count && consumer.pause(&assignment).is_ok() {
+                    paused_count = assignment.count();
+                }
+            }
+        }
         if want_pause != paused {
             if let Ok(assignment) = consumer.assignment() {
                 let r = if want_pause {
@@ -275,7 +315,10 @@ pub(crate) fn run(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
                     consumer.resume(&assignment)
                 };
                 match r {
-                    Ok(()) => paused = want_pause,
+                    Ok(()) => {
+                        paused = want_pause;
+                        paused_count = assignment.count();
+                    }
                     Err(e) => tracing::warn!(error = %e, "pause/resume failed"),
                 }
             }
@@ -354,7 +397,7 @@ pub(crate) fn run(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
     if st.terminal.is_none() {
         st.terminal = Some(crate::stage::Step::Complete);
     }
-    ConsumerHandle::wake(&mut st);
+    st.wake_all();
     for w in st.shutdown_waiters.drain(..) {
         w.wake();
     }

@@ -254,6 +254,8 @@ impl<P> ProduceStage<P> {
         settings: ProducerSettings,
         sup: Supervisor,
     ) -> Self {
+        let mut settings = settings;
+        settings.parallelism = settings.parallelism.max(1);
         ProduceStage {
             up: Some(up),
             producer,
@@ -434,10 +436,8 @@ impl<P: Send + 'static> Pull<Results<P>> for ProduceStage<P> {
                 }
             }
             if !pulled && !emitted {
-                if !self.retry.is_empty() {
-                    // librdkafka's queue is full: its delivery reports free room; wake soon.
-                    cx.waker().wake_by_ref();
-                }
+                // With librdkafka's queue full, records are in flight: their delivery reports
+                // wake this stage (the waker is registered above while anything is pending).
                 return if out.len() > start {
                     Poll::Ready(Step::Open)
                 } else {
@@ -451,8 +451,12 @@ impl<P: Send + 'static> Pull<Results<P>> for ProduceStage<P> {
 impl<P> Drop for ProduceStage<P> {
     fn drop(&mut self) {
         if let Ok(p) = &self.producer {
-            // Give in-flight records their chance before the client closes.
-            let _ = p.flush(Duration::from_millis(500));
+            // Give in-flight records their chance before the client closes, off the tokio
+            // worker (flushing blocks).
+            let p = p.clone();
+            let _ = std::thread::Builder::new()
+                .name("weir-kafka-close".into())
+                .spawn(move || drop(p.flush(Duration::from_millis(500))));
         }
     }
 }
