@@ -97,6 +97,11 @@ impl<L: StageLogic> StageIsland<L> {
         all_closed && !self.state.keep_going
     }
 
+    /// `complete_stage` or `fail_stage` was called (or the stage failed).
+    fn stopping(&self) -> bool {
+        self.state.failure.is_some() || self.state.completing
+    }
+
     fn stop(&mut self) {
         if !self.stopped {
             self.stopped = true;
@@ -124,7 +129,7 @@ impl<L: StageLogic> Future for StageIsland<L> {
             this.started = true;
             this.handle(|l, ctx| l.pre_start(ctx));
         }
-        loop {
+        'events: loop {
             if this.settle() {
                 this.stop();
                 return Poll::Ready(());
@@ -140,6 +145,10 @@ impl<L: StageLogic> Future for StageIsland<L> {
                     None => continue,
                 }
                 progressed = true;
+                if this.stopping() {
+                    // No handler runs once the stage is stopping; settle it first.
+                    continue 'events;
+                }
             }
             for i in 0..this.ins.len() {
                 match this.ins[i].poll_event(cx) {
@@ -153,12 +162,28 @@ impl<L: StageLogic> Future for StageIsland<L> {
                     None => continue,
                 }
                 progressed = true;
+                if this.stopping() {
+                    continue 'events;
+                }
+            }
+            if this.stopping() {
+                // Completing behind queued emits: only the outlets still have work.
+                if !progressed {
+                    for o in &mut this.outs {
+                        o.flush();
+                    }
+                    return Poll::Pending;
+                }
+                continue 'events;
             }
             for _ in 0..MESSAGES_PER_POLL {
                 match this.messages.poll_recv(cx) {
                     Poll::Ready(Some(m)) => {
                         this.handle(|l, ctx| l.on_message(m, ctx));
                         progressed = true;
+                        if this.stopping() {
+                            continue 'events;
+                        }
                     }
                     _ => break,
                 }
@@ -176,7 +201,7 @@ impl<L: StageLogic> Future for StageIsland<L> {
                     cancelled |= o.watch_cancel(cx);
                 }
                 if cancelled && !progressed {
-                    continue;
+                    continue 'events;
                 }
                 // Either nothing to do (wakers are registered) or out of budget (the budget's
                 // waker reschedules the task).

@@ -122,11 +122,22 @@ impl<T: Send + 'static, R: Router<T>> Future for FanOut<T, R> {
                 return Poll::Pending;
             };
             let mut failure = None;
-            for x in this.buf.drain(..) {
-                if let Err(e) = this.router.route(x, &mut this.rooms, &mut this.batches) {
-                    failure = Some(e);
-                    break;
+            // Routers run user code (a partition function, `Clone`): a panic fails the outputs.
+            let (router, rooms, batches, buf) = (
+                &mut this.router,
+                &mut this.rooms,
+                &mut this.batches,
+                &mut this.buf,
+            );
+            let routed = crate::stage::guarded(&std::borrow::Cow::Borrowed("fan_out"), || {
+                for x in buf.drain(..) {
+                    router.route(x, rooms, batches)?;
                 }
+                Ok(())
+            });
+            match routed {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) | Err(e) => failure = Some(e),
             }
             this.buf.clear();
             for (i, batch) in this.batches.iter_mut().enumerate() {

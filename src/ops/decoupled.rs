@@ -174,8 +174,10 @@ where
             wake(&mut st.producer);
             return Poll::Ready(Step::Failed(e));
         }
+        // A take can free room without emitting (an empty expansion): wake the producer
+        // either way.
+        wake(&mut st.producer);
         if out.len() > before {
-            wake(&mut st.producer);
             return Poll::Ready(Step::Open);
         }
         if st.terminal.is_some() && st.policy.is_empty() {

@@ -56,12 +56,15 @@ where
     fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<U>, max: usize) -> Poll<Step> {
         let start = out.len();
         loop {
+            // Whether upstream answered this round (then no waker is registered with it).
+            let mut upstream_ready = false;
             // Open substreams while there is room.
             if self.active.len() < self.breadth {
                 if let Some(up) = self.up.as_mut() {
                     match up.pull(cx, &mut self.inbuf, self.breadth - self.active.len()) {
                         Poll::Pending => {}
                         Poll::Ready(step) => {
+                            upstream_ready = true;
                             for x in self.inbuf.drain(..) {
                                 let f = &mut self.f;
                                 match self.sup.call(|| f(x)) {
@@ -93,6 +96,10 @@ where
             if self.active.is_empty() {
                 if self.upstream_done.is_some() {
                     return Poll::Ready(Step::Complete);
+                }
+                if upstream_ready {
+                    // Every element was skipped (supervision): ask upstream again.
+                    continue;
                 }
                 return self.open_or_pending(out.len() > start);
             }

@@ -144,6 +144,31 @@ impl<T: Send + 'static> Pull<T> for Merge<T> {
                 progressed |= out.len() > before;
             }
             if !progressed {
+                // Inputs with no share this round were not polled; poll them now so that each
+                // live input has a waker registered (or gives what it has).
+                for (i, &quota) in quotas.iter().enumerate() {
+                    let room = max - (out.len() - start);
+                    if room == 0 || quota > 0 || (self.preferred && i == 0) {
+                        continue;
+                    }
+                    let Some(input) = self.inputs[i].as_mut() else {
+                        continue;
+                    };
+                    match input.pull(cx, out, room) {
+                        Poll::Pending | Poll::Ready(Step::Open) => {}
+                        Poll::Ready(Step::Complete) => {
+                            self.inputs[i] = None;
+                            if self.eager_complete {
+                                self.inputs.clear();
+                                return Poll::Ready(Step::Complete);
+                            }
+                        }
+                        Poll::Ready(Step::Failed(e)) => {
+                            self.inputs.clear();
+                            return Poll::Ready(Step::Failed(e));
+                        }
+                    }
+                }
                 break;
             }
         }

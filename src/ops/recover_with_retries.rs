@@ -56,6 +56,12 @@ where
                     if out.len() - start == max {
                         return Poll::Ready(Step::Open);
                     }
+                    if out.len() == start {
+                        // Yield between recoveries, so a source that fails at once cannot
+                        // spin here forever.
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
                 }
                 Poll::Pending if out.len() > start => return Poll::Ready(Step::Open),
                 other => return other,

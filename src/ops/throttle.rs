@@ -26,7 +26,7 @@ impl<T> Throttle<T> {
         Throttle {
             up: Some(up),
             interval,
-            tolerance: interval * burst.max(1).saturating_sub(1),
+            tolerance: interval.saturating_mul(burst.max(1).saturating_sub(1)),
             tat: None,
             sleep: None,
         }
@@ -35,7 +35,9 @@ impl<T> Throttle<T> {
     /// How many elements may pass at `now`.
     fn allowance(&self, now: Instant, max: usize) -> usize {
         let tat = self.tat.map_or(now, |t| t.max(now));
-        let horizon = now + self.tolerance;
+        let Some(horizon) = now.checked_add(self.tolerance) else {
+            return max;
+        };
         if tat > horizon {
             return 0;
         }
@@ -71,7 +73,10 @@ impl<T: Send + 'static> Pull<T> for Throttle<T> {
             let k = out.len() - before;
             if k > 0 {
                 let start = self.tat.map_or(now, |t| t.max(now));
-                self.tat = Some(start + self.interval * u32::try_from(k).unwrap_or(u32::MAX));
+                let step = self
+                    .interval
+                    .saturating_mul(u32::try_from(k).unwrap_or(u32::MAX));
+                self.tat = start.checked_add(step).or(self.tat);
             }
             if let Poll::Ready(step) = &p {
                 if step.is_terminal() {

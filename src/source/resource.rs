@@ -73,7 +73,16 @@ where
                         let _ = self.close_resource();
                         return Poll::Ready(Step::Failed(e));
                     }
-                    Directive::Resume => {}
+                    Directive::Resume => {
+                        // A read that keeps failing must not spin inside one poll.
+                        if poll_budget(cx).is_pending() {
+                            return if out.len() > start {
+                                Poll::Ready(Step::Open)
+                            } else {
+                                Poll::Pending
+                            };
+                        }
+                    }
                     Directive::Restart => {
                         if let Err(e) = self.close_resource() {
                             return Poll::Ready(Step::Failed(e));
