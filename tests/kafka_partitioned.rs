@@ -116,3 +116,49 @@ async fn committable_substreams_commit_per_partition() {
         300
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_manual_offset_source_starts_where_the_user_says() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    let c = cluster("manual", 2);
+    Source::range(0u32, 199)
+        .map(|i| ProducerRecord::new("manual", i.to_string()).with_partition((i % 2) as i32))
+        .run_with(Producer::plain_sink(producer_settings(&c)))
+        .await
+        .unwrap();
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let a = asked.clone();
+    let offsets_on_assign = move |tps: &[TopicPartition]| {
+        a.lock().unwrap().extend(tps.iter().cloned());
+        tps.iter()
+            .map(|tp| (tp.clone(), if tp.partition == 0 { 10 } else { 20 }))
+            .collect::<HashMap<_, _>>()
+    };
+    let (control, got) = Consumer::plain_partitioned_manual_offset_source(
+        consumer_settings(&c, "manual-g"),
+        Subscription::topics(["manual"]),
+        offsets_on_assign,
+        |_| {},
+    )
+    .flat_map_merge(2, |(_, records)| records)
+    .map(|r| (r.partition, r.offset))
+    .take(160)
+    .to_mat(Sink::seq(), Keep::both)
+    .run();
+    let got = tokio::time::timeout(Duration::from_secs(60), got)
+        .await
+        .unwrap()
+        .unwrap();
+    control.shutdown().await;
+    let first = |p: i32| {
+        got.iter()
+            .filter(|(q, _)| *q == p)
+            .map(|(_, o)| *o)
+            .min()
+            .unwrap()
+    };
+    assert_eq!((first(0), first(1)), (10, 20));
+    assert_eq!(got.len(), 160);
+    assert_eq!(asked.lock().unwrap().len(), 2);
+}

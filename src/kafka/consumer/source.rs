@@ -30,6 +30,7 @@ fn create(
     assignment: Option<Arc<dyn PartitionAssignmentHandler>>,
     partitioned: bool,
     tracked: bool,
+    offsets_on_assign: Option<super::thread::OffsetsOnAssign>,
 ) -> Result<Arc<ConsumerHandle>, KafkaError> {
     let mut config = ClientConfig::new();
     for (k, v) in &settings.properties {
@@ -42,6 +43,7 @@ fn create(
     let ctx = Ctx {
         handle: OnceLock::new(),
         assignment,
+        offsets_on_assign,
         brokers_down_since: Mutex::new(None),
     };
     let consumer: BaseConsumer<Ctx> = config
@@ -212,6 +214,7 @@ fn source<T: Send + 'static, const COMMITTABLE: bool>(
             assignment.clone(),
             false,
             COMMITTABLE || transactional,
+            None,
         ) {
             Ok(handle) => {
                 let stage = ConsumerStage::<T, COMMITTABLE> {
@@ -433,9 +436,18 @@ fn partitioned_source<T: Send + 'static, const COMMITTABLE: bool>(
     settings: ConsumerSettings,
     subscription: Subscription,
     wrap: fn(ConsumerRecord, &Arc<ConsumerHandle>) -> T,
+    assignment: Option<Arc<dyn PartitionAssignmentHandler>>,
+    offsets_on_assign: Option<super::thread::OffsetsOnAssign>,
 ) -> Source<(TopicPartition, Source<T>), Control> {
-    Source::from_fn(
-        move |_, _| match create(&settings, &subscription, None, true, COMMITTABLE) {
+    Source::from_fn(move |_, _| {
+        match create(
+            &settings,
+            &subscription,
+            assignment.clone(),
+            true,
+            COMMITTABLE,
+            offsets_on_assign.clone(),
+        ) {
             Ok(handle) => {
                 let stage = PartitionedStage::<T, COMMITTABLE> {
                     handle: handle.clone(),
@@ -453,8 +465,8 @@ fn partitioned_source<T: Send + 'static, const COMMITTABLE: bool>(
                     handle: dead_handle(),
                 },
             ),
-        },
-    )
+        }
+    })
 }
 
 impl Consumer {
@@ -469,7 +481,41 @@ impl Consumer {
         settings: ConsumerSettings,
         subscription: Subscription,
     ) -> Source<(TopicPartition, Source<ConsumerRecord>), Control> {
-        partitioned_source::<_, false>(settings, subscription, |r, _| r)
+        partitioned_source::<_, false>(settings, subscription, |r, _| r, None, None)
+    }
+
+    /// [`plain_partitioned_source`](Consumer::plain_partitioned_source) for offsets kept outside
+    /// Kafka (Alpakka's `plainPartitionedManualOffsetSource`): on each assignment,
+    /// `offsets_on_assign` (run on the consumer thread, so it may block briefly) gives the
+    /// offset to start each partition from (partitions it leaves out start from the committed
+    /// offset), and `on_revoke` hears of revoked partitions. Needs the eager rebalance protocol
+    /// (librdkafka's default assignors).
+    pub fn plain_partitioned_manual_offset_source<G, R>(
+        settings: ConsumerSettings,
+        subscription: Subscription,
+        offsets_on_assign: G,
+        on_revoke: R,
+    ) -> Source<(TopicPartition, Source<ConsumerRecord>), Control>
+    where
+        G: Fn(&[TopicPartition]) -> std::collections::HashMap<TopicPartition, i64>
+            + Send
+            + Sync
+            + 'static,
+        R: Fn(&[TopicPartition]) + Send + Sync + 'static,
+    {
+        struct OnRevoke<R>(R);
+        impl<R: Fn(&[TopicPartition]) + Send + Sync + 'static> PartitionAssignmentHandler for OnRevoke<R> {
+            fn on_revoke(&self, partitions: &[TopicPartition]) {
+                (self.0)(partitions)
+            }
+        }
+        partitioned_source::<_, false>(
+            settings,
+            subscription,
+            |r, _| r,
+            Some(Arc::new(OnRevoke(on_revoke))),
+            Some(Arc::new(offsets_on_assign)),
+        )
     }
 
     /// [`plain_partitioned_source`](Consumer::plain_partitioned_source) with committable offsets
@@ -478,7 +524,7 @@ impl Consumer {
         settings: ConsumerSettings,
         subscription: Subscription,
     ) -> Source<(TopicPartition, Source<CommittableMessage>), Control> {
-        partitioned_source::<_, true>(settings, subscription, committable)
+        partitioned_source::<_, true>(settings, subscription, committable, None, None)
     }
 }
 

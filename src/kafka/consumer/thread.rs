@@ -15,11 +15,17 @@ use crate::kafka::message::{ConsumerRecord, TopicPartition};
 use crate::kafka::settings::ConsumerSettings;
 use crate::StreamError;
 
+/// Gives the offsets to start assigned partitions from.
+pub(crate) type OffsetsOnAssign =
+    Arc<dyn Fn(&[TopicPartition]) -> std::collections::HashMap<TopicPartition, i64> + Send + Sync>;
+
 /// The librdkafka context: rebalance callbacks commit processed offsets of revoked partitions
 /// and drop their buffered records; errors feed the connection checker.
 pub(crate) struct Ctx {
     pub(crate) handle: OnceLock<Weak<ConsumerHandle>>,
     pub(crate) assignment: Option<Arc<dyn PartitionAssignmentHandler>>,
+    /// Offsets to start newly assigned partitions from (the manual-offset source).
+    pub(crate) offsets_on_assign: Option<OffsetsOnAssign>,
     pub(crate) brokers_down_since: Mutex<Option<Instant>>,
 }
 
@@ -117,9 +123,24 @@ impl ConsumerContext for Ctx {
         }
     }
 
-    fn post_rebalance(&self, _base: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, base: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
             let assigned = partitions(tpl);
+            if let Some(offsets_on_assign) = &self.offsets_on_assign {
+                // Start from the offsets the user keeps: assign again with them (the eager
+                // protocol hands over the whole assignment, so this replaces it exactly).
+                let offsets = offsets_on_assign(&assigned);
+                let mut with_offsets = TopicPartitionList::new();
+                for tp in &assigned {
+                    let offset = offsets
+                        .get(tp)
+                        .map_or(rdkafka::Offset::Stored, |&o| rdkafka::Offset::Offset(o));
+                    let _ = with_offsets.add_partition_offset(&tp.topic, tp.partition, offset);
+                }
+                if let Err(e) = base.assign(&with_offsets) {
+                    tracing::warn!(error = %e, "assigning the user's offsets failed");
+                }
+            }
             if let Some(handle) = self.handle.get().and_then(Weak::upgrade) {
                 let mut st = handle.lock();
                 for tp in &assigned {
