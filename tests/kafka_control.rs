@@ -7,21 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::eventually;
-use support::kafka::{cluster, committed, consumer_settings, producer_settings};
+use support::kafka::{cluster, committed, consumer_settings, produce};
 use weir::kafka::{
-    BrokersUnreachable, Committer, CommitterSettings, Consumer, DrainingControl, Producer,
-    ProducerRecord, Subscription,
+    BrokersUnreachable, Committer, CommitterSettings, Consumer, DrainingControl, Subscription,
 };
 use weir::prelude::*;
-
-async fn produce(c: &support::kafka::Cluster, topic: &str, n: u32) {
-    let topic = topic.to_owned();
-    Source::range(0u32, n - 1)
-        .map(move |i| ProducerRecord::new(topic.clone(), i.to_string()).with_key(i.to_string()))
-        .run_with(Producer::plain_sink(producer_settings(c)))
-        .await
-        .unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_and_shutdown_commits_everything_processed() {

@@ -7,18 +7,9 @@ mod support;
 use std::time::Duration;
 
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use support::kafka::{cluster, committed, consumer_settings, producer_settings};
-use weir::kafka::{Committer, CommitterSettings, Consumer, Producer, ProducerRecord, Subscription};
+use support::kafka::{cluster, committed, consumer_settings, produce};
+use weir::kafka::{Committer, CommitterSettings, Consumer, Subscription};
 use weir::prelude::*;
-
-async fn produce(c: &support::kafka::Cluster, topic: &str, n: u32) {
-    let topic = topic.to_owned();
-    Source::range(0u32, n - 1)
-        .map(move |i| ProducerRecord::new(topic.clone(), i.to_string()).with_key(i.to_string()))
-        .run_with(Producer::plain_sink(producer_settings(c)))
-        .await
-        .unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retriable_produce_errors_lose_nothing() {

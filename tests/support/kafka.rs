@@ -8,7 +8,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::{ClientConfig, TopicPartitionList};
-use weir::kafka::{ConsumerSettings, ProducerSettings};
+use weir::kafka::{ConsumerSettings, Producer, ProducerRecord, ProducerSettings};
+use weir::prelude::*;
 
 pub type Cluster = MockCluster<'static, DefaultProducerContext>;
 
@@ -50,4 +51,14 @@ pub fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> 
             _ => -1,
         })
         .collect()
+}
+
+/// Writes the numbers `0..n` to `topic`, keyed by themselves.
+pub async fn produce(c: &Cluster, topic: &str, n: u32) {
+    let topic = topic.to_owned();
+    Source::range(0u32, n - 1)
+        .map(move |i| ProducerRecord::new(topic.clone(), i.to_string()).with_key(i.to_string()))
+        .run_with(Producer::plain_sink(producer_settings(c)))
+        .await
+        .unwrap();
 }
