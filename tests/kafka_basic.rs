@@ -121,3 +121,31 @@ async fn offset_context_pairs_records_with_their_offsets() {
         vec![20]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_and_forget_commits_everything_before_completing() {
+    let c = cluster("saf", 2);
+    produce(&c, "saf", 200).await;
+    let settings = CommitterSettings::default()
+        .with_max_batch(10)
+        .with_delivery(weir::kafka::CommitDelivery::SendAndForget);
+    let (control, done) = Consumer::committable_source(
+        consumer_settings(&c, "saf-g"),
+        Subscription::topics(["saf"]),
+    )
+    .take(200)
+    .map(|m| m.offset)
+    .to_mat(Committer::sink(settings), Keep::both)
+    .run();
+    tokio::time::timeout(Duration::from_secs(30), done)
+        .await
+        .unwrap()
+        .unwrap();
+    control.shutdown().await;
+    assert_eq!(
+        committed(&c.bootstrap_servers(), "saf-g", "saf", 2)
+            .iter()
+            .sum::<i64>(),
+        200
+    );
+}

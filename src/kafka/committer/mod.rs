@@ -69,6 +69,8 @@ struct CommitStage {
     batch_len: usize,
     deadline: Option<Pin<Box<Sleep>>>,
     in_flight: VecDeque<(usize, JoinHandle<Result<(), KafkaError>>)>,
+    /// Send-and-forget commits still running.
+    forgotten: VecDeque<JoinHandle<Result<(), KafkaError>>>,
     upstream_done: Option<Step>,
 }
 
@@ -85,6 +87,7 @@ impl CommitStage {
             batch_len: 0,
             deadline: None,
             in_flight: VecDeque::new(),
+            forgotten: VecDeque::new(),
             upstream_done: None,
         }
     }
@@ -156,8 +159,11 @@ impl Pull<CommittedBatch> for CommitStage {
                     break;
                 };
                 if self.settings.delivery == CommitDelivery::SendAndForget {
+                    // Reported at once; still counted against `parallelism` until it finishes.
                     out.push(CommittedBatch { offsets: *n });
-                    self.in_flight.pop_front();
+                    if let Some((_, handle)) = self.in_flight.pop_front() {
+                        self.forgotten.push_back(handle);
+                    }
                     continue;
                 }
                 match Pin::new(front).poll(cx) {
@@ -177,8 +183,22 @@ impl Pull<CommittedBatch> for CommitStage {
                     }
                 }
             }
+            // Commits sent and forgotten leave the window when they finish; their errors are
+            // logged (nobody waits for them), but the stage completes only after them, so a
+            // following shutdown does not cut them off.
+            while let Some(front) = self.forgotten.front_mut() {
+                match Pin::new(front).poll(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(r) => {
+                        if let Ok(Err(e)) = r {
+                            tracing::warn!(error = %e, "send-and-forget commit failed");
+                        }
+                        self.forgotten.pop_front();
+                    }
+                }
+            }
             if let Some(t) = &self.upstream_done {
-                if self.in_flight.is_empty() && self.batch_len == 0 {
+                if self.in_flight.is_empty() && self.forgotten.is_empty() && self.batch_len == 0 {
                     return Poll::Ready(match t {
                         Step::Failed(e) => Step::Failed(e.clone()),
                         _ => Step::Complete,
@@ -189,7 +209,7 @@ impl Pull<CommittedBatch> for CommitStage {
                 return Poll::Ready(Step::Open);
             }
             let mut progressed = false;
-            if self.in_flight.len() < self.settings.parallelism {
+            if self.in_flight.len() + self.forgotten.len() < self.settings.parallelism {
                 if let Some(up) = self.up.as_mut() {
                     let want = self.settings.max_batch - self.batch_len;
                     if let Poll::Ready(step) = up.pull(cx, &mut self.scratch, want.max(1)) {
