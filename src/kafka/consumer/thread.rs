@@ -109,6 +109,8 @@ impl ConsumerContext for Ctx {
                 // A broker accepts this commit while the group prepares the rebalance.
                 // librdkafka's mock cluster refuses it (REBALANCE_IN_PROGRESS once the group is
                 // joining); then the new owner re-reads these records: at-least-once still holds.
+                // Serialized with the committer's commits, so an older one cannot land after.
+                let _one_at_a_time = handle.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
                 if let Err(e) = base.commit(&commit, CommitMode::Sync) {
                     tracing::warn!(error = %e, "commit on revoke failed");
                 }
