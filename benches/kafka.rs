@@ -188,6 +188,25 @@ fn base_consume(brokers: &str) {
     }
 }
 
+/// The same poll loop, draining what is ready without a timeout before waiting again.
+fn base_consume_drain(brokers: &str) {
+    let consumer: BaseConsumer = consumer_config(brokers, &group()).create().unwrap();
+    consumer.assign(&assignment()).unwrap();
+    let mut n = 0;
+    while n < N {
+        let mut timeout = Duration::from_millis(100);
+        while let Some(m) = consumer.poll(timeout) {
+            if m.is_ok() {
+                n += 1;
+            }
+            timeout = Duration::ZERO;
+            if n == N {
+                break;
+            }
+        }
+    }
+}
+
 fn kafka(c: &mut Criterion) {
     let cluster = MockCluster::new(1).unwrap();
     cluster.create_topic("in", 4, 1).unwrap();
@@ -220,6 +239,9 @@ fn kafka(c: &mut Criterion) {
     });
     g.bench_function("base_consumer_poll_loop", |b| {
         b.iter(|| base_consume(&brokers))
+    });
+    g.bench_function("base_consumer_poll_drain_loop", |b| {
+        b.iter(|| base_consume_drain(&brokers))
     });
     g.finish();
 }

@@ -414,22 +414,26 @@ fn run_loop(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
         let assigned = handle.lock().assigned.clone();
         h.on_stop(&assigned);
     }
-    let mut st = handle.lock();
-    st.is_shut_down = true;
-    st.shutdown = true;
-    if st.terminal.is_none() {
-        st.terminal = Some(crate::stage::Step::Complete);
+    {
+        // The stream ends now; `is_shutdown` waits for the close below.
+        let mut st = handle.lock();
+        st.shutdown = true;
+        if st.terminal.is_none() {
+            st.terminal = Some(crate::stage::Step::Complete);
+        }
+        st.wake_all();
     }
-    st.wake_all();
-    for w in st.shutdown_waiters.drain(..) {
-        w.wake();
-    }
-    drop(st);
-    // Closing happens when the last reference goes: normally here, on this thread.
+    // Closing happens when the last reference goes: normally here, on this thread (it leaves
+    // the group and can take a while).
     handle
         .consumer
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
     drop(consumer);
+    let mut st = handle.lock();
+    st.is_shut_down = true;
+    for w in st.shutdown_waiters.drain(..) {
+        w.wake();
+    }
 }
