@@ -89,6 +89,25 @@ pub(crate) struct Track {
 }
 
 impl Track {
+    /// The next-offset to commit, if processing went past the last commit.
+    pub(crate) fn pending(&self) -> Option<i64> {
+        self.committable
+            .filter(|&c| self.committed.is_none_or(|done| c > done))
+    }
+
+    /// Registers an emitted offset; fails once too many never reached the committer.
+    pub(crate) fn emit(&mut self, offset: i64) -> Result<(), StreamError> {
+        if self.emitted.len() >= MAX_TRACKED {
+            return Err(StreamError::failed(KafkaError::new(
+                "track offsets",
+                "too many emitted offsets never reached the committer; pass the offset of every \
+                 record (also dropped ones) to the committer",
+            )));
+        }
+        self.emitted.push_back(offset);
+        Ok(())
+    }
+
     /// Marks `offset` processed and advances the committable point over the contiguous prefix.
     fn process(&mut self, offset: i64) {
         self.processed.insert(offset);
@@ -218,14 +237,10 @@ impl ConsumerHandle {
 
     /// Whether every emitted offset has been processed and committed.
     pub(crate) fn drained(&self) -> bool {
-        self.lock().tracks.values().all(|t| {
-            let committed = match (t.committable, t.committed) {
-                (Some(c), Some(done)) => c <= done,
-                (Some(_), None) => false,
-                (None, _) => true,
-            };
-            t.emitted.is_empty() && committed
-        })
+        self.lock()
+            .tracks
+            .values()
+            .all(|t| t.emitted.is_empty() && t.pending().is_none())
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -255,11 +270,7 @@ impl ConsumerHandle {
         let st = self.lock();
         st.tracks
             .iter()
-            .filter_map(|(tp, t)| match (t.committable, t.committed) {
-                (Some(c), Some(done)) if c <= done => None,
-                (Some(c), _) => Some((tp.clone(), c)),
-                (None, _) => None,
-            })
+            .filter_map(|(tp, t)| Some((tp.clone(), t.pending()?)))
             .collect()
     }
 

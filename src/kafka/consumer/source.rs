@@ -9,7 +9,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::TopicPartitionList;
 
 use super::thread::{self, Ctx};
-use super::{ConsumerHandle, PartitionAssignmentHandler, State, Subscription, MAX_TRACKED};
+use super::{ConsumerHandle, PartitionAssignmentHandler, State, Subscription};
 use crate::kafka::control::Control;
 use crate::kafka::error::KafkaError;
 use crate::kafka::message::{
@@ -172,13 +172,9 @@ impl<T: Send + 'static, const COMMITTABLE: bool> Pull<T> for ConsumerStage<T, CO
         if COMMITTABLE {
             for r in &records {
                 let track = st.tracks.entry(r.topic_partition()).or_default();
-                if track.emitted.len() >= MAX_TRACKED {
-                    return Poll::Ready(Step::Failed(StreamError::failed(KafkaError::new(
-                        "track offsets",
-                        "too many emitted offsets never reached the committer; pass the offset of every record (also dropped ones) to the committer",
-                    ))));
+                if let Err(e) = track.emit(r.offset) {
+                    return Poll::Ready(Step::Failed(e));
                 }
-                track.emitted.push_back(r.offset);
             }
         }
         drop(st);
@@ -338,14 +334,10 @@ impl<T: Send + 'static, const COMMITTABLE: bool> Pull<T> for PartStage<T, COMMIT
         let records: Vec<ConsumerRecord> = part.queue.drain(..n).collect();
         if COMMITTABLE {
             let track = st.tracks.entry(self.tp.clone()).or_default();
-            if track.emitted.len() >= MAX_TRACKED {
-                return Poll::Ready(Step::Failed(StreamError::failed(KafkaError::new(
-                    "track offsets",
-                    "too many emitted offsets never reached the committer",
-                ))));
-            }
             for r in &records {
-                track.emitted.push_back(r.offset);
+                if let Err(e) = track.emit(r.offset) {
+                    return Poll::Ready(Step::Failed(e));
+                }
             }
         }
         drop(st);

@@ -65,14 +65,7 @@ impl ConsumerContext for Ctx {
                 let mut st = handle.lock();
                 let pending = revoked
                     .iter()
-                    .filter_map(|tp| {
-                        let t = st.tracks.get(tp)?;
-                        match (t.committable, t.committed) {
-                            (Some(c), Some(done)) if c <= done => None,
-                            (Some(c), _) => Some((tp.clone(), c)),
-                            _ => None,
-                        }
-                    })
+                    .filter_map(|tp| Some((tp.clone(), st.tracks.get(tp)?.pending()?)))
                     .collect();
                 // Records of revoked partitions not yet emitted go to the next owner.
                 st.queue.retain(|r| {
