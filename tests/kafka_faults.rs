@@ -134,3 +134,47 @@ async fn a_non_retriable_commit_error_fails_the_stream_with_a_kafka_error() {
     assert!(!k.retriable);
     control.shutdown().await;
 }
+
+/// Regression: a shutdown while a commit was in flight left the committing thread holding the
+/// last reference to the client; closing it there ran the revoke callback, which waited for the
+/// commit lock that thread held, and the commit, the committer and the runtime hung for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_during_a_slow_commit_closes_cleanly() {
+    let c = cluster("slowc", 1);
+    produce(&c, "slowc", 10).await;
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(5));
+    let permits = gate.clone();
+    let settings = CommitterSettings::default().with_max_batch(1);
+    let (control, done) = Consumer::committable_source(
+        consumer_settings(&c, "slowc-g"),
+        Subscription::topics(["slowc"]),
+    )
+    .map_async(1, move |m| {
+        let permits = permits.clone();
+        async move {
+            permits.acquire().await.unwrap().forget();
+            m.offset
+        }
+    })
+    .to_mat(Committer::sink(settings), Keep::both)
+    .run();
+    support::eventually("five offsets committed", || {
+        committed(&c.bootstrap_servers(), "slowc-g", "slowc", 1) == vec![5]
+    })
+    .await;
+    // Every request now takes a second and a half: the sixth record's commit is in flight
+    // when the consumer shuts down.
+    c.broker_round_trip_time(1, Duration::from_millis(1500))
+        .unwrap();
+    gate.add_permits(1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::timeout(Duration::from_secs(30), control.shutdown())
+        .await
+        .expect("the consumer shuts down");
+    // The record still held in `map_async` goes on; its commit may fail (the consumer is
+    // closed), but the stream ends either way.
+    gate.add_permits(100);
+    let _ = tokio::time::timeout(Duration::from_secs(30), done)
+        .await
+        .expect("the committer finishes instead of hanging on the commit lock");
+}

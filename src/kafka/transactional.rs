@@ -125,9 +125,6 @@ struct TxStage {
     /// Next offsets to send with the open transaction, per partition.
     offsets: BTreeMap<TopicPartition, i64>,
     consumer: Option<Arc<ConsumerHandle>>,
-    /// The consumer's client, held so it outlives its source until the last transaction
-    /// committed (its group metadata is needed then).
-    client: Option<Arc<rdkafka::consumer::BaseConsumer<super::consumer::Ctx>>>,
     inner_done: Option<Step>,
     setup_error: Option<KafkaError>,
 }
@@ -193,7 +190,6 @@ impl TxStage {
             deadline: Box::pin(tokio::time::sleep(interval)),
             offsets: BTreeMap::new(),
             consumer: None,
-            client: None,
             inner_done: None,
             setup_error,
         }
@@ -205,7 +201,9 @@ impl TxStage {
             return;
         };
         let offsets = std::mem::take(&mut self.offsets);
-        let consumer = self.client.clone();
+        // Taken for this commit only: the consumer thread closes the client once it holds the
+        // last reference.
+        let consumer = self.consumer.as_ref().and_then(|h| h.client());
         self.phase = Phase::Committing(blocking(move || {
             if !offsets.is_empty() {
                 let consumer = consumer
@@ -324,7 +322,6 @@ impl Pull<Results<CommittableOffset>> for TxStage {
                     for r in &out[before..] {
                         let o = r.pass_through();
                         if self.consumer.is_none() {
-                            self.client = o.consumer.client();
                             self.consumer = Some(o.consumer.clone());
                         }
                         let next = self

@@ -287,9 +287,16 @@ impl ConsumerHandle {
     /// Commits what is pending, serialized per consumer so that two commits never race and move
     /// the broker's offset backwards; call from a blocking context.
     pub(crate) fn commit_pending_blocking(&self) -> Result<(), KafkaError> {
-        let _one_at_a_time = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let pending = self.pending_commits();
-        self.commit_blocking(&pending)
+        // The client is taken before the lock and released after it: if this were the last
+        // reference, closing the client would run the revoke callback, which takes the lock.
+        let consumer = self.client();
+        let result = {
+            let _one_at_a_time = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
+            let pending = self.pending_commits();
+            self.commit_with(consumer.as_deref(), &pending)
+        };
+        drop(consumer);
+        result
     }
 
     /// Commits `offsets` (next-offsets) synchronously; call from a blocking context.
@@ -300,14 +307,25 @@ impl ConsumerHandle {
         if offsets.is_empty() {
             return Ok(());
         }
+        let consumer = self.client();
+        self.commit_with(consumer.as_deref(), offsets)
+    }
+
+    fn commit_with(
+        &self,
+        consumer: Option<&BaseConsumer<Ctx>>,
+        offsets: &[(TopicPartition, i64)],
+    ) -> Result<(), KafkaError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
         let mut tpl = TopicPartitionList::new();
         for (tp, o) in offsets {
             tpl.add_partition_offset(&tp.topic, tp.partition, rdkafka::Offset::Offset(*o))
                 .map_err(|e| KafkaError::from_client("commit", &e))?;
         }
-        let consumer = self
-            .client()
-            .ok_or_else(|| KafkaError::new("commit", "the consumer is shut down"))?;
+        let consumer =
+            consumer.ok_or_else(|| KafkaError::new("commit", "the consumer is shut down"))?;
         consumer
             .commit(&tpl, CommitMode::Sync)
             .map_err(|e| KafkaError::from_client("commit", &e))?;

@@ -416,13 +416,18 @@ fn run_loop(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
         }
         st.wake_all();
     }
-    // Closing happens when the last reference goes: normally here, on this thread (it leaves
-    // the group and can take a while).
+    // Closing happens when the last reference goes, and it runs the revoke callback: so it
+    // happens here, on this thread, once commits in flight have let go of the client (they
+    // finish or time out well within this bound).
     handle
         .consumer
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Arc::strong_count(&consumer) > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     drop(consumer);
     let mut st = handle.lock();
     st.is_shut_down = true;
