@@ -238,6 +238,9 @@ pub(crate) struct ProduceStage<P> {
     /// Records that librdkafka's queue refused for now, retried first.
     retry: VecDeque<(ProducerRecord, usize)>,
     upstream_done: Option<Step>,
+    /// Closing the client (off the worker) before reporting `Step`: the stage's terminal
+    /// signal means the client is gone.
+    closing: Option<(tokio::task::JoinHandle<()>, Option<Step>)>,
 }
 
 impl<P> ProduceStage<P> {
@@ -268,6 +271,7 @@ impl<P> ProduceStage<P> {
             scratch: Vec::new(),
             retry: VecDeque::new(),
             upstream_done: None,
+            closing: None,
         }
     }
 
@@ -313,6 +317,12 @@ impl<P> ProduceStage<P> {
 
 impl<P: Send + 'static> Pull<Results<P>> for ProduceStage<P> {
     fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<Results<P>>, max: usize) -> Poll<Step> {
+        if let Some((close, t)) = &mut self.closing {
+            if std::future::Future::poll(std::pin::Pin::new(close), cx).is_pending() {
+                return Poll::Pending;
+            }
+            return Poll::Ready(t.take().unwrap_or(Step::Complete));
+        }
         let producer = match &mut self.producer {
             Ok(p) => p,
             Err(e) => {
@@ -388,7 +398,19 @@ impl<P: Send + 'static> Pull<Results<P>> for ProduceStage<P> {
                         Step::Failed(e) => Step::Failed(e.clone()),
                         _ => Step::Complete,
                     };
-                    let _ = producer.flush(self.settings.close_timeout.min(Duration::from_secs(1)));
+                    if out.len() > start {
+                        // Emit what is acknowledged first; the next pull closes.
+                        return Poll::Ready(Step::Open);
+                    }
+                    let timeout = self.settings.close_timeout.min(Duration::from_secs(1));
+                    if let Ok(p) = std::mem::replace(&mut self.producer, Err(None)) {
+                        let close = tokio::task::spawn_blocking(move || {
+                            let _ = p.flush(timeout);
+                            drop(p);
+                        });
+                        self.closing = Some((close, Some(t)));
+                        return self.pull(cx, out, max);
+                    }
                     return Poll::Ready(t);
                 }
             }
