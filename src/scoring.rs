@@ -188,13 +188,57 @@ impl<M: Send + 'static> ScoringHandle<M> {
 /// Completes when the data inlet completes. The model inlet completing leaves the current model
 /// serving. A failure on either inlet fails the stage.
 pub struct ScoringStage<R, M> {
-    _t: PhantomData<fn(R, M)>,
+    /// Makes the model each run starts with, if any.
+    initial: Option<Arc<dyn Fn() -> M + Send + Sync>>,
+    _t: PhantomData<fn(R)>,
 }
 
 impl<R, M> ScoringStage<R, M> {
-    /// A scoring stage.
+    /// A scoring stage; records before the first model are [`Outcome::NoModel`].
     pub fn new() -> Self {
-        ScoringStage { _t: PhantomData }
+        ScoringStage {
+            initial: None,
+            _t: PhantomData,
+        }
+    }
+
+    /// A scoring stage that serves `model` from the first record (a model restored at start-up,
+    /// such as the latest one on a models topic); models arriving on the inlet replace it. Each
+    /// run starts with its own clone.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// use weir::scoring::{Model, Outcome, ScoringStage};
+    ///
+    /// #[derive(Clone)]
+    /// struct Double;
+    /// impl Model<i32> for Double {
+    ///     type Output = i32;
+    ///     type Error = std::convert::Infallible;
+    ///     fn name(&self) -> &str { "double" }
+    ///     fn score(&self, x: &i32) -> Result<i32, Self::Error> { Ok(2 * x) }
+    /// }
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// let scored = Source::from_fan_in2(
+    ///     ScoringStage::with_model(Double),
+    ///     Source::from_iter(vec![1, 2]),
+    ///     Source::<Double>::never(),
+    /// )
+    /// .run_with(Sink::seq())
+    /// .await
+    /// .unwrap();
+    /// assert!(scored.iter().all(|s| matches!(s.outcome, Outcome::Scored { .. })));
+    /// # }
+    /// ```
+    pub fn with_model(model: M) -> Self
+    where
+        M: Clone + Send + Sync + 'static,
+    {
+        ScoringStage {
+            initial: Some(Arc::new(move || model.clone())),
+            _t: PhantomData,
+        }
     }
 }
 
@@ -235,13 +279,16 @@ where
         callback: AsyncCallback<M>,
     ) -> (Self::Logic, Self::Mat) {
         let state = Arc::new(Mutex::new(None));
-        let logic = ScoringLogic {
+        let mut logic = ScoringLogic {
             shape: self.shape(),
             model: None,
             stats: None,
             total: Duration::ZERO,
             shared: state.clone(),
         };
+        if let Some(initial) = &self.initial {
+            logic.install(initial());
+        }
         (logic, ScoringHandle { state, callback })
     }
 }
@@ -288,8 +335,19 @@ impl<R: Send + 'static, M: Model<R>> ScoringLogic<R, M> {
         let elapsed = start.elapsed();
         if let Some(stats) = self.stats.as_mut() {
             stats.record(elapsed, &mut self.total);
+            // Only the numbers change: no allocation per record.
+            if let Some(shared) = self
+                .shared
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_mut()
+            {
+                shared.records_scored = stats.records_scored;
+                shared.min = stats.min;
+                shared.avg = stats.avg;
+                shared.max = stats.max;
+            }
         }
-        self.publish();
         let outcome = match result {
             Ok(output) => Outcome::Scored {
                 output,

@@ -560,3 +560,29 @@ proptest! {
         rt.block_on(check_interleaving(actions));
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stage_with_a_model_serves_it_from_the_first_record_in_every_run() {
+    let blueprint = Source::from_fan_in2_mat(
+        ScoringStage::with_model(adder("restored", 10)),
+        Source::from_iter(vec![1i64, 2]),
+        TestSource::<Adder>::probe(),
+    )
+    .to_mat(Sink::seq(), Keep::both);
+    let ((_, _models, handle), out) = blueprint.run();
+    let got: Vec<_> = out.await.unwrap().iter().map(seen).collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, scored_by("restored", 11)),
+            (2, scored_by("restored", 12))
+        ]
+    );
+    assert_eq!(handle.state().unwrap().name, "restored");
+    assert_eq!(handle.state().unwrap().records_scored, 2);
+    // A second run starts with its own copy and its own statistics.
+    let ((_, _models, again), out) = blueprint.run();
+    assert_eq!(out.await.unwrap().len(), 2);
+    assert_eq!(again.state().unwrap().records_scored, 2);
+    assert_eq!(handle.state().unwrap().records_scored, 2);
+}

@@ -1,7 +1,7 @@
 //! The other two processes of the tutorial: the data feed (the wine CSV replayed into `data`)
 //! and the model publisher (descriptors into `models`), plus topic creation.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
+use tokio_util::sync::CancellationToken;
 use weir::kafka::{Producer, ProducerRecord, ProducerSettings};
 use weir::prelude::*;
 
@@ -55,14 +56,14 @@ pub async fn feed_data(
     rate: u32,
     count: Option<u64>,
     format: Format,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
 ) -> Result<u64, weir::StreamError> {
     let wines = wines();
     let rate = rate.max(1);
     let sent = Arc::new(AtomicU64::new(0));
     let counter = sent.clone();
     Source::iterate(0u64, |n| n + 1)
-        .take_while(move |n| count.is_none_or(|c| *n < c) && !stop.load(Ordering::Relaxed))
+        .take_while(move |n| count.is_none_or(|c| *n < c) && !stop.is_cancelled())
         .throttle(rate, Duration::from_secs(1), rate.div_ceil(10))
         .map(move |n| {
             counter.fetch_add(1, Ordering::Relaxed);
@@ -89,22 +90,27 @@ pub async fn publish_model(
     .await
 }
 
-/// Publishes `models` to `topic` in turn, one every `every`, cycling, until `stop` is set; the
-/// first at once.
+/// Publishes `models` to `topic` in turn, one every `every`, cycling, until `stop` is
+/// cancelled; the first at once.
 pub async fn cycle_models(
     producer: ProducerSettings,
     topic: String,
     models: Vec<ModelDescriptor>,
     every: Duration,
     format: Format,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
 ) -> Result<(), weir::StreamError> {
-    Source::cycle(models)
-        .throttle(1, every, 1)
-        .take_while(move |_| !stop.load(Ordering::Relaxed))
-        .map(move |m| ProducerRecord::new(topic.clone(), encode_model(&m, format)).with_key(m.name))
-        .run_with(Producer::plain_sink(producer))
-        .await
+    for model in models.iter().cycle() {
+        if stop.is_cancelled() {
+            break;
+        }
+        publish_model(producer.clone(), &topic, model, format).await?;
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Creates `data` and `scored` with `partitions` partitions and `models` with one, unless they

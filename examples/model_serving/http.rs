@@ -1,7 +1,6 @@
 //! The queryable state (the tutorial's REST service): `GET /state` and `GET /health`.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -12,6 +11,7 @@ use serde_json::json;
 use weir::scoring::ScoringHandle;
 
 use crate::models::ServingModel;
+use crate::server::RunningFlag;
 use crate::stats::{StateJson, Stats};
 
 /// What the handlers read.
@@ -19,8 +19,8 @@ use crate::stats::{StateJson, Stats};
 pub struct AppState {
     pub scoring: ScoringHandle<ServingModel>,
     pub stats: Arc<Stats>,
-    /// Cleared when the server stops (drains or fails).
-    pub running: Arc<AtomicBool>,
+    /// Whether the server's stream runs (it ends by draining or failing).
+    pub running: RunningFlag,
 }
 
 /// The routes.
@@ -49,7 +49,7 @@ async fn model_state(State(s): State<AppState>) -> Json<StateJson> {
 
 /// 200 while the server runs (saying whether a model serves yet), 503 once it stopped.
 async fn health(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    if !s.running.load(Ordering::Relaxed) {
+    if !s.running.get() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "stopped" })),

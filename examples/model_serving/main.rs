@@ -38,12 +38,11 @@ mod tests;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use rdkafka::mocking::MockCluster;
+use tokio_util::sync::CancellationToken;
 use weir::kafka::ProducerSettings;
 
 use crate::feed::Format;
@@ -122,7 +121,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = Args::parse();
     let format = Format::from(args.format);
-    let stop_after = args.duration.map(|s| Duration::from_secs_f64(s.max(0.0)));
+    let stop_after = args.duration.map(seconds).transpose()?;
 
     let Some(brokers) = args.brokers.clone() else {
         return embedded(&args, format, stop_after).await;
@@ -144,11 +143,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     feed::create_topics(&brokers, &config, args.partitions).await?;
     if args.produce_data {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let stop = CancellationToken::new();
+        let token = stop.clone();
         tokio::spawn(async move {
-            until(stop_after).await;
-            flag.store(true, Ordering::Relaxed);
+            tokio::select! {
+                _ = until(stop_after) => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            token.cancel();
         });
         let started = Instant::now();
         let n = feed::feed_data(
@@ -190,7 +192,8 @@ async fn embedded(
         config.data_topic, config.models_topic, config.scored_topic
     );
     let producer = ProducerSettings::new(&brokers).with_property("linger.ms", "5");
-    let stop = Arc::new(AtomicBool::new(false));
+    let every = seconds(args.model_interval)?;
+    let stop = CancellationToken::new();
     let data = tokio::spawn(feed::feed_data(
         producer.clone(),
         config.data_topic.clone(),
@@ -203,7 +206,7 @@ async fn embedded(
         producer,
         config.models_topic.clone(),
         models::bundled(),
-        Duration::from_secs_f64(args.model_interval.max(0.1)),
+        every,
         format,
         stop.clone(),
     ));
@@ -214,12 +217,9 @@ async fn embedded(
         models::bundled().len(),
         args.model_interval
     );
-    let result = serve_with(args, &config, stop_after, || {
-        stop.store(true, Ordering::Relaxed);
-    })
-    .await;
-    // The feed and the publisher stop at their next element.
-    stop.store(true, Ordering::Relaxed);
+    let result = serve_with(args, &config, stop_after, || stop.cancel()).await;
+    // The feed stops at its next record, the publisher at once.
+    stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), data).await;
     let _ = tokio::time::timeout(Duration::from_secs(10), publisher).await;
     drop(mock);
@@ -243,12 +243,12 @@ async fn serve_with(
     on_stop: impl FnOnce(),
 ) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
+    let every = seconds(args.progress)?;
     let server = Server::start(config).await?;
-    let running = Arc::new(AtomicBool::new(true));
     let app = http::AppState {
         scoring: server.scoring.clone(),
         stats: server.stats.clone(),
-        running: running.clone(),
+        running: server.running(),
     };
     let listener = match tokio::net::TcpListener::bind(args.http).await {
         Ok(l) => l,
@@ -269,7 +269,6 @@ async fn serve_with(
     let stats = server.stats.clone();
     let scoring = server.scoring.clone();
     let control = server.data_control().clone();
-    let every = Duration::from_secs_f64(args.progress.max(0.1));
     let progress = tokio::spawn(async move {
         let mut p = Progress::new(&stats);
         let mut tick = tokio::time::interval(every);
@@ -285,21 +284,32 @@ async fn serve_with(
     });
 
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => println!("Ctrl-C: draining"),
+        _ = tokio::signal::ctrl_c() => println!("Ctrl-C: draining (Ctrl-C again to stop at once)"),
         _ = until(stop_after) => println!("{:.1} s passed: draining", started.elapsed().as_secs_f64()),
+        // A failure ends the stream by itself (logged where it happens).
+        _ = server.ended() => {}
     }
     on_stop();
     progress.abort();
     let stats = server.stats.clone();
     let scoring = server.scoring.clone();
-    let drained = server.drain().await;
-    running.store(false, Ordering::Relaxed);
+    let control = server.data_control().clone();
+    let drain = server.drain();
+    tokio::pin!(drain);
+    let drained = tokio::select! {
+        r = &mut drain => r,
+        _ = tokio::signal::ctrl_c() => {
+            println!("Ctrl-C: stopping without draining; uncommitted records will be read again");
+            control.shutdown().await;
+            Err(weir::StreamError::failed(Interrupted))
+        }
+    };
     let _ = http_stop.send(());
     let _ = http.await;
 
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "summary: {} records in, {} scored records out ({:.0}/s over {secs:.1} s), {} before any model, {} failed; rejected {} records and {} models; {} models installed",
+        "summary: {} records in, {} scored records out ({:.0}/s over {secs:.1} s), {} before any model, {} failed; rejected {} records and {} models; {} models accepted",
         get(&stats.records_in),
         get(&stats.records_out),
         get(&stats.records_out) as f64 / secs.max(1e-3),
@@ -307,7 +317,7 @@ async fn serve_with(
         get(&stats.records_failed),
         get(&stats.records_rejected),
         get(&stats.models_rejected),
-        get(&stats.models_installed),
+        get(&stats.models_accepted),
     );
     if let Some(m) = scoring.state() {
         println!(
@@ -323,6 +333,26 @@ async fn serve_with(
     }
     drained.map_err(Into::into)
 }
+
+/// A duration in seconds from the command line.
+fn seconds(s: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(s)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{s} is not a positive number of seconds"))
+}
+
+/// The drain was interrupted.
+#[derive(Debug)]
+struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted before the drain finished")
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// Resolves after `d`, never for `None`.
 async fn until(d: Option<Duration>) {

@@ -3,9 +3,10 @@
 //!
 //! Records and descriptors come as protobuf, with the fields of the tutorial's
 //! `winerecord.proto` and `modeldescriptor.proto`, or as JSON with the same field names. The
-//! format is told apart by the first byte: a JSON document starts with `{` (after whitespace),
-//! which no protobuf message of these types can (`{` would be field 15 with wire type 3, a
-//! group, which neither message has). Decoding untrusted bytes never panics: it returns a
+//! format is told apart by the first byte: a message starting with `{` is JSON, which no
+//! protobuf message of these types can be (`{` would be field 15 with wire type 3, a group,
+//! which neither message has); anything else is protobuf, and JSON with leading whitespace is
+//! tried when protobuf fails. Decoding untrusted bytes never panics: it returns a
 //! [`DecodeError`] saying what was wrong.
 
 use std::fmt;
@@ -119,12 +120,22 @@ impl WineRecord {
     /// Decodes a record from protobuf or JSON and checks that it can be scored: a wine, with
     /// finite features.
     pub fn decode(bytes: &[u8]) -> Result<WineRecord, DecodeError> {
-        let r: WineRecord = if is_json(bytes) {
+        let json = |bytes| {
             serde_json::from_slice(bytes)
-                .map_err(|e| DecodeError::new(format!("invalid JSON wine record: {e}")))?
+                .map_err(|e| DecodeError::new(format!("invalid JSON wine record: {e}")))
+        };
+        let r: WineRecord = if bytes.first() == Some(&b'{') {
+            json(bytes)?
         } else {
-            prost::Message::decode(bytes)
-                .map_err(|e| DecodeError::new(format!("invalid protobuf wine record: {e}")))?
+            match prost::Message::decode(bytes) {
+                Ok(r) => r,
+                Err(_) if looks_like_json(bytes) => json(bytes)?,
+                Err(e) => {
+                    return Err(DecodeError::new(format!(
+                        "invalid protobuf wine record: {e}"
+                    )))
+                }
+            }
         };
         if r.data_type != "wine" {
             return Err(DecodeError::new(format!(
@@ -179,8 +190,8 @@ pub struct ModelDescriptor {
     pub data_type: String,
 }
 
-/// The JSON form of a descriptor: the model is a string (PMML text) or base64 is avoided by
-/// allowing a byte array.
+/// The JSON form of a descriptor: the model is either `"pmml"`, the PMML document as a string,
+/// or `"data"`, the model's bytes as an array of numbers (a TensorFlow graph).
 #[derive(Serialize, Deserialize)]
 struct JsonDescriptor {
     name: String,
@@ -233,7 +244,22 @@ impl ModelDescriptor {
 
     /// Decodes a descriptor from protobuf or JSON; checks its name, type and data type.
     pub fn decode(bytes: &[u8]) -> Result<ModelDescriptor, DecodeError> {
-        let d = if is_json(bytes) {
+        let protobuf = if bytes.first() == Some(&b'{') {
+            None
+        } else {
+            match prost::Message::decode(bytes) {
+                Ok(d) => Some(d),
+                Err(_) if looks_like_json(bytes) => None,
+                Err(e) => {
+                    return Err(DecodeError::new(format!(
+                        "invalid protobuf model descriptor: {e}"
+                    )))
+                }
+            }
+        };
+        let d = if let Some(d) = protobuf {
+            d
+        } else {
             let j: JsonDescriptor = serde_json::from_slice(bytes)
                 .map_err(|e| DecodeError::new(format!("invalid JSON model descriptor: {e}")))?;
             let data = match (j.pmml, j.data) {
@@ -252,9 +278,6 @@ impl ModelDescriptor {
                 data,
                 data_type: j.data_type,
             }
-        } else {
-            prost::Message::decode(bytes)
-                .map_err(|e| DecodeError::new(format!("invalid protobuf model descriptor: {e}")))?
         };
         if d.name.trim().is_empty() {
             return Err(DecodeError::new("the model has no name"));
@@ -309,7 +332,8 @@ impl ModelDescriptor {
     }
 }
 
-fn is_json(bytes: &[u8]) -> bool {
+/// JSON after leading whitespace (tried only when protobuf decoding failed).
+fn looks_like_json(bytes: &[u8]) -> bool {
     bytes
         .iter()
         .find(|b| !b.is_ascii_whitespace())
@@ -408,6 +432,25 @@ mod tests {
             "residual_sugar":4,"chlorides":5,"free_sulfur_dioxide":6,"total_sulfur_dioxide":7,
             "density":8,"pH":9,"sulphates":10,"alcohol":11}"#;
         assert_eq!(WineRecord::decode(json).unwrap().alcohol, 11.0);
+    }
+
+    #[test]
+    fn protobuf_that_looks_like_json_after_whitespace_is_protobuf() {
+        // 7.12 as a double ends in 0x7b, `{`: the encoding starts with a tab (0x09), then `{`.
+        let mut r = first_row();
+        r.fixed_acidity = 7.12;
+        let bytes = r.to_protobuf();
+        assert_eq!(&bytes[..2], b"\t{");
+        assert_eq!(WineRecord::decode(&bytes).unwrap(), r);
+        // A name of 123 bytes makes a descriptor start with a newline and `{`.
+        let d = ModelDescriptor::new(&"m".repeat(123), "", ModelType::Pmml, b"x".to_vec());
+        let bytes = d.to_protobuf();
+        assert_eq!(&bytes[..2], b"\n{");
+        assert_eq!(ModelDescriptor::decode(&bytes).unwrap(), d);
+        // JSON with leading whitespace still decodes as JSON.
+        let mut json = b"  \n".to_vec();
+        json.extend(serde_json::to_vec(&first_row()).unwrap());
+        assert_eq!(WineRecord::decode(&json).unwrap(), first_row());
     }
 
     #[test]

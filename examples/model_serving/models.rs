@@ -126,8 +126,26 @@ impl ServingModel {
         }
     }
 
-    /// Scores one wine.
+    /// Scores one wine. A score that is not a finite number is an error (JSON has no NaN).
     pub fn score_record(&self, r: &WineRecord) -> Result<ScoreResult, ScoreError> {
+        let result = self.evaluate(r)?;
+        let finite = match &result {
+            ScoreResult::Score(v) => v.is_finite(),
+            ScoreResult::Class { probabilities, .. } => {
+                probabilities.iter().all(|(_, p)| p.is_finite())
+            }
+            ScoreResult::NoModel | ScoreResult::Failed(_) => true,
+        };
+        if finite {
+            Ok(result)
+        } else {
+            Err(ScoreError(format!(
+                "the model produced a non-finite result: {result:?}"
+            )))
+        }
+    }
+
+    fn evaluate(&self, r: &WineRecord) -> Result<ScoreResult, ScoreError> {
         match &self.kind {
             Kind::Pmml(m) => match m.evaluate(&|name| r.feature(name)) {
                 Ok(Prediction::Regression(v)) => Ok(ScoreResult::Score(v)),

@@ -11,9 +11,11 @@
 //!   partitions. Offsets are committed only after the scored record is acknowledged by the
 //!   broker (at-least-once), in order per partition even though records are reordered by the
 //!   merge (weir's committer commits only contiguous processed offsets).
-//! - `models` is read by every instance without a shared group: each instance assigns itself
-//!   every partition, starting at the last model published, so every instance serves every
-//!   model, and a restarted instance serves the latest model at once.
+//! - `models` (one partition) is read by every instance without a shared group, so every
+//!   instance serves every model. A starting instance first finds the latest *valid* model on
+//!   the topic and serves it from its first record (an invalid model at the end of the topic
+//!   does not leave a restarted instance without one), then reads the models that follow.
+//!   Models are parsed off the records' path: the current model scores meanwhile.
 //! - A malformed record is counted, logged with its offset and skipped; its offset is committed
 //!   like any other, so it is never re-read. A malformed or invalid model is counted, logged and
 //!   skipped; the serving model stays.
@@ -23,15 +25,17 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::ClientConfig;
+use tokio::sync::watch;
 use weir::builder::GraphBuilder;
 use weir::junctions::{Merge, Partition};
 use weir::kafka::{
     CommittableMessage, CommittableOffset, Committer, CommitterSettings, Consumer,
-    ConsumerSettings, Control, DrainingControl, Envelope, Producer, ProducerRecord,
-    ProducerSettings, Results, Subscription, TopicPartition,
+    ConsumerSettings, Control, Envelope, Producer, ProducerRecord, ProducerSettings, Results,
+    Subscription, TopicPartition,
 };
 use weir::prelude::*;
 use weir::scoring::{Outcome, ScoredBy, ScoringHandle, ScoringStage};
+use weir::StreamError;
 
 use crate::messages::{ModelDescriptor, Origin, ScoreResult, ScoredRecord, WineRecord};
 use crate::models::{Incoming, ServingModel};
@@ -48,6 +52,10 @@ pub struct Config {
     pub scored_topic: String,
     /// How often offsets are committed at most.
     pub commit_interval: Duration,
+    /// Read exactly these partitions of `data` (manual assignment, from the group's committed
+    /// offsets) instead of joining the group's rebalances: for static deployments and for
+    /// measurements that should not include a group join.
+    pub data_partitions: Option<Vec<i32>>,
 }
 
 impl Config {
@@ -60,6 +68,7 @@ impl Config {
             models_topic: "models".to_owned(),
             scored_topic: "scored".to_owned(),
             commit_interval: Duration::from_millis(500),
+            data_partitions: None,
         }
     }
 }
@@ -72,9 +81,11 @@ enum Decoded {
 
 /// A running server.
 pub struct Server {
-    /// The data consumer and the stream's completion.
-    data: DrainingControl<()>,
+    /// The data consumer.
+    data: Control,
     models: Control,
+    /// The stream's end: `None` while it runs.
+    ended: watch::Receiver<Option<Result<(), StreamError>>>,
     /// The scoring stage's statistics and model installer.
     pub scoring: ScoringHandle<ServingModel>,
     pub stats: Arc<Stats>,
@@ -91,18 +102,28 @@ impl Server {
         let data_settings = ConsumerSettings::new(&config.brokers, &config.group)
             .with_property("auto.offset.reset", "earliest");
         let decode_stats = stats.clone();
-        let data = Consumer::committable_source(
-            data_settings,
-            Subscription::topics([config.data_topic.clone()]),
-        )
-        .map(move |m: CommittableMessage| decode(m, &decode_stats));
+        let subscription = match &config.data_partitions {
+            Some(partitions) => Subscription::assignment(
+                partitions
+                    .iter()
+                    .map(|p| TopicPartition::new(config.data_topic.clone(), *p)),
+            ),
+            None => Subscription::topics([config.data_topic.clone()]),
+        };
+        let data = Consumer::committable_source(data_settings, subscription)
+            .map(move |m: CommittableMessage| decode(m, &decode_stats));
 
-        // Every instance reads every model partition from its latest model; the group id is
-        // only a name here (nothing is committed).
+        // Every instance reads every model, without a shared group (the group id is only a
+        // name: nothing is committed). It starts with the latest valid model already on the
+        // topic, so no record is scored without a model when one exists, then reads what comes.
         let (brokers, topic) = (config.brokers.clone(), config.models_topic.clone());
-        let starts = tokio::task::spawn_blocking(move || latest_models(&brokers, &topic))
+        let (restored, next) = tokio::task::spawn_blocking(move || latest_model(&brokers, &topic))
             .await?
             .map_err(|e| e as Box<dyn std::error::Error>)?;
+        if let Some(m) = &restored {
+            bump(&stats.models_accepted);
+            tracing::info!(model = %m.name(), kind = %m.kind_name(), "serving the latest model");
+        }
         let models_settings = ConsumerSettings::new(
             &config.brokers,
             &format!("{}-models-{}", config.group, std::process::id()),
@@ -110,10 +131,27 @@ impl Server {
         let model_stats = stats.clone();
         let models = Consumer::plain_source(
             models_settings,
-            Subscription::assignment_with_offsets(starts),
+            Subscription::assignment_with_offsets([(
+                TopicPartition::new(config.models_topic.clone(), 0),
+                next,
+            )]),
         )
-        .map(move |r| build_model(&r, &model_stats))
+        // Parsing a model takes milliseconds: off the workers, and off the records' path (the
+        // scoring stage keeps scoring with the current model meanwhile).
+        .map_async(1, move |r| {
+            let stats = model_stats.clone();
+            async move {
+                tokio::task::spawn_blocking(move || build_model(&r, &stats))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        })
         .filter_map(|m| m);
+        let stage = match restored {
+            Some(m) => ScoringStage::with_model(m),
+            None => ScoringStage::new(),
+        };
 
         let producer = ProducerSettings::new(&config.brokers).with_property("linger.ms", "5");
         let committer = CommitterSettings::default().with_max_interval(config.commit_interval);
@@ -136,7 +174,7 @@ impl Server {
                 Decoded::Malformed(_) => None,
             }),
         );
-        let (scoring, scoring_handle) = b.add_stage_fan_in2(ScoringStage::new());
+        let (scoring, scoring_handle) = b.add_stage_fan_in2(stage);
         b.connect(valid, scoring.in0);
         b.connect(models_out, scoring.in1);
         let results = b.via(
@@ -172,10 +210,19 @@ impl Server {
                 m.take(done),
             )
         })?;
-        let (data_control, models, scoring, done) = graph.run();
+        let (data, models, scoring, done) = graph.run();
+        let (ended_tx, ended) = watch::channel(None);
+        tokio::spawn(async move {
+            let result = done.await;
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "the server's stream failed");
+            }
+            let _ = ended_tx.send(Some(result));
+        });
         Ok(Server {
-            data: DrainingControl::new(data_control, done),
+            data,
             models,
+            ended,
             scoring,
             stats,
         })
@@ -183,15 +230,43 @@ impl Server {
 
     /// The data consumer's control (metrics, assignment).
     pub fn data_control(&self) -> &Control {
-        self.data.control()
+        &self.data
+    }
+
+    /// Whether the stream still runs (it ends by draining, or by failing).
+    pub fn running(&self) -> RunningFlag {
+        RunningFlag(self.ended.clone())
+    }
+
+    /// Resolves when the stream ends by itself: a failure (the brokers went away for longer
+    /// than the connection timeout, a record could not be produced, a commit failed).
+    pub async fn ended(&self) -> Result<(), StreamError> {
+        let mut ended = self.ended.clone();
+        let result = ended.wait_for(Option::is_some).await;
+        match result.as_deref() {
+            Ok(Some(r)) => r.clone(),
+            _ => Ok(()),
+        }
     }
 
     /// Stops reading, lets every record read so far be scored, written and committed, then
-    /// closes both consumers.
-    pub async fn drain(self) -> Result<(), weir::StreamError> {
-        let result = self.data.drain_and_shutdown().await;
+    /// closes both consumers (Alpakka's `drainAndShutdown`). Resolves with the stream's result.
+    pub async fn drain(self) -> Result<(), StreamError> {
+        self.data.stop();
+        let result = self.ended().await;
+        self.data.shutdown().await;
         self.models.shutdown().await;
         result
+    }
+}
+
+/// Whether a [`Server`]'s stream still runs; cheap to clone and to ask.
+#[derive(Clone)]
+pub struct RunningFlag(watch::Receiver<Option<Result<(), StreamError>>>);
+
+impl RunningFlag {
+    pub fn get(&self) -> bool {
+        self.0.borrow().is_none()
     }
 }
 
@@ -226,10 +301,10 @@ fn build_model(r: &weir::kafka::ConsumerRecord, stats: &Stats) -> Option<Serving
         .and_then(|d| ServingModel::build(&d).map_err(|e| e.to_string()));
     match built {
         Ok(m) => {
-            bump(&stats.models_installed);
+            bump(&stats.models_accepted);
             tracing::info!(
                 partition = r.partition, offset = r.offset, model = %m.name(),
-                kind = %m.kind_name(), "a new model takes over"
+                kind = %m.kind_name(), "a new model arrived; it takes over at the next record"
             );
             Some(m)
         }
@@ -291,31 +366,69 @@ fn to_envelope(s: Scored, topic: &str, stats: &Stats) -> Envelope<CommittableOff
     }
 }
 
-/// Where to start reading each partition of `topic`: at its last message (the latest model),
-/// or at the start when it is empty.
-fn latest_models(
+/// How far back from the end of `models` a starting server looks for a valid model.
+const LOOK_BACK: i64 = 100;
+
+/// The latest valid model on `topic` (among its last [`LOOK_BACK`] messages), and the offset
+/// after the topic's end, where reading new models starts. `topic` must have one partition:
+/// with several, "latest" would have no meaning and instances could disagree.
+#[allow(clippy::type_complexity)]
+fn latest_model(
     brokers: &str,
     topic: &str,
-) -> Result<Vec<(TopicPartition, i64)>, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(Option<ServingModel>, i64), Box<dyn std::error::Error + Send + Sync>> {
+    use rdkafka::message::Message;
     let client: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
+        .set("group.id", "model-serving-startup")
+        .set("enable.auto.commit", "false")
         .create()?;
     let timeout = Duration::from_secs(10);
     let metadata = client.fetch_metadata(Some(topic), timeout)?;
-    let partitions: Vec<i32> = metadata
+    let partitions = metadata
         .topics()
         .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    if partitions.is_empty() {
-        return Err(format!("topic {topic:?} does not exist on {brokers}").into());
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map_or(0, |t| t.partitions().len());
+    match partitions {
+        0 => return Err(format!("topic {topic:?} does not exist on {brokers}").into()),
+        1 => {}
+        n => {
+            return Err(format!(
+                "topic {topic:?} has {n} partitions; models need one, so that every instance \
+                 agrees which model is the latest"
+            )
+            .into())
+        }
     }
-    partitions
-        .into_iter()
-        .map(|p| {
-            let (low, high) = client.fetch_watermarks(topic, p, timeout)?;
-            Ok((TopicPartition::new(topic, p), low.max(high - 1)))
-        })
-        .collect()
+    let (low, high) = client.fetch_watermarks(topic, 0, timeout)?;
+    let silent = Stats::default();
+    for offset in (low.max(high - LOOK_BACK)..high).rev() {
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition_offset(topic, 0, rdkafka::Offset::Offset(offset))?;
+        client.assign(&tpl)?;
+        let deadline = std::time::Instant::now() + timeout;
+        let message = loop {
+            match client.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => break Some(m.detach()),
+                Some(Err(e)) => return Err(e.into()),
+                None if std::time::Instant::now() > deadline => break None,
+                None => {}
+            }
+        };
+        let Some(m) = message else { break };
+        let record = weir::kafka::ConsumerRecord {
+            topic: topic.to_owned(),
+            partition: 0,
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().map(<[u8]>::to_vec),
+            timestamp: None,
+            headers: Vec::new(),
+        };
+        if let Some(model) = build_model(&record, &silent) {
+            return Ok((Some(model), high));
+        }
+    }
+    Ok((None, high))
 }

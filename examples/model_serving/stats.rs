@@ -27,8 +27,8 @@ pub struct Stats {
     pub records_failed: AtomicU64,
     /// Descriptors that were not valid, servable models, skipped.
     pub models_rejected: AtomicU64,
-    /// Models that started serving.
-    pub models_installed: AtomicU64,
+    /// Valid models received (each takes over at the next record).
+    pub models_accepted: AtomicU64,
     window: Mutex<Window>,
 }
 
@@ -48,7 +48,7 @@ impl Default for Stats {
             records_without_model: AtomicU64::new(0),
             records_failed: AtomicU64::new(0),
             models_rejected: AtomicU64::new(0),
-            models_installed: AtomicU64::new(0),
+            models_accepted: AtomicU64::new(0),
             window: Mutex::new(Window::default()),
         }
     }
@@ -73,7 +73,8 @@ impl Stats {
         if w.nanos.len() < WINDOW {
             w.nanos.push(nanos);
         } else {
-            // Reservoir sampling keeps the window an unbiased sample of the interval.
+            // Past the window's size, a pseudo-random slot is replaced: a bounded sample of the
+            // interval rather than only its start.
             let slot = (w.seen.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 17) % w.seen;
             if let Some(s) = usize::try_from(slot).ok().and_then(|i| w.nanos.get_mut(i)) {
                 *s = nanos;
@@ -160,7 +161,7 @@ pub struct StateJson {
     pub records_rejected: u64,
     pub records_without_model: u64,
     pub records_failed: u64,
-    pub models_installed: u64,
+    pub models_accepted: u64,
     pub models_rejected: u64,
     pub uptime_seconds: f64,
 }
@@ -209,7 +210,7 @@ impl StateJson {
             records_rejected: get(&stats.records_rejected),
             records_without_model: get(&stats.records_without_model),
             records_failed: get(&stats.records_failed),
-            models_installed: get(&stats.models_installed),
+            models_accepted: get(&stats.models_accepted),
             models_rejected: get(&stats.models_rejected),
             uptime_seconds: stats.uptime().as_secs_f64(),
         }

@@ -2,12 +2,12 @@
 //! broker (started by the test; `scripts/test` installs it).
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
+use serde_json::json;
 use weir::kafka::Subscription;
 use weir::kafka::{Consumer, ConsumerSettings, Producer, ProducerRecord, ProducerSettings};
 use weir::prelude::*;
@@ -124,10 +124,16 @@ async fn records_are_scored_by_the_latest_model_and_a_swap_loses_nothing() {
         server.scoring.state().is_some_and(|m| m.name == first.name)
     })
     .await;
+    // Records stream in batches; the second model is published while they flow, and the
+    // feed holds its last batches until the swap happened, so both models score some.
+    let swapped = Arc::new(tokio::sync::Notify::new());
     let feeding = {
-        let config = config.clone();
+        let (config, swapped) = (config.clone(), swapped.clone());
         tokio::spawn(async move {
             for batch in 0..20 {
+                if batch == 14 {
+                    swapped.notified().await;
+                }
                 produce_wines(&config, 20 + batch * 20, 20).await;
             }
         })
@@ -137,6 +143,14 @@ async fn records_are_scored_by_the_latest_model_and_a_swap_loses_nothing() {
     })
     .await;
     publish(&config, &second, Format::Json).await;
+    eventually("the second model serves", || {
+        server
+            .scoring
+            .state()
+            .is_some_and(|m| m.name == second.name)
+    })
+    .await;
+    swapped.notify_one();
     feeding.await.unwrap();
     eventually("every record out", || get(&server.stats.records_out) == 420).await;
     assert_eq!(
@@ -144,7 +158,7 @@ async fn records_are_scored_by_the_latest_model_and_a_swap_loses_nothing() {
         Some(second.name.clone())
     );
     assert_eq!(get(&server.stats.records_without_model), 20);
-    assert_eq!(get(&server.stats.models_installed), 2);
+    assert_eq!(get(&server.stats.models_accepted), 2);
     server.drain().await.unwrap();
 
     let scored = read_scored(&config, 420).await;
@@ -194,8 +208,8 @@ async fn records_are_scored_by_the_latest_model_and_a_swap_loses_nothing() {
     assert_eq!(counts[&None], 20);
     assert!(counts[&Some(first.name.clone())] >= 100);
     assert!(
-        counts[&Some(second.name.clone())] >= 1,
-        "the swap happened mid-stream"
+        counts[&Some(second.name.clone())] >= 120,
+        "the last batches came after the swap"
     );
     assert_eq!(
         counts[&Some(first.name.clone())] + counts[&Some(second.name.clone())],
@@ -222,7 +236,14 @@ async fn malformed_records_and_invalid_models_are_counted_skipped_and_committed(
     let mut nan = feed::wines()[0].clone();
     nan.alcohol = f64::NAN;
     produce_raw(&config, &config.data_topic, nan.to_protobuf()).await;
-    produce_wines(&config, 5, 5).await;
+    produce_wines(&config, 5, 4).await;
+    // A record as JSON is as good as protobuf.
+    produce_raw(
+        &config,
+        &config.data_topic,
+        serde_json::to_vec(&feed::wines()[9]).unwrap(),
+    )
+    .await;
     // Invalid models: garbage, a broken PMML document, an unknown type, garbage TensorFlow.
     produce_raw(&config, &config.models_topic, vec![0x0a, 0xff, 0x01]).await;
     let broken = ModelDescriptor::new("broken", "", ModelType::Pmml, b"<PMML><Regr".to_vec());
@@ -249,7 +270,12 @@ async fn malformed_records_and_invalid_models_are_counted_skipped_and_committed(
     server.drain().await.unwrap();
 
     // The malformed records' offsets were committed with the rest: nothing is re-read.
-    let committed = committed_data_offsets(&config, 1);
+    let committed = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || committed_data_offsets(&config, 1))
+            .await
+            .unwrap()
+    };
     assert_eq!(committed, vec![18]);
     let scored = read_scored(&config, 15).await;
     assert_eq!(scored.len(), 15);
@@ -289,11 +315,10 @@ fn committed_data_offsets(config: &Config, partitions: i32) -> Vec<i64> {
 async fn the_http_service_reports_the_serving_model() {
     let (_mock, config) = mock(1);
     let server = Server::start(&config).await.unwrap();
-    let running = Arc::new(AtomicBool::new(true));
     let app = crate::http::AppState {
         scoring: server.scoring.clone(),
         stats: server.stats.clone(),
-        running: running.clone(),
+        running: server.running(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -324,9 +349,10 @@ async fn the_http_service_reports_the_serving_model() {
     assert_eq!(body["status"], "serving");
     assert_eq!(get_http(addr, "/nothing").await.0, 404);
 
+    // Once the server's stream ended, it is not healthy.
     server.drain().await.unwrap();
-    running.store(false, std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(get_http(addr, "/health").await.0, 503);
+    let (status, body) = get_http(addr, "/health").await;
+    assert_eq!((status, &body["status"]), (503, &json!("stopped")));
 }
 
 /// A GET over a plain TCP connection: the status and the JSON body.
@@ -411,4 +437,57 @@ async fn two_instances_split_the_data_and_each_serves_every_model() {
     assert!(scored
         .iter()
         .all(|s| s.model.as_deref() == Some(model.name.as_str())));
+}
+
+/// A starting server serves the latest valid model on `models` from its first record: records
+/// already waiting are scored by it, none gets "no model", and an invalid model published last
+/// does not leave it without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starting_server_serves_the_latest_valid_model_from_its_first_record() {
+    let (_mock, config) = mock(1);
+    let old = model_named("winequalityLinearRegression");
+    let latest = model_named("optimized_WineQuality");
+    publish(&config, &old, Format::Protobuf).await;
+    publish(&config, &latest, Format::Protobuf).await;
+    let broken = ModelDescriptor::new("broken", "", ModelType::Pmml, b"<PMML".to_vec());
+    publish(&config, &broken, Format::Protobuf).await;
+    produce_wines(&config, 0, 30).await;
+
+    let server = Server::start(&config).await.unwrap();
+    assert_eq!(
+        server.scoring.state().map(|m| m.name),
+        Some(latest.name.clone()),
+        "the latest valid model serves before any record"
+    );
+    eventually("30 records out", || get(&server.stats.records_out) == 30).await;
+    assert_eq!(get(&server.stats.records_without_model), 0);
+    // The invalid model was looked at before the server started, not counted again.
+    assert_eq!(get(&server.stats.models_rejected), 0);
+    server.drain().await.unwrap();
+    let scored = read_scored(&config, 30).await;
+    assert!(scored
+        .iter()
+        .all(|s| s.model.as_deref() == Some(latest.name.as_str())));
+    assert!(matches!(scored[0].result, ScoreResult::Class { .. }));
+
+    // A restart with the group's committed offsets: nothing is scored twice.
+    produce_wines(&config, 30, 10).await;
+    let again = Server::start(&config).await.unwrap();
+    eventually("10 more records out", || {
+        get(&again.stats.records_out) == 10
+    })
+    .await;
+    again.drain().await.unwrap();
+    assert_eq!(read_scored(&config, 40).await.len(), 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_models_topic_with_several_partitions_is_refused_at_start() {
+    let mock = MockCluster::new(1).unwrap();
+    let config = Config::new(&mock.bootstrap_servers());
+    mock.create_topic(&config.data_topic, 1, 1).unwrap();
+    mock.create_topic(&config.models_topic, 2, 1).unwrap();
+    mock.create_topic(&config.scored_topic, 1, 1).unwrap();
+    let e = Server::start(&config).await.err().expect("refused");
+    assert!(e.to_string().contains("2 partitions"), "{e}");
 }
