@@ -186,3 +186,54 @@ async fn unreachable_brokers_fail_the_source_with_a_typed_error() {
         "unexpected error {err}"
     );
 }
+
+/// `metrics()` reports librdkafka's statistics: the raw document, and the group's lag per
+/// partition, which follows the commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_report_the_lag_behind_the_committed_offsets() {
+    let c = cluster("lag", 1);
+    produce(&c, "lag", 200).await;
+    let gate = Arc::new(tokio::sync::Semaphore::new(50));
+    let permits = gate.clone();
+    let settings = CommitterSettings::default()
+        .with_max_batch(10)
+        .with_max_interval(Duration::from_millis(50));
+    let (control, _done) = Consumer::committable_source(
+        consumer_settings(&c, "lag-g").with_statistics_interval(Duration::from_millis(100)),
+        Subscription::assignment([weir::kafka::TopicPartition::new("lag", 0)]),
+    )
+    .map_async(1, move |m| {
+        let permits = permits.clone();
+        async move {
+            permits.acquire().await.unwrap().forget();
+            m.offset
+        }
+    })
+    .to_mat(Committer::sink(settings), Keep::both)
+    .run();
+    let tp = weir::kafka::TopicPartition::new("lag", 0);
+    // 50 records processed and committed: 150 behind.
+    eventually("a lag of 150", || {
+        control.metrics().lag == vec![(tp.clone(), 150)]
+    })
+    .await;
+    let stats = control.metrics().statistics.expect("statistics");
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["type"], "consumer");
+    assert_eq!(stats["topics"]["lag"]["partitions"]["0"]["hi_offset"], 200);
+    gate.add_permits(1000);
+    eventually("no lag", || control.metrics().lag == vec![(tp.clone(), 0)]).await;
+    control.shutdown().await;
+    // Without the setting, there is nothing to report.
+    let (plain, done) = Consumer::plain_source(
+        consumer_settings(&c, "lag-h"),
+        Subscription::assignment([tp.clone()]),
+    )
+    .take(10)
+    .to_mat(Sink::ignore(), Keep::both)
+    .run();
+    done.await.unwrap();
+    assert_eq!(plain.metrics().statistics, None);
+    assert!(plain.metrics().lag.is_empty());
+    plain.shutdown().await;
+}

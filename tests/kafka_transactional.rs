@@ -115,3 +115,76 @@ async fn a_failure_aborts_and_fails_the_stream_with_its_cause() {
         .await
         .unwrap();
 }
+
+/// A transaction stream per partition: each partition's substream runs through its own
+/// transactional flow (its own transactional id), and every record comes out once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_partitioned_transactional_source_runs_a_transaction_stream_per_partition() {
+    let c = cluster("tx-in", 2);
+    fill(&c).await;
+    let producer = producer_settings(&c);
+    let per_partition = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = per_partition.clone();
+    let (control, done) = Transactional::partitioned_source(
+        consumer_settings(&c, "ptx"),
+        Subscription::topics(["tx-in"]),
+    )
+    .map_async_unordered(2, move |(tp, records)| {
+        let producer = producer.clone();
+        let seen = seen.clone();
+        async move {
+            let id = format!("ptx-{}-{}", tp.topic, tp.partition);
+            let results = records
+                .map(|m| {
+                    let v = m.record.value_str().unwrap().to_owned();
+                    Envelope::Message(ProducerRecord::new("tx-out", v), m.offset)
+                })
+                .via(Transactional::flow(
+                    producer,
+                    &id,
+                    Duration::from_millis(50),
+                ))
+                .map(|r| r.into_pass_through().offset())
+                .run_with(Sink::seq());
+            let offsets = results.await.unwrap();
+            seen.lock().unwrap().push((tp.partition, offsets));
+        }
+    })
+    .to_mat(Sink::ignore(), Keep::both)
+    .run();
+    // Both partitions' substreams run until stopped; meanwhile their output is committed.
+    let (reader, out) = Consumer::plain_source(
+        consumer_settings(&c, "ptx-reader").with_property("isolation.level", "read_committed"),
+        Subscription::topics(["tx-out"]),
+    )
+    .take(u64::from(N))
+    .map(|r| r.value_str().unwrap().parse::<u32>().unwrap())
+    .to_mat(Sink::seq(), Keep::both)
+    .run();
+    let mut out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .unwrap()
+        .unwrap();
+    reader.shutdown().await;
+    out.sort();
+    out.dedup();
+    assert_eq!(out.len(), N as usize, "every record once");
+    // Stopping completes the substreams; each flow commits and finishes.
+    control.stop();
+    tokio::time::timeout(Duration::from_secs(30), done)
+        .await
+        .unwrap()
+        .unwrap();
+    control.shutdown().await;
+    let mut seen = per_partition.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen.len(), 2);
+    let total: usize = seen.iter().map(|(_, o)| o.len()).sum();
+    assert_eq!(total, N as usize);
+    for (p, offsets) in &seen {
+        assert!(
+            offsets.windows(2).all(|w| w[0] + 1 == w[1]),
+            "partition {p}: offsets in order, none missing"
+        );
+    }
+}

@@ -411,7 +411,18 @@ async fn two_instances_split_the_data_and_each_serves_every_model() {
     })
     .await;
 
-    produce_wines(&config, 0, 400).await;
+    // The data feed of `--produce-data`, writing JSON this time.
+    let written = feed::feed_data(
+        producer(&config),
+        config.data_topic.clone(),
+        2000,
+        Some(400),
+        Format::Json,
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(written, 400);
     eventually("every record out", || {
         get(&one.stats.records_out) + get(&two.stats.records_out) >= 400
     })

@@ -15,7 +15,13 @@ pub struct Control {
     pub(crate) handle: Arc<ConsumerHandle>,
 }
 
-/// A snapshot of a consumer's counters.
+/// A snapshot of a consumer's counters (Alpakka's `Control.metrics`).
+///
+/// `lag` and `statistics` come from librdkafka's statistics, which it emits every
+/// `statistics.interval.ms` ([`ConsumerSettings::with_statistics_interval`]); without that
+/// setting they are empty.
+///
+/// [`ConsumerSettings::with_statistics_interval`]: super::ConsumerSettings::with_statistics_interval
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerMetrics {
     /// Records received from the brokers.
@@ -24,6 +30,13 @@ pub struct ConsumerMetrics {
     pub buffered: usize,
     /// Partitions currently assigned.
     pub assigned: Vec<TopicPartition>,
+    /// Consumer-group lag per assigned partition: the partition's end (its high watermark, or
+    /// its last stable offset under `read_committed`) minus the group's committed offset, as of
+    /// the latest statistics; partitions without a committed offset yet are left out.
+    pub lag: Vec<(TopicPartition, i64)>,
+    /// The latest statistics document, JSON as librdkafka writes it (its `STATISTICS.md`
+    /// describes the fields: per-broker round-trip times, queue depths, per-partition offsets).
+    pub statistics: Option<Arc<str>>,
 }
 
 impl fmt::Debug for Control {
@@ -85,6 +98,8 @@ impl Control {
             records_in: st.records_in,
             buffered: st.buffered(),
             assigned: st.assigned.clone(),
+            lag: st.lag.clone(),
+            statistics: st.statistics.clone(),
         }
     }
 }

@@ -101,6 +101,14 @@ impl ConsumerSettings {
         self.stop_timeout = timeout;
         self
     }
+
+    /// Asks librdkafka for statistics every `interval` (`statistics.interval.ms`): they fill
+    /// [`ConsumerMetrics::lag`](super::ConsumerMetrics::lag) and
+    /// [`ConsumerMetrics::statistics`](super::ConsumerMetrics::statistics).
+    pub fn with_statistics_interval(self, interval: Duration) -> Self {
+        let ms = interval.as_millis().clamp(1, 86_400_000).to_string();
+        self.with_property("statistics.interval.ms", &ms)
+    }
 }
 
 /// Producer settings (Alpakka's `ProducerSettings`).

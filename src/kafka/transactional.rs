@@ -43,6 +43,43 @@ impl Transactional {
         )
     }
 
+    /// [`source`](Transactional::source) with a substream per assigned partition (Alpakka
+    /// kept its partitioned transactional source internal): run each substream through its
+    /// own [`flow`](Transactional::flow) with a transactional id naming the partition, so a
+    /// partition's records and offsets commit in their own transactions, independent of the
+    /// other partitions' pace and failures.
+    ///
+    /// A substream completes when its partition is revoked; its flow then commits what it
+    /// processed. Exactly-once holds across the rebalance through the consumer group's
+    /// metadata sent with the offsets (KIP-447): the partition's next owner, reading with
+    /// `read_committed`, fetches its start offset only once that transaction is resolved.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// use weir::kafka::*;
+    /// use weir::prelude::*;
+    /// # async fn run(consumer: ConsumerSettings, producer: ProducerSettings) {
+    /// let (control, done) = Transactional::partitioned_source(consumer, Subscription::topics(["in"]))
+    ///     .map_async_unordered(8, move |(tp, records)| {
+    ///         let id = format!("copier-{}-{}", tp.topic, tp.partition);
+    ///         records
+    ///             .map(|m| Envelope::Message(ProducerRecord::new("out", m.record.value.unwrap_or_default()), m.offset))
+    ///             .run_with(Transactional::sink(producer.clone(), &id, Duration::from_millis(100)))
+    ///     })
+    ///     .to_mat(Sink::ignore(), Keep::both)
+    ///     .run();
+    /// # }
+    /// ```
+    pub fn partitioned_source(
+        settings: ConsumerSettings,
+        subscription: Subscription,
+    ) -> Source<(TopicPartition, Source<CommittableMessage>), Control> {
+        super::consumer::transactional_partitioned_source(
+            settings.with_property("isolation.level", "read_committed"),
+            subscription,
+        )
+    }
+
     /// Produces each envelope's records inside transactions with `transactional_id`, and sends
     /// the pass-through offsets with the consumer group's metadata to the same transaction, so
     /// records and offsets commit together or not at all.

@@ -15,8 +15,8 @@ use std::task::Waker;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::TopicPartitionList;
 
-pub(crate) use source::transactional_source;
 pub use source::Consumer;
+pub(crate) use source::{transactional_partitioned_source, transactional_source};
 pub(crate) use thread::Ctx;
 
 use super::error::KafkaError;
@@ -138,6 +138,10 @@ pub(crate) struct State {
     pub(crate) tracks: HashMap<TopicPartition, Track>,
     pub(crate) assigned: Vec<TopicPartition>,
     pub(crate) records_in: u64,
+    /// The latest librdkafka statistics document (with `statistics.interval.ms` set).
+    pub(crate) statistics: Option<Arc<str>>,
+    /// Consumer lag per partition, from the latest statistics.
+    pub(crate) lag: Vec<(TopicPartition, i64)>,
     /// For partitioned sources: a buffer and a substream per assigned partition.
     pub(crate) partitioned: Option<Partitioned>,
 }

@@ -90,6 +90,8 @@ fn create(
             tracks: HashMap::new(),
             assigned,
             records_in: 0,
+            statistics: None,
+            lag: Vec::new(),
             partitioned: partitioned.then(|| {
                 // Manual assignments get no rebalance callback: announce them now.
                 let mut p = super::Partitioned::default();
@@ -136,6 +138,8 @@ fn dead_handle() -> Arc<ConsumerHandle> {
             tracks: HashMap::new(),
             assigned: Vec::new(),
             records_in: 0,
+            statistics: None,
+            lag: Vec::new(),
             partitioned: None,
         }),
         consumer: Mutex::new(None),
@@ -528,6 +532,15 @@ pub(crate) fn transactional_source(
     subscription: Subscription,
 ) -> Source<CommittableMessage, Control> {
     source::<_, false>(settings, subscription, None, committable, true)
+}
+
+/// [`transactional_source`] per partition: a substream of untracked committable messages for
+/// each assigned partition.
+pub(crate) fn transactional_partitioned_source(
+    settings: ConsumerSettings,
+    subscription: Subscription,
+) -> Source<(TopicPartition, Source<CommittableMessage>), Control> {
+    partitioned_source::<_, false>(settings, subscription, committable, None, None)
 }
 
 /// Commits one offset synchronously; `Err` if the commit failed.

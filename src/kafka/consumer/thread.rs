@@ -29,6 +29,45 @@ pub(crate) struct Ctx {
     pub(crate) brokers_down_since: Mutex<Option<Instant>>,
 }
 
+/// Per-partition `consumer_lag` of a librdkafka statistics document (-1, unknown, left out).
+fn lag_of(statistics: &[u8]) -> Vec<(TopicPartition, i64)> {
+    #[derive(serde::Deserialize)]
+    struct Stats {
+        #[serde(default)]
+        topics: std::collections::BTreeMap<String, Topic>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Topic {
+        #[serde(default)]
+        partitions: std::collections::BTreeMap<String, Partition>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Partition {
+        #[serde(default = "unknown")]
+        consumer_lag: i64,
+    }
+    fn unknown() -> i64 {
+        -1
+    }
+    let Ok(stats) = serde_json::from_slice::<Stats>(statistics) else {
+        return Vec::new();
+    };
+    let mut lag = Vec::new();
+    for (topic, t) in stats.topics {
+        for (partition, p) in t.partitions {
+            if let (Ok(partition), true) = (partition.parse::<i32>(), p.consumer_lag >= 0) {
+                if partition >= 0 {
+                    lag.push((
+                        TopicPartition::new(topic.clone(), partition),
+                        p.consumer_lag,
+                    ));
+                }
+            }
+        }
+    }
+    lag
+}
+
 fn partitions(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
     tpl.elements()
         .iter()
@@ -37,6 +76,22 @@ fn partitions(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
 }
 
 impl ClientContext for Ctx {
+    /// librdkafka's statistics (every `statistics.interval.ms`): kept for `Control::metrics`.
+    fn stats_raw(&self, statistics: &[u8]) {
+        let Some(handle) = self.handle.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        let lag = lag_of(statistics);
+        let raw: Option<Arc<str>> = std::str::from_utf8(statistics).ok().map(Arc::from);
+        let mut st = handle.lock();
+        st.statistics = raw;
+        // Only partitions this consumer owns (librdkafka also reports internal ones).
+        st.lag = lag
+            .into_iter()
+            .filter(|(tp, _)| st.assigned.contains(tp))
+            .collect();
+    }
+
     fn error(&self, error: RdError, reason: &str) {
         if matches!(
             error.rdkafka_error_code(),
