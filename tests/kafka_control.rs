@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::eventually;
-use support::kafka::{cluster, committed, consumer_settings, produce};
+use support::kafka::{cluster, committed, consumer_settings, gated_committer, produce};
 use weir::kafka::{
     BrokersUnreachable, Committer, CommitterSettings, Consumer, DrainingControl, Subscription,
 };
@@ -193,24 +193,15 @@ async fn unreachable_brokers_fail_the_source_with_a_typed_error() {
 async fn metrics_report_the_lag_behind_the_committed_offsets() {
     let c = cluster("lag", 1);
     produce(&c, "lag", 200).await;
-    let gate = Arc::new(tokio::sync::Semaphore::new(50));
-    let permits = gate.clone();
     let settings = CommitterSettings::default()
         .with_max_batch(10)
         .with_max_interval(Duration::from_millis(50));
-    let (control, _done) = Consumer::committable_source(
+    let (gate, control, _done) = gated_committer(
         consumer_settings(&c, "lag-g").with_statistics_interval(Duration::from_millis(100)),
         Subscription::assignment([weir::kafka::TopicPartition::new("lag", 0)]),
-    )
-    .map_async(1, move |m| {
-        let permits = permits.clone();
-        async move {
-            permits.acquire().await.unwrap().forget();
-            m.offset
-        }
-    })
-    .to_mat(Committer::sink(settings), Keep::both)
-    .run();
+        50,
+        settings,
+    );
     let tp = weir::kafka::TopicPartition::new("lag", 0);
     // 50 records processed and committed: 150 behind.
     eventually("a lag of 150", || {

@@ -142,22 +142,12 @@ async fn a_non_retriable_commit_error_fails_the_stream_with_a_kafka_error() {
 async fn a_shutdown_during_a_slow_commit_closes_cleanly() {
     let c = cluster("slowc", 1);
     produce(&c, "slowc", 10).await;
-    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(5));
-    let permits = gate.clone();
-    let settings = CommitterSettings::default().with_max_batch(1);
-    let (control, done) = Consumer::committable_source(
+    let (gate, control, done) = support::kafka::gated_committer(
         consumer_settings(&c, "slowc-g"),
         Subscription::topics(["slowc"]),
-    )
-    .map_async(1, move |m| {
-        let permits = permits.clone();
-        async move {
-            permits.acquire().await.unwrap().forget();
-            m.offset
-        }
-    })
-    .to_mat(Committer::sink(settings), Keep::both)
-    .run();
+        5,
+        CommitterSettings::default().with_max_batch(1),
+    );
     support::eventually("five offsets committed", || {
         committed(&c.bootstrap_servers(), "slowc-g", "slowc", 1) == vec![5]
     })

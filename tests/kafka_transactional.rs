@@ -12,10 +12,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::kafka::{cluster, consumer_settings, producer_settings};
-use weir::kafka::{
-    Consumer, Envelope, Producer, ProducerRecord, Results, Subscription, Transactional,
-};
+use support::kafka::{cluster, consumer_settings, producer_settings, read_numbers};
+use weir::kafka::{Envelope, Producer, ProducerRecord, Results, Subscription, Transactional};
 use weir::prelude::*;
 
 const N: u32 = 500;
@@ -66,20 +64,7 @@ async fn a_transactional_pipeline_produces_every_record_and_completes() {
             "partition {p} out of order"
         );
     }
-    let (control, out) = Consumer::plain_source(
-        consumer_settings(&c, "reader"),
-        Subscription::topics(["tx-out"]),
-    )
-    .take(u64::from(N))
-    .map(|r| r.value_str().unwrap().parse::<u32>().unwrap())
-    .to_mat(Sink::seq(), Keep::both)
-    .run();
-    let mut out = tokio::time::timeout(Duration::from_secs(60), out)
-        .await
-        .unwrap()
-        .unwrap();
-    control.shutdown().await;
-    out.sort();
+    let out = read_numbers(consumer_settings(&c, "reader"), "tx-out", N).await;
     assert_eq!(out, (0..N).collect::<Vec<_>>());
 }
 
@@ -153,22 +138,13 @@ async fn the_partitioned_transactional_source_runs_a_transaction_stream_per_part
     .to_mat(Sink::ignore(), Keep::both)
     .run();
     // Both partitions' substreams run until stopped; meanwhile their output is committed.
-    let (reader, out) = Consumer::plain_source(
+    let out = read_numbers(
         consumer_settings(&c, "ptx-reader").with_property("isolation.level", "read_committed"),
-        Subscription::topics(["tx-out"]),
+        "tx-out",
+        N,
     )
-    .take(u64::from(N))
-    .map(|r| r.value_str().unwrap().parse::<u32>().unwrap())
-    .to_mat(Sink::seq(), Keep::both)
-    .run();
-    let mut out = tokio::time::timeout(Duration::from_secs(60), out)
-        .await
-        .unwrap()
-        .unwrap();
-    reader.shutdown().await;
-    out.sort();
-    out.dedup();
-    assert_eq!(out.len(), N as usize, "every record once");
+    .await;
+    assert_eq!(out, (0..N).collect::<Vec<_>>(), "every record once");
     // Stopping completes the substreams; each flow commits and finishes.
     control.stop();
     tokio::time::timeout(Duration::from_secs(30), done)

@@ -3081,19 +3081,8 @@ mod tests {
         ("winequalityMultilayerPerceptron", PERCEPTRON),
     ];
 
-    const COLUMNS: [&str; 11] = [
-        "fixed acidity",
-        "volatile acidity",
-        "citric acid",
-        "residual sugar",
-        "chlorides",
-        "free sulfur dioxide",
-        "total sulfur dioxide",
-        "density",
-        "pH",
-        "sulphates",
-        "alcohol",
-    ];
+    /// The CSV's columns, named as the models' fields.
+    const COLUMNS: [&str; 11] = crate::messages::FEATURES;
 
     fn wine(row: usize) -> Vec<f64> {
         let line = WINES.lines().nth(row).expect("row exists");

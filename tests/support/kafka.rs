@@ -62,3 +62,47 @@ pub async fn produce(c: &Cluster, topic: &str, n: u32) {
         .await
         .unwrap();
 }
+
+/// A committable source of `subscription` whose records pass one per permit of the returned
+/// semaphore (none pass without one), committed by a committer with `settings`.
+pub fn gated_committer(
+    settings: ConsumerSettings,
+    subscription: weir::kafka::Subscription,
+    permits: usize,
+    committer: weir::kafka::CommitterSettings,
+) -> (
+    std::sync::Arc<tokio::sync::Semaphore>,
+    weir::kafka::Control,
+    weir::Completion<()>,
+) {
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(permits));
+    let permits = gate.clone();
+    let (control, done) = weir::kafka::Consumer::committable_source(settings, subscription)
+        .map_async(1, move |m| {
+            let permits = permits.clone();
+            async move {
+                permits.acquire().await.unwrap().forget();
+                m.offset
+            }
+        })
+        .to_mat(weir::kafka::Committer::sink(committer), Keep::both)
+        .run();
+    (gate, control, done)
+}
+
+/// The first `n` numbers on `topic` (values are decimal numbers), read by `settings`, sorted.
+pub async fn read_numbers(settings: ConsumerSettings, topic: &str, n: u32) -> Vec<u32> {
+    let (control, out) =
+        weir::kafka::Consumer::plain_source(settings, weir::kafka::Subscription::topics([topic]))
+            .take(u64::from(n))
+            .map(|r| r.value_str().unwrap().parse::<u32>().unwrap())
+            .to_mat(Sink::seq(), Keep::both)
+            .run();
+    let mut out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("the records arrive")
+        .unwrap();
+    control.shutdown().await;
+    out.sort();
+    out
+}
