@@ -169,7 +169,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         return Ok(());
     }
-    serve(&args, &config, stop_after).await
+    serve_with(&args, &config, stop_after, || {}).await
 }
 
 /// Everything in one process, on librdkafka's mock cluster.
@@ -220,18 +220,14 @@ async fn embedded(
     let result = serve_with(args, &config, stop_after, || stop.cancel()).await;
     // The feed stops at its next record, the publisher at once.
     stop.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), data).await;
-    let _ = tokio::time::timeout(Duration::from_secs(10), publisher).await;
+    if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(10), data).await {
+        tracing::warn!(error = %e, "the data feed failed");
+    }
+    if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(10), publisher).await {
+        tracing::warn!(error = %e, "the model publisher failed");
+    }
     drop(mock);
     result
-}
-
-async fn serve(
-    args: &Args,
-    config: &Config,
-    stop_after: Option<Duration>,
-) -> Result<(), Box<dyn std::error::Error>> {
-    serve_with(args, config, stop_after, || {}).await
 }
 
 /// Runs a server with progress and HTTP until Ctrl-C or `stop_after`, then drains it; calls

@@ -238,7 +238,11 @@ impl ModelDescriptor {
                 )))
             }
         };
-        let description = format!("{:?} model from {}", model_type, path.display());
+        let kind = match model_type {
+            ModelType::Pmml => "PMML",
+            _ => "TensorFlow",
+        };
+        let description = format!("{kind} model from {}", path.display());
         Ok(ModelDescriptor::new(&name, &description, model_type, data))
     }
 
@@ -387,7 +391,8 @@ pub struct ScoredRecord {
 pub enum ScoreResult {
     /// A regression's predicted quality.
     Score(f64),
-    /// A classification: the class and each class's probability.
+    /// A classification: the class and each class's probability (for the TensorFlow graph,
+    /// each class's own sigmoid score: they need not sum to one).
     Class {
         class: String,
         probabilities: Vec<(String, f64)>,

@@ -406,7 +406,6 @@ fn latest_model(
         }
     }
     let (low, high) = client.fetch_watermarks(topic, 0, timeout)?;
-    let silent = Stats::default();
     for offset in (low.max(high - LOOK_BACK)..high).rev() {
         let mut tpl = rdkafka::TopicPartitionList::new();
         tpl.add_partition_offset(topic, 0, rdkafka::Offset::Offset(offset))?;
@@ -421,17 +420,15 @@ fn latest_model(
             }
         };
         let Some(m) = message else { break };
-        let record = weir::kafka::ConsumerRecord {
-            topic: topic.to_owned(),
-            partition: 0,
-            offset: m.offset(),
-            key: m.key().map(<[u8]>::to_vec),
-            value: m.payload().map(<[u8]>::to_vec),
-            timestamp: None,
-            headers: Vec::new(),
-        };
-        if let Some(model) = build_model(&record, &silent) {
-            return Ok((Some(model), high));
+        let built = ModelDescriptor::decode(m.payload().unwrap_or_default())
+            .map_err(|e| e.to_string())
+            .and_then(|d| ServingModel::build(&d).map_err(|e| e.to_string()));
+        match built {
+            Ok(model) => return Ok((Some(model), high)),
+            Err(e) => tracing::warn!(
+                topic, offset, error = %e,
+                "passing over an invalid model while looking for the latest valid one"
+            ),
         }
     }
     Ok((None, high))
