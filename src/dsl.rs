@@ -490,6 +490,42 @@ pub trait StreamOps: Sized {
         via_logic(self, "grouped", move |_| ops::Grouped::new(n))
     }
 
+    /// Collects elements into groups of at most `n`, closing a group when it is full or when
+    /// `within` has passed since the previous group (Akka's `groupedWithin`): the way to batch
+    /// writes to a database, or offsets to a committer, by size and by time. A window in which
+    /// nothing arrived emits nothing; the last group is emitted at completion; a failure drops
+    /// the open group and fails the stream at once, as in Akka.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// tokio::time::pause();
+    /// // Two elements at once, then one after three seconds: a full group, then one by time.
+    /// let out = Source::from_iter(vec![1, 2, 3])
+    ///     .throttle(2, Duration::from_secs(3), 2)
+    ///     .grouped_within(2, Duration::from_secs(1))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![vec![1, 2], vec![3]]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Pulls upstream only while downstream pulls; a full group waits for demand.
+    ///
+    /// # Panics
+    /// If `n` is 0.
+    fn grouped_within(
+        self,
+        n: usize,
+        within: std::time::Duration,
+    ) -> Self::Repr<Vec<Self::Out>, Self::Mat> {
+        assert!(n > 0, "grouped_within: n must be at least 1");
+        self.via_raw(move |_, up, _| ops::GroupedWithin::new(up, n, within))
+    }
+
     /// Emits windows of `n` elements, each starting `step` elements after the previous one. At
     /// completion a shorter last window is emitted if it holds elements no window has shown.
     ///

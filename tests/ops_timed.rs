@@ -1,0 +1,122 @@
+//! Time-based operators, under tokio's paused time.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{is_boom, ms, settle, Boom};
+use tokio::time::{advance, Instant};
+use weir::prelude::*;
+use weir::testkit::{SinkProbe, SourceProbe, TestSink, TestSource};
+
+// ---------------------------------------------------------------------------------------------
+// grouped_within
+// ---------------------------------------------------------------------------------------------
+
+fn grouped_within_rig(n: usize, within: Duration) -> (SourceProbe<u32>, SinkProbe<Vec<u32>>) {
+    TestSource::<u32>::probe()
+        .grouped_within(n, within)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run()
+}
+
+#[tokio::test(start_paused = true)]
+async fn grouped_within_closes_full_groups_at_once() {
+    let out = Source::range(1u32, 10)
+        .grouped_within(3, Duration::from_secs(60))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![vec![1, 2, 3], vec![4, 5, 6], vec![7, 8, 9], vec![10]]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn grouped_within_closes_a_partial_group_when_the_window_ends() {
+    let (src, sink) = grouped_within_rig(10, ms(100));
+    sink.request(10);
+    src.send_next(1).await;
+    src.send_next(2).await;
+    settle().await;
+    // Not before the window ends…
+    sink.expect_no_message(ms(50)).await;
+    // …and at its end (100 ms after the stage started).
+    advance(ms(60)).await;
+    sink.expect_next(vec![1, 2]).await;
+    // A window with nothing in it emits nothing.
+    sink.expect_no_message(ms(250)).await;
+    src.send_complete();
+    sink.expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn grouped_within_times_a_lone_element_to_the_next_window_end() {
+    let start = Instant::now();
+    let (src, sink) = grouped_within_rig(10, ms(100));
+    sink.request(10);
+    settle().await;
+    // Windows end at 100, 200, 300 ms…: an element at 150 ms closes its group at 200 ms, as
+    // Akka's periodic timer does, not 100 ms after it arrived.
+    advance(ms(150)).await;
+    src.send_next(7).await;
+    sink.expect_next(vec![7]).await;
+    let at = start.elapsed();
+    assert!(at >= ms(200) && at < ms(210), "emitted at {at:?}");
+    // The next window starts at the emission.
+    src.send_next(8).await;
+    sink.expect_next(vec![8]).await;
+    let at = start.elapsed();
+    assert!(at >= ms(300) && at < ms(310), "emitted at {at:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn grouped_within_emits_the_last_group_at_completion() {
+    let (src, sink) = grouped_within_rig(10, Duration::from_secs(60));
+    sink.request(10);
+    src.send_next(1).await;
+    src.send_next(2).await;
+    src.send_complete();
+    sink.expect_next(vec![1, 2]).await;
+    sink.expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn grouped_within_fails_at_once_dropping_the_open_group() {
+    let (src, sink) = grouped_within_rig(10, Duration::from_secs(60));
+    sink.request(10);
+    src.send_next(1).await;
+    src.send_error(StreamError::failed(Boom));
+    assert!(is_boom(&sink.expect_error().await));
+}
+
+#[tokio::test(start_paused = true)]
+async fn grouped_within_holds_full_groups_until_downstream_asks() {
+    let (src, sink) = grouped_within_rig(2, ms(100));
+    sink.request(1);
+    src.send_next(1).await;
+    src.send_next(2).await;
+    sink.expect_next(vec![1, 2]).await;
+    // No demand: upstream is not pulled beyond one group, however long it waits.
+    advance(ms(500)).await;
+    settle().await;
+    assert!(src.pending_demand() <= 2, "demand {}", src.pending_demand());
+    sink.expect_no_message(ms(10)).await;
+    sink.request(1);
+    src.send_next(3).await;
+    src.send_next(4).await;
+    sink.expect_next(vec![3, 4]).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn grouped_within_is_reusable_and_cancels_upstream() {
+    let blueprint = Source::range(1u32, 5).grouped_within(2, ms(10));
+    for _ in 0..2 {
+        let out = blueprint.clone().run_with(Sink::seq()).await.unwrap();
+        assert_eq!(out, vec![vec![1, 2], vec![3, 4], vec![5]]);
+    }
+    let (src, sink) = grouped_within_rig(2, ms(10));
+    sink.cancel();
+    src.expect_cancellation().await;
+}
