@@ -513,7 +513,10 @@ pub trait StreamOps: Sized {
     /// ```
     ///
     /// # Back pressure
-    /// Pulls upstream only while downstream pulls; a full group waits for demand.
+    /// Pulls upstream only while downstream pulls; a full group waits for demand. Unlike Akka,
+    /// which keeps pulling while downstream is busy, an element that arrives then is seen when
+    /// downstream asks again, and timed from that window: its group may close up to one window
+    /// later than in Akka.
     ///
     /// # Panics
     /// If `n` is 0.

@@ -120,3 +120,13 @@ async fn grouped_within_is_reusable_and_cancels_upstream() {
     sink.cancel();
     src.expect_cancellation().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn grouped_within_accepts_an_endless_window() {
+    let out = Source::range(1u32, 5)
+        .grouped_within(2, Duration::MAX)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![vec![1, 2], vec![3, 4], vec![5]]);
+}

@@ -234,7 +234,14 @@ impl TxStage {
 
     /// Sends the offsets to the transaction and commits it; begins the next unless `last`.
     fn commit(&mut self, last: bool) {
-        let Some(p) = self.producer.clone() else {
+        // The last commit takes the producer: the blocking task then drops the last reference,
+        // so the client is destroyed there, not on a worker, before the stage completes.
+        let producer = if last {
+            self.producer.take()
+        } else {
+            self.producer.clone()
+        };
+        let Some(p) = producer else {
             return;
         };
         let offsets = std::mem::take(&mut self.offsets);

@@ -26,6 +26,12 @@ pub(crate) struct GroupedWithin<T> {
     done: Option<Step>,
 }
 
+/// `at + d`, or about thirty years on when that overflows (`Duration::MAX`: by size only).
+fn after(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .unwrap_or_else(|| at + Duration::from_secs(30 * 365 * 86_400))
+}
+
 impl<T> GroupedWithin<T> {
     pub(crate) fn new(up: BoxPull<T>, n: usize, within: Duration) -> Self {
         GroupedWithin {
@@ -59,7 +65,7 @@ impl<T: Send + 'static> Pull<Vec<T>> for GroupedWithin<T> {
         let within = self.within;
         let mut end = *self
             .window_end
-            .get_or_insert_with(|| Instant::now() + within);
+            .get_or_insert_with(|| after(Instant::now(), within));
         loop {
             let was_empty = self.buf.is_empty();
             let mut upstream_pending = false;
@@ -92,7 +98,7 @@ impl<T: Send + 'static> Pull<Vec<T>> for GroupedWithin<T> {
             let last = self.done.is_some() && !self.buf.is_empty();
             if full || window_over || last {
                 out.push(std::mem::take(&mut self.buf));
-                end = now + within;
+                end = after(now, within);
                 self.window_end = Some(end);
                 if self.done.is_none() && out.len() - start == max {
                     return Poll::Ready(Step::Open);

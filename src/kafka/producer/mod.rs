@@ -472,13 +472,16 @@ impl<P: Send + 'static> Pull<Results<P>> for ProduceStage<P> {
 
 impl<P> Drop for ProduceStage<P> {
     fn drop(&mut self) {
-        if let Ok(p) = &self.producer {
+        if let Ok(p) = std::mem::replace(&mut self.producer, Err(None)) {
             // Give in-flight records their chance before the client closes, off the tokio
-            // worker (flushing blocks).
-            let p = p.clone();
+            // worker (flushing and destroying block): the thread holds this reference.
+            let timeout = self.settings.close_timeout.min(Duration::from_secs(5));
             let _ = std::thread::Builder::new()
                 .name("weir-kafka-close".into())
-                .spawn(move || drop(p.flush(Duration::from_millis(500))));
+                .spawn(move || {
+                    let _ = p.flush(timeout);
+                    drop(p);
+                });
         }
     }
 }
