@@ -529,6 +529,70 @@ pub trait StreamOps: Sized {
         self.via_raw(move |_, up, _| ops::GroupedWithin::new(up, n, within))
     }
 
+    /// Passes elements for `d` after the stream starts, then completes and cancels upstream
+    /// (Akka's `takeWithin`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// tokio::time::pause();
+    /// // One element a second, for two and a half seconds.
+    /// let out = Source::range(1, 10)
+    ///     .throttle(1, Duration::from_secs(1), 1)
+    ///     .take_within(Duration::from_millis(2500))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2, 3]);
+    /// # }
+    /// ```
+    fn take_within(self, d: std::time::Duration) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |_, up, _| ops::Timed::new(up, ops::TimeoutKind::Complete, d))
+    }
+
+    /// Fails with [`StreamError::Timeout`] when no element passed for `d` (Akka's
+    /// `idleTimeout`), counting from the start and from each element. As in Akka, time spent
+    /// with downstream not asking counts too; the failure is signalled on downstream's next
+    /// pull.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// tokio::time::pause();
+    /// let e = Source::<i32>::never()
+    ///     .idle_timeout(Duration::from_secs(5))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(e, StreamError::Timeout { stage: "idle_timeout", .. }));
+    /// # }
+    /// ```
+    fn idle_timeout(self, d: std::time::Duration) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |_, up, _| ops::Timed::new(up, ops::TimeoutKind::Idle, d))
+    }
+
+    /// Fails with [`StreamError::Timeout`] unless the stream completes within `d` of its start
+    /// (Akka's `completionTimeout`); elements pass until then.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// tokio::time::pause();
+    /// let done = Source::range(1, 3)
+    ///     .completion_timeout(Duration::from_secs(1))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(done, vec![1, 2, 3]);
+    /// # }
+    /// ```
+    fn completion_timeout(self, d: std::time::Duration) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |_, up, _| ops::Timed::new(up, ops::TimeoutKind::Completion, d))
+    }
+
     /// Emits windows of `n` elements, each starting `step` elements after the previous one. At
     /// completion a shorter last window is emitted if it holds elements no window has shown.
     ///

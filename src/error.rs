@@ -66,6 +66,14 @@ pub enum StreamError {
         /// The one-shot operator.
         stage: &'static str,
     },
+    /// `idle_timeout` or `completion_timeout` ran out (Akka's `StreamIdleTimeoutException`,
+    /// `CompletionTimeoutException`).
+    Timeout {
+        /// The operator whose time ran out.
+        stage: &'static str,
+        /// Its timeout.
+        after: std::time::Duration,
+    },
 }
 
 impl StreamError {
@@ -127,6 +135,9 @@ impl fmt::Display for StreamError {
             }
             StreamError::AlreadyMaterialized { stage } => {
                 write!(f, "one-shot `{stage}` was materialized more than once")
+            }
+            StreamError::Timeout { stage, after } => {
+                write!(f, "`{stage}` timed out after {after:?}")
             }
         }
     }

@@ -130,3 +130,88 @@ async fn grouped_within_accepts_an_endless_window() {
         .unwrap();
     assert_eq!(out, vec![vec![1, 2], vec![3, 4], vec![5]]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// take_within, idle_timeout, completion_timeout
+// ---------------------------------------------------------------------------------------------
+
+fn timed_rig(
+    op: impl FnOnce(Source<u32, SourceProbe<u32>>) -> Source<u32, SourceProbe<u32>>,
+) -> (SourceProbe<u32>, SinkProbe<u32>) {
+    op(TestSource::<u32>::probe())
+        .to_mat(TestSink::probe(), Keep::both)
+        .run()
+}
+
+fn is_timeout(e: &StreamError, stage: &str, after: Duration) -> bool {
+    matches!(e, StreamError::Timeout { stage: s, after: a } if *s == stage && *a == after)
+}
+
+#[tokio::test(start_paused = true)]
+async fn take_within_completes_and_cancels_upstream_when_the_time_is_up() {
+    let (src, sink) = timed_rig(|s| s.take_within(ms(100)));
+    sink.request(10);
+    src.send_next(1).await;
+    sink.expect_next(1).await;
+    advance(ms(60)).await;
+    src.send_next(2).await;
+    sink.expect_next(2).await;
+    // Time is up at 100 ms, with nothing arriving.
+    sink.expect_complete().await;
+    src.expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_timeout_fails_only_after_a_gap_of_its_length() {
+    let start = Instant::now();
+    let (src, sink) = timed_rig(|s| s.idle_timeout(ms(100)));
+    sink.request(10);
+    // Elements 80 ms apart keep it alive.
+    for i in 0..4 {
+        advance(ms(80)).await;
+        src.send_next(i).await;
+        sink.expect_next(i).await;
+    }
+    let e = sink.expect_error().await;
+    assert!(is_timeout(&e, "idle_timeout", ms(100)), "{e}");
+    // 100 ms after the last element (at 320 ms).
+    let at = start.elapsed();
+    assert!(at >= ms(420) && at < ms(430), "failed at {at:?}");
+    src.expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn completion_timeout_fails_a_stream_that_runs_too_long() {
+    let (src, sink) = timed_rig(|s| s.completion_timeout(ms(100)));
+    sink.request(10);
+    src.send_next(1).await;
+    sink.expect_next(1).await;
+    advance(ms(50)).await;
+    src.send_next(2).await;
+    sink.expect_next(2).await;
+    let e = sink.expect_error().await;
+    assert!(is_timeout(&e, "completion_timeout", ms(100)), "{e}");
+    src.expect_cancellation().await;
+    // A stream that completes in time completes.
+    let out = Source::range(1u32, 3)
+        .completion_timeout(ms(100))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![1, 2, 3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeouts_pass_upstream_failures_and_start_afresh_in_every_run() {
+    let (src, sink) = timed_rig(|s| s.idle_timeout(ms(100)));
+    sink.request(1);
+    src.send_error(StreamError::failed(Boom));
+    assert!(is_boom(&sink.expect_error().await));
+    let blueprint = Source::range(1u32, 3)
+        .throttle(1, ms(40), 1)
+        .take_within(ms(100));
+    for _ in 0..2 {
+        let out = blueprint.clone().run_with(Sink::seq()).await.unwrap();
+        assert_eq!(out, vec![1, 2, 3], "each run has its own 100 ms");
+    }
+}

@@ -1,0 +1,102 @@
+//! `take_within`, `idle_timeout`, `completion_timeout`: one timer each, armed while pulled.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+
+use crate::stage::{BoxPull, Pull, Step};
+use crate::StreamError;
+
+/// What happens when the time runs out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `take_within`: complete (cancelling upstream).
+    Complete,
+    /// `completion_timeout`: fail, whatever passed.
+    Completion,
+    /// `idle_timeout`: fail when no element passed for the duration.
+    Idle,
+}
+
+pub(crate) struct Timed<T> {
+    up: Option<BoxPull<T>>,
+    kind: Kind,
+    after: Duration,
+    /// When time runs out (set at the first pull; moved by each element for `Idle`).
+    deadline: Option<Instant>,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl<T> Timed<T> {
+    pub(crate) fn new(up: BoxPull<T>, kind: Kind, after: Duration) -> Self {
+        Timed {
+            up: Some(up),
+            kind,
+            after,
+            deadline: None,
+            sleep: None,
+        }
+    }
+
+    fn after(&self, at: Instant) -> Instant {
+        at.checked_add(self.after)
+            .unwrap_or_else(|| at + Duration::from_secs(30 * 365 * 86_400))
+    }
+
+    /// The signal once the time is out; upstream is cancelled.
+    fn out_of_time(&mut self) -> Step {
+        self.up = None;
+        match self.kind {
+            Kind::Complete => Step::Complete,
+            Kind::Completion => Step::Failed(StreamError::Timeout {
+                stage: "completion_timeout",
+                after: self.after,
+            }),
+            Kind::Idle => Step::Failed(StreamError::Timeout {
+                stage: "idle_timeout",
+                after: self.after,
+            }),
+        }
+    }
+}
+
+impl<T: Send + 'static> Pull<T> for Timed<T> {
+    fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<T>, max: usize) -> Poll<Step> {
+        let now = Instant::now();
+        let deadline = match self.deadline {
+            Some(d) => d,
+            None => *self.deadline.insert(self.after(now)),
+        };
+        if now >= deadline {
+            return Poll::Ready(self.out_of_time());
+        }
+        let Some(up) = self.up.as_mut() else {
+            return Poll::Ready(Step::Complete);
+        };
+        let before = out.len();
+        match up.pull(cx, out, max) {
+            Poll::Ready(step) => {
+                if step.is_terminal() {
+                    self.up = None;
+                }
+                if self.kind == Kind::Idle && out.len() > before {
+                    self.deadline = Some(self.after(Instant::now()));
+                }
+                Poll::Ready(step)
+            }
+            Poll::Pending => {
+                let sleep = self
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                sleep.as_mut().reset(deadline);
+                if sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(self.out_of_time());
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
