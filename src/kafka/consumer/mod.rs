@@ -288,31 +288,34 @@ impl ConsumerHandle {
         }
     }
 
-    /// Commits what is pending, serialized per consumer so that two commits never race and move
-    /// the broker's offset backwards; call from a blocking context.
+    /// Commits what is pending; call from a blocking context.
     pub(crate) fn commit_pending_blocking(&self) -> Result<(), KafkaError> {
-        // The client is taken before the lock and released after it: if this were the last
-        // reference, closing the client would run the revoke callback, which takes the lock.
-        let consumer = self.client();
-        let result = {
-            let _one_at_a_time = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
-            let pending = self.pending_commits();
-            self.commit_with(consumer.as_deref(), &pending)
-        };
-        drop(consumer);
-        result
+        self.commit_serialized(Self::pending_commits)
     }
 
-    /// Commits `offsets` (next-offsets) synchronously; call from a blocking context.
+    /// Commits `offsets` (next-offsets); call from a blocking context.
     pub(crate) fn commit_blocking(
         &self,
         offsets: &[(TopicPartition, i64)],
     ) -> Result<(), KafkaError> {
-        if offsets.is_empty() {
-            return Ok(());
-        }
+        self.commit_serialized(|_| offsets.to_vec())
+    }
+
+    /// Every commit of this consumer goes through here: serialized, so that two commits never
+    /// race and move the broker's offset backwards (the offsets are chosen under the lock), and
+    /// with the client taken before the lock and released after it — were this the last
+    /// reference, closing the client would run the revoke callback, which takes the lock.
+    fn commit_serialized(
+        &self,
+        offsets: impl FnOnce(&Self) -> Vec<(TopicPartition, i64)>,
+    ) -> Result<(), KafkaError> {
         let consumer = self.client();
-        self.commit_with(consumer.as_deref(), offsets)
+        let result = {
+            let _one_at_a_time = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.commit_with(consumer.as_deref(), &offsets(self))
+        };
+        drop(consumer);
+        result
     }
 
     fn commit_with(

@@ -549,10 +549,6 @@ fn commit_one(offset: &CommittableOffset) -> Result<(), KafkaError> {
     // it): if the partition moved, the commit fails and the record is not emitted.
     let consumer = &offset.consumer;
     consumer.mark_processed(&[(offset.partition.clone(), offset.offset)]);
-    let _one_at_a_time = consumer
-        .commit_lock
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
     consumer.commit_blocking(&[(offset.partition.clone(), offset.offset + 1)])
 }
 
