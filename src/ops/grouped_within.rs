@@ -1,12 +1,11 @@
 //! `grouped_within`.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
+use super::timer::{later, Timer};
 use crate::stage::{BoxPull, Pull, Step};
 
 /// Groups of at most `n` elements, a group closing when it is full or when the window ends.
@@ -21,15 +20,9 @@ pub(crate) struct GroupedWithin<T> {
     buf: Vec<T>,
     /// When the current window ends (set at the first pull).
     window_end: Option<Instant>,
-    sleep: Option<Pin<Box<Sleep>>>,
+    timer: Timer,
     /// Upstream's terminal signal, held while the last group is emitted.
     done: Option<Step>,
-}
-
-/// `at + d`, or about thirty years on when that overflows (`Duration::MAX`: by size only).
-fn after(at: Instant, d: Duration) -> Instant {
-    at.checked_add(d)
-        .unwrap_or_else(|| at + Duration::from_secs(30 * 365 * 86_400))
 }
 
 impl<T> GroupedWithin<T> {
@@ -41,7 +34,7 @@ impl<T> GroupedWithin<T> {
             within: within.max(Duration::from_nanos(1)),
             buf: Vec::new(),
             window_end: None,
-            sleep: None,
+            timer: Timer::default(),
             done: None,
         }
     }
@@ -65,7 +58,7 @@ impl<T: Send + 'static> Pull<Vec<T>> for GroupedWithin<T> {
         let within = self.within;
         let mut end = *self
             .window_end
-            .get_or_insert_with(|| after(Instant::now(), within));
+            .get_or_insert_with(|| later(Instant::now(), within));
         loop {
             let was_empty = self.buf.is_empty();
             let mut upstream_pending = false;
@@ -98,7 +91,7 @@ impl<T: Send + 'static> Pull<Vec<T>> for GroupedWithin<T> {
             let last = self.done.is_some() && !self.buf.is_empty();
             if full || window_over || last {
                 out.push(std::mem::take(&mut self.buf));
-                end = after(now, within);
+                end = later(now, within);
                 self.window_end = Some(end);
                 if self.done.is_none() && out.len() - start == max {
                     return Poll::Ready(Step::Open);
@@ -120,11 +113,7 @@ impl<T: Send + 'static> Pull<Vec<T>> for GroupedWithin<T> {
                 // Nothing to time: upstream wakes the task when it has elements.
                 return Poll::Pending;
             }
-            let sleep = self
-                .sleep
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(end)));
-            sleep.as_mut().reset(end);
-            if sleep.as_mut().poll(cx).is_pending() {
+            if !self.timer.poll_until(end, cx) {
                 return Poll::Pending;
             }
         }

@@ -28,6 +28,7 @@ mod stateful_map;
 mod take;
 mod throttle;
 mod timeouts;
+mod timer;
 mod try_map;
 mod try_unwrap;
 mod watch_termination;

@@ -1,12 +1,11 @@
 //! `throttle`.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
+use super::timer::Timer;
 use crate::stage::{BoxPull, Pull, Step};
 
 /// Shapes the rate with the generic cell rate algorithm: an element may pass when the
@@ -17,7 +16,7 @@ pub(crate) struct Throttle<T> {
     interval: Duration,
     tolerance: Duration,
     tat: Option<Instant>,
-    sleep: Option<Pin<Box<Sleep>>>,
+    timer: Timer,
 }
 
 impl<T> Throttle<T> {
@@ -28,7 +27,7 @@ impl<T> Throttle<T> {
             interval,
             tolerance: interval.saturating_mul(burst.max(1).saturating_sub(1)),
             tat: None,
-            sleep: None,
+            timer: Timer::default(),
         }
     }
 
@@ -56,11 +55,7 @@ impl<T: Send + 'static> Pull<T> for Throttle<T> {
             let n = self.allowance(now, max);
             if n == 0 {
                 let due = self.tat.expect("an allowance of 0 implies a tat") - self.tolerance;
-                let sleep = self
-                    .sleep
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
-                sleep.as_mut().reset(due);
-                if sleep.as_mut().poll(cx).is_pending() {
+                if !self.timer.poll_until(due, cx) {
                     return Poll::Pending;
                 }
                 continue;

@@ -1,12 +1,11 @@
 //! `take_within`, `idle_timeout`, `completion_timeout`: one timer each, armed while pulled.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
+use super::timer::{later, Timer};
 use crate::stage::{BoxPull, Pull, Step};
 use crate::StreamError;
 
@@ -27,7 +26,7 @@ pub(crate) struct Timed<T> {
     after: Duration,
     /// When time runs out (set at the first pull; moved by each element for `Idle`).
     deadline: Option<Instant>,
-    sleep: Option<Pin<Box<Sleep>>>,
+    timer: Timer,
 }
 
 impl<T> Timed<T> {
@@ -37,13 +36,8 @@ impl<T> Timed<T> {
             kind,
             after,
             deadline: None,
-            sleep: None,
+            timer: Timer::default(),
         }
-    }
-
-    fn after(&self, at: Instant) -> Instant {
-        at.checked_add(self.after)
-            .unwrap_or_else(|| at + Duration::from_secs(30 * 365 * 86_400))
     }
 
     /// The signal once the time is out; upstream is cancelled.
@@ -68,7 +62,7 @@ impl<T: Send + 'static> Pull<T> for Timed<T> {
         let now = Instant::now();
         let deadline = match self.deadline {
             Some(d) => d,
-            None => *self.deadline.insert(self.after(now)),
+            None => *self.deadline.insert(later(now, self.after)),
         };
         if now >= deadline {
             return Poll::Ready(self.out_of_time());
@@ -83,20 +77,12 @@ impl<T: Send + 'static> Pull<T> for Timed<T> {
                     self.up = None;
                 }
                 if self.kind == Kind::Idle && out.len() > before {
-                    self.deadline = Some(self.after(Instant::now()));
+                    self.deadline = Some(later(Instant::now(), self.after));
                 }
                 Poll::Ready(step)
             }
-            Poll::Pending => {
-                let sleep = self
-                    .sleep
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-                sleep.as_mut().reset(deadline);
-                if sleep.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(self.out_of_time());
-                }
-                Poll::Pending
-            }
+            Poll::Pending if self.timer.poll_until(deadline, cx) => Poll::Ready(self.out_of_time()),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
