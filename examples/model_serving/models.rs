@@ -118,6 +118,12 @@ impl ServingModel {
         &self.name
     }
 
+    /// The model a message from `models` carries: a descriptor, decoded and built.
+    pub fn from_message(bytes: &[u8]) -> Result<ServingModel, String> {
+        let descriptor = ModelDescriptor::decode(bytes).map_err(|e| e.to_string())?;
+        ServingModel::build(&descriptor).map_err(|e| e.to_string())
+    }
+
     /// "PMML RegressionModel", "TensorFlow", …
     pub fn kind_name(&self) -> String {
         match &self.kind {

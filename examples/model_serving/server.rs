@@ -37,7 +37,7 @@ use weir::prelude::*;
 use weir::scoring::{Outcome, ScoredBy, ScoringHandle, ScoringStage};
 use weir::StreamError;
 
-use crate::messages::{ModelDescriptor, Origin, ScoreResult, ScoredRecord, WineRecord};
+use crate::messages::{Origin, ScoreResult, ScoredRecord, WineRecord};
 use crate::models::{Incoming, ServingModel};
 use crate::stats::{bump, Stats};
 
@@ -300,10 +300,7 @@ fn decode(m: CommittableMessage, stats: &Stats) -> Decoded {
 
 /// Builds the model a record from `models` carries; `None` (logged, counted) if it is not one.
 fn build_model(r: &weir::kafka::ConsumerRecord, stats: &Stats) -> Option<ServingModel> {
-    let built = ModelDescriptor::decode(r.value.as_deref().unwrap_or_default())
-        .map_err(|e| e.to_string())
-        .and_then(|d| ServingModel::build(&d).map_err(|e| e.to_string()));
-    match built {
+    match ServingModel::from_message(r.value.as_deref().unwrap_or_default()) {
         Ok(m) => {
             bump(&stats.models_accepted);
             tracing::info!(
@@ -420,10 +417,7 @@ fn latest_model(
             }
         };
         let Some(m) = message else { break };
-        let built = ModelDescriptor::decode(m.payload().unwrap_or_default())
-            .map_err(|e| e.to_string())
-            .and_then(|d| ServingModel::build(&d).map_err(|e| e.to_string()));
-        match built {
+        match ServingModel::from_message(m.payload().unwrap_or_default()) {
             Ok(model) => return Ok((Some(model), high)),
             Err(e) => tracing::warn!(
                 topic, offset, error = %e,

@@ -18,8 +18,11 @@ use crate::models::{bundled, ServingModel};
 use crate::server::{Config, Server};
 use crate::stats::get;
 
-#[path = "../../tests/support/tansu.rs"]
-mod tansu;
+// The integration tests' helpers: `eventually`, the Tansu broker, committed offsets.
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+use support::{eventually, tansu};
 
 type Mock = MockCluster<'static, DefaultProducerContext>;
 
@@ -89,16 +92,6 @@ async fn read_scored(config: &Config, n: usize) -> Vec<ScoredRecord> {
     let got = std::mem::take(&mut *got.lock().unwrap());
     assert_eq!(got.len(), n, "records in {}", config.scored_topic);
     got
-}
-
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..600 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn model_named(name: &str) -> ModelDescriptor {
@@ -272,9 +265,11 @@ async fn malformed_records_and_invalid_models_are_counted_skipped_and_committed(
     // The malformed records' offsets were committed with the rest: nothing is re-read.
     let committed = {
         let config = config.clone();
-        tokio::task::spawn_blocking(move || committed_data_offsets(&config, 1))
-            .await
-            .unwrap()
+        tokio::task::spawn_blocking(move || {
+            support::kafka::committed(&config.brokers, &config.group, &config.data_topic, 1)
+        })
+        .await
+        .unwrap()
     };
     assert_eq!(committed, vec![18]);
     let scored = read_scored(&config, 15).await;
@@ -282,33 +277,6 @@ async fn malformed_records_and_invalid_models_are_counted_skipped_and_committed(
     assert!(scored
         .iter()
         .all(|s| s.model.as_deref() == Some(model.name.as_str())));
-}
-
-fn committed_data_offsets(config: &Config, partitions: i32) -> Vec<i64> {
-    use rdkafka::consumer::{BaseConsumer, Consumer as _};
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &config.brokers)
-        .set("group.id", &config.group)
-        .create()
-        .unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition(&config.data_topic, p);
-    }
-    let got = consumer
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .unwrap();
-    (0..partitions)
-        .map(|p| {
-            match got
-                .find_partition(&config.data_topic, p)
-                .map(|e| e.offset())
-            {
-                Some(rdkafka::Offset::Offset(o)) => o,
-                _ => -1,
-            }
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -393,14 +361,14 @@ async fn two_instances_split_the_data_and_each_serves_every_model() {
         .unwrap();
     let one = Server::start(&config).await.unwrap();
     let two = Server::start(&config).await.unwrap();
-    let model = model_named("winequalityDesisionTreeRegression");
-    publish(&config, &model, Format::Protobuf).await;
-    eventually("both instances serve the model", || {
+    let both_serve = |name: &str| {
         [&one, &two]
             .iter()
-            .all(|s| s.scoring.state().is_some_and(|m| m.name == model.name))
-    })
-    .await;
+            .all(|s| s.scoring.state().is_some_and(|m| m.name == name))
+    };
+    let model = model_named("winequalityDesisionTreeRegression");
+    publish(&config, &model, Format::Protobuf).await;
+    eventually("both instances serve the model", || both_serve(&model.name)).await;
     // Steady state: the group has settled with each instance owning some partitions.
     eventually("the partitions split between the instances", || {
         let (a, b) = (
@@ -431,9 +399,7 @@ async fn two_instances_split_the_data_and_each_serves_every_model() {
     let second = model_named("winequalityMultilayerPerceptron");
     publish(&config, &second, Format::Json).await;
     eventually("both instances serve the second model", || {
-        [&one, &two]
-            .iter()
-            .all(|s| s.scoring.state().is_some_and(|m| m.name == second.name))
+        both_serve(&second.name)
     })
     .await;
     one.drain().await.unwrap();

@@ -52,20 +52,22 @@ fn lag_of(statistics: &[u8]) -> Vec<(TopicPartition, i64)> {
     let Ok(stats) = serde_json::from_slice::<Stats>(statistics) else {
         return Vec::new();
     };
-    let mut lag = Vec::new();
-    for (topic, t) in stats.topics {
-        for (partition, p) in t.partitions {
-            if let (Ok(partition), true) = (partition.parse::<i32>(), p.consumer_lag >= 0) {
-                if partition >= 0 {
-                    lag.push((
+    // librdkafka reports an internal partition -1 per topic, and -1 for an unknown lag.
+    stats
+        .topics
+        .into_iter()
+        .flat_map(|(topic, t)| {
+            t.partitions.into_iter().filter_map(move |(partition, p)| {
+                let partition = partition.parse::<i32>().ok().filter(|&n| n >= 0)?;
+                (p.consumer_lag >= 0).then(|| {
+                    (
                         TopicPartition::new(topic.clone(), partition),
                         p.consumer_lag,
-                    ));
-                }
-            }
-        }
-    }
-    lag
+                    )
+                })
+            })
+        })
+        .collect()
 }
 
 fn partitions(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
