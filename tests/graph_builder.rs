@@ -619,8 +619,8 @@ async fn a_custom_flow_stage_is_a_graph_node_with_its_value() {
     let bal = b.add(Balance::<i32>::new(2));
     let merge = b.add(Merge::<i32>::new(2));
     b.connect(src, bal.inlet);
-    let (i0, o0, k0) = b.add_stage_flow(Scale(10));
-    let (i1, o1, k1) = b.add_stage_flow(Scale(100));
+    let ((i0, o0), k0) = b.add_stage(Scale(10));
+    let ((i1, o1), k1) = b.add_stage(Scale(100));
     b.connect(bal.outs[0], i0);
     b.connect(bal.outs[1], i1);
     b.connect(o0, merge.ins[0]);
@@ -652,7 +652,7 @@ async fn a_custom_flow_stage_is_a_graph_node_with_its_value() {
 #[tokio::test]
 async fn a_custom_flow_stage_in_a_partial_graph() {
     let mut b = GraphBuilder::new();
-    let (i, o, k) = b.add_stage_flow(Scale(3));
+    let ((i, o), k) = b.add_stage(Scale(3));
     let flow = b.build_flow(i, o, move |m| m.take(k)).unwrap();
     let (seen, out) = Source::range(1, 4)
         .via_mat(flow, Keep::right)
@@ -729,7 +729,7 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 #[tokio::test(start_paused = true)]
 async fn the_scoring_stage_is_a_fan_in_node() {
     let mut b = GraphBuilder::new();
-    let (shape, kh) = b.add_stage_fan_in2(ScoringStage::<f64, Threshold>::new());
+    let (shape, kh) = b.add_stage(ScoringStage::<f64, Threshold>::new());
     let (data, kd) = b.add_source_mat(TestSource::<f64>::probe());
     let (models, km) = b.add_source_mat(TestSource::<Threshold>::probe());
     let (sink, ks) = b.add_sink_mat(TestSink::<ScoredReading>::probe());
@@ -799,7 +799,7 @@ async fn the_scoring_stage_is_a_fan_in_node() {
 #[tokio::test]
 async fn the_scoring_stage_in_a_graph_with_finite_sources() {
     let mut b = GraphBuilder::new();
-    let (shape, kh) = b.add_stage_fan_in2(ScoringStage::<f64, Threshold>::new());
+    let (shape, kh) = b.add_stage(ScoringStage::<f64, Threshold>::new());
     // The model comes first (concat), then the records through a broadcast, twice each.
     let model = b.add_source(Source::single(Threshold {
         name: "half",

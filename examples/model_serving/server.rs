@@ -178,7 +178,7 @@ impl Server {
                 Decoded::Malformed(_) => None,
             }),
         );
-        let (scoring, scoring_handle) = b.add_stage_fan_in2(stage);
+        let (scoring, scoring_handle) = b.add_stage(stage);
         b.connect(valid, scoring.in0);
         b.connect(models_out, scoring.in1);
         let results = b.via(

@@ -36,8 +36,9 @@
 //!
 //! # Cycles and liveness
 //! A cycle must pass through a fan-out junction (`Broadcast`, `Balance`, `Partition`,
-//! `Unzip`): those run as islands whose output buffers break the loop; a cycle through fused
-//! nodes only is rejected when the graph is built. As in Akka, a cycle stays live only if
+//! `Unzip`) or a custom stage ([`add_stage`](GraphBuilder::add_stage)): those run as islands
+//! whose output buffers break the loop; a cycle through fused nodes only is rejected when the
+//! graph is built. As in Akka, a cycle stays live only if
 //! elements can circulate: a `Merge` + `Broadcast` loop whose element count grows fills its
 //! buffers and stops, so put a dropping `buffer` on the feedback arc; seed a `Zip` cycle with
 //! `Concat` + `Source::single` so it can start.
@@ -290,13 +291,24 @@ pub enum GraphError {
         /// `"in N"` or `"out N"`.
         port: String,
     },
-    /// A cycle runs through fused nodes only; it must pass through a fan-out junction.
+    /// A cycle runs through fused nodes only; it must pass through a fan-out junction or a
+    /// custom stage.
     CycleWithoutBoundary {
         /// The nodes on the cycle.
         nodes: Vec<&'static str>,
     },
     /// A handle from another builder was used.
     ForeignPort,
+    /// A custom stage's shape is inconsistent: a port's id is not its place among the stage's
+    /// inlets or outlets.
+    InvalidShape {
+        /// The stage's name.
+        stage: &'static str,
+        /// The port's name.
+        port: &'static str,
+        /// What is wrong.
+        problem: &'static str,
+    },
 }
 
 impl fmt::Display for GraphError {
@@ -311,13 +323,18 @@ impl fmt::Display for GraphError {
             GraphError::CycleWithoutBoundary { nodes } => {
                 write!(
                     f,
-                    "cycle through fused stages only ({}); route it through a fan-out junction",
+                    "cycle through fused stages only ({}); route it through a fan-out junction or a custom stage",
                     nodes.join(" → ")
                 )
             }
             GraphError::ForeignPort => {
                 write!(f, "a port handle from another graph builder was used")
             }
+            GraphError::InvalidShape {
+                stage,
+                port,
+                problem,
+            } => write!(f, "stage `{stage}` has an invalid port `{port}`: {problem}"),
         }
     }
 }
@@ -364,6 +381,16 @@ impl GraphBuilder {
     /// An empty builder.
     pub fn new() -> Self {
         GraphBuilder::default()
+    }
+
+    /// This builder's identity, carried by its handles.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Records an error that `build` reports.
+    pub(crate) fn report(&mut self, error: GraphError) {
+        self.errors.push(error);
     }
 
     /// A handle for input `port` of `node` (raw tier).

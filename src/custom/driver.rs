@@ -52,6 +52,16 @@ impl<L: StageLogic> StageIsland<L> {
         }
     }
 
+    /// Fails the stage before any handler runs: its shape is inconsistent.
+    pub(crate) fn fail_at_start(&mut self, port: &'static str, problem: &'static str) {
+        self.started = true;
+        self.state.failure = Some(StreamError::StageMisuse {
+            stage: self.name.clone(),
+            port,
+            problem,
+        });
+    }
+
     /// Runs one handler with a fresh context; a panic fails the stage.
     fn handle(&mut self, f: impl FnOnce(&mut L, &mut StageContext<'_, L::Message>)) {
         let mut ctx = StageContext {

@@ -27,6 +27,7 @@
 mod context;
 mod driver;
 mod ports;
+mod shape;
 mod timers;
 
 use std::fmt;
@@ -36,13 +37,13 @@ use tokio::sync::mpsc;
 
 pub use context::StageContext;
 pub use ports::{Inlet, Outlet, PortId};
+pub use shape::{GraphPorts, PortList, StageShape};
 pub use timers::TimerKey;
 
-use crate::boundary;
+use crate::builder::{take_pull, AnyPull, Attach, In, Out};
 use crate::stage::BoxPull;
 use crate::{Attributes, Flow, Materializer, Sink, Source, StreamError};
 use driver::StageIsland;
-use ports::{InPort, InSlot, OutPort, OutSlot};
 
 /// How many async-callback messages may wait for the stage before `invoke` reports
 /// [`CallbackError::Full`].
@@ -98,7 +99,7 @@ pub trait StageLogic: Send + 'static {
 /// A custom stage blueprint (Akka's `GraphStageWithMaterializedValue`).
 pub trait GraphStage: Send + Sync + 'static {
     /// The stage's ports.
-    type Shape;
+    type Shape: StageShape;
     /// The logic created per materialization.
     type Logic: StageLogic;
     /// The materialized value.
@@ -273,40 +274,235 @@ impl<A, B, O> FanInShape2<A, B, O> {
     }
 }
 
-/// Materializes `stage` as an island with the given ports.
-fn launch<G: GraphStage>(
+/// The shape of a stage with one inlet and two outlets of different types.
+#[derive(Debug, Clone, Copy)]
+pub struct FanOutShape2<I, A, B> {
+    /// The inlet.
+    pub inlet: Inlet<I>,
+    /// The first outlet.
+    pub out0: Outlet<A>,
+    /// The second outlet.
+    pub out1: Outlet<B>,
+}
+
+impl<I, A, B> FanOutShape2<I, A, B> {
+    /// A shape with the given port names.
+    pub fn new(inlet: &'static str, out0: &'static str, out1: &'static str) -> Self {
+        FanOutShape2 {
+            inlet: Inlet::new(0, inlet),
+            out0: Outlet::new(0, out0),
+            out1: Outlet::new(1, out1),
+        }
+    }
+}
+
+/// The shape of a stage with `n` inlets of one type and one outlet (Akka's
+/// `UniformFanInShape`).
+#[derive(Debug, Clone)]
+pub struct FanInShapeN<I, O> {
+    /// The inlets, ids 0 to n - 1.
+    pub ins: Vec<Inlet<I>>,
+    /// The outlet.
+    pub out: Outlet<O>,
+}
+
+impl<I, O> FanInShapeN<I, O> {
+    /// A shape with `n` inlets named `inlet`, told apart by their ids.
+    pub fn new(n: usize, inlet: &'static str, out: &'static str) -> Self {
+        FanInShapeN {
+            ins: (0..n).map(|i| Inlet::new(i, inlet)).collect(),
+            out: Outlet::new(0, out),
+        }
+    }
+}
+
+/// The shape of a stage with one inlet and `n` outlets of one type (Akka's
+/// `UniformFanOutShape`).
+#[derive(Debug, Clone)]
+pub struct FanOutShapeN<I, O> {
+    /// The inlet.
+    pub inlet: Inlet<I>,
+    /// The outlets, ids 0 to n - 1.
+    pub outs: Vec<Outlet<O>>,
+}
+
+impl<I, O> FanOutShapeN<I, O> {
+    /// A shape with `n` outlets named `out`, told apart by their ids.
+    pub fn new(n: usize, inlet: &'static str, out: &'static str) -> Self {
+        FanOutShapeN {
+            inlet: Inlet::new(0, inlet),
+            outs: (0..n).map(|i| Outlet::new(i, out)).collect(),
+        }
+    }
+}
+
+/// The shape of a stage with two directions (Akka's `BidiShape`): `in1` → `out1` on top,
+/// `in2` → `out2` below; a protocol layer whose directions share state.
+#[derive(Debug, Clone, Copy)]
+pub struct BidiShape<I1, O1, I2, O2> {
+    /// The top inlet.
+    pub in1: Inlet<I1>,
+    /// The top outlet.
+    pub out1: Outlet<O1>,
+    /// The bottom inlet.
+    pub in2: Inlet<I2>,
+    /// The bottom outlet.
+    pub out2: Outlet<O2>,
+}
+
+impl<I1, O1, I2, O2> BidiShape<I1, O1, I2, O2> {
+    /// A shape with the given port names.
+    pub fn new(
+        in1: &'static str,
+        out1: &'static str,
+        in2: &'static str,
+        out2: &'static str,
+    ) -> Self {
+        BidiShape {
+            in1: Inlet::new(0, in1),
+            out1: Outlet::new(0, out1),
+            in2: Inlet::new(1, in2),
+            out2: Outlet::new(1, out2),
+        }
+    }
+}
+
+/// Implements [`StageShape`] for a shape struct: its inlets, its outlets, and the builder
+/// handles made of them.
+macro_rules! stage_shape {
+    (
+        $ty:ident < $($g:ident),* > => $handles:ty,
+        ins [$($i:ident),*], outs [$($o:ident),*],
+        |$g_ports:ident, $s:ident| $make:expr
+    ) => {
+        impl<$($g: Send + 'static),*> StageShape for $ty<$($g),*> {
+            type Handles = $handles;
+
+            fn declare(&self, ports: &mut PortList<'_>) {
+                $(ports.inlet(&self.$i);)*
+                $(ports.outlet(&self.$o);)*
+            }
+
+            fn handles(&self, $g_ports: &GraphPorts) -> Self::Handles {
+                let $s = self;
+                $make
+            }
+        }
+    };
+}
+
+impl StageShape for ClosedShape {
+    type Handles = ();
+
+    fn declare(&self, _: &mut PortList<'_>) {}
+
+    fn handles(&self, _: &GraphPorts) -> Self::Handles {}
+}
+
+stage_shape!(SourceShape<O> => Out<O>, ins [], outs [out], |g, s| g.outlet(&s.out));
+stage_shape!(SinkShape<I> => In<I>, ins [inlet], outs [], |g, s| g.inlet(&s.inlet));
+stage_shape!(
+    FlowShape<I, O> => (In<I>, Out<O>), ins [inlet], outs [out],
+    |g, s| (g.inlet(&s.inlet), g.outlet(&s.out))
+);
+stage_shape!(
+    FanInShape2<A, B, O> => crate::junctions::FanIn2Shape<A, B, O>, ins [in0, in1], outs [out],
+    |g, s| crate::junctions::FanIn2Shape {
+        in0: g.inlet(&s.in0),
+        in1: g.inlet(&s.in1),
+        out: g.outlet(&s.out),
+    }
+);
+stage_shape!(
+    FanOutShape2<I, A, B> => crate::junctions::FanOut2Shape<I, A, B>, ins [inlet],
+    outs [out0, out1],
+    |g, s| crate::junctions::FanOut2Shape {
+        inlet: g.inlet(&s.inlet),
+        out0: g.outlet(&s.out0),
+        out1: g.outlet(&s.out1),
+    }
+);
+stage_shape!(
+    BidiShape<I1, O1, I2, O2> => crate::junctions::BidiPorts<I1, O1, I2, O2>, ins [in1, in2],
+    outs [out1, out2],
+    |g, s| crate::junctions::BidiPorts {
+        in1: g.inlet(&s.in1),
+        out1: g.outlet(&s.out1),
+        in2: g.inlet(&s.in2),
+        out2: g.outlet(&s.out2),
+    }
+);
+
+impl<I: Send + 'static, O: Send + 'static> StageShape for FanInShapeN<I, O> {
+    type Handles = crate::junctions::UniformFanInShape<I, O>;
+
+    fn declare(&self, ports: &mut PortList<'_>) {
+        for i in &self.ins {
+            ports.inlet(i);
+        }
+        ports.outlet(&self.out);
+    }
+
+    fn handles(&self, g: &GraphPorts) -> Self::Handles {
+        crate::junctions::UniformFanInShape {
+            ins: self.ins.iter().map(|i| g.inlet(i)).collect(),
+            out: g.outlet(&self.out),
+        }
+    }
+}
+
+impl<I: Send + 'static, O: Send + 'static> StageShape for FanOutShapeN<I, O> {
+    type Handles = crate::junctions::UniformFanOutShape<I, O>;
+
+    fn declare(&self, ports: &mut PortList<'_>) {
+        ports.inlet(&self.inlet);
+        for o in &self.outs {
+            ports.outlet(o);
+        }
+    }
+
+    fn handles(&self, g: &GraphPorts) -> Self::Handles {
+        crate::junctions::UniformFanOutShape {
+            inlet: g.inlet(&self.inlet),
+            outs: self.outs.iter().map(|o| g.outlet(o)).collect(),
+        }
+    }
+}
+
+/// Creates `stage`'s logic, materialized value and outlets; the returned closure wires its
+/// inlets and registers its island. Outlets exist before inlets, so a stage can sit on a cycle.
+fn prepare<G: GraphStage>(stage: &G, attrs: &Attributes) -> (Vec<AnyPull>, Attach, G::Mat) {
+    let shape = stage.shape();
+    let (outs, pulls, out_problem) = shape::outlets(&shape, attrs);
+    let (tx, rx) = mpsc::channel(CALLBACK_CAPACITY);
+    let (logic, mat) = stage.create_logic(attrs, AsyncCallback { tx });
+    let name = attrs.name_or(stage.name());
+    let attrs = attrs.clone();
+    let attach = Box::new(move |m: &mut Materializer, ins: Vec<AnyPull>| {
+        let (ins, in_problem) = shape::inlets(&shape, &attrs, ins);
+        let mut island = StageIsland::new(logic, name, ins, outs, rx);
+        if let Some((port, problem)) = out_problem.or(in_problem) {
+            island.fail_at_start(port, problem);
+        }
+        m.spawn_island(island);
+    });
+    (pulls, attach, mat)
+}
+
+/// Materializes `stage` with all its inlets known; returns its outlets' pulls in id order.
+fn materialize<G: GraphStage>(
     m: &mut Materializer,
     stage: &G,
     attrs: &Attributes,
-    ins: Vec<Box<dyn InPort>>,
-    outs: Vec<Box<dyn OutPort>>,
-) -> G::Mat {
-    let (tx, rx) = mpsc::channel(CALLBACK_CAPACITY);
-    let (logic, mat) = stage.create_logic(attrs, AsyncCallback { tx });
-    m.spawn_island(StageIsland::new(
-        logic,
-        attrs.name_or(stage.name()),
-        ins,
-        outs,
-        rx,
-    ));
-    mat
+    ins: Vec<AnyPull>,
+) -> (Vec<AnyPull>, G::Mat) {
+    let (outs, attach, mat) = prepare(stage, attrs);
+    attach(m, ins);
+    (outs, mat)
 }
 
-fn in_port<T: Send + 'static>(
-    _inlet: &Inlet<T>,
-    up: BoxPull<T>,
-    attrs: &Attributes,
-) -> Box<dyn InPort> {
-    Box::new(InSlot::new(up, attrs.input_buffer_size()))
-}
-
-fn out_port<T: Send + 'static>(
-    _outlet: &Outlet<T>,
-    attrs: &Attributes,
-) -> (Box<dyn OutPort>, BoxPull<T>) {
-    let (tx, rx) = boundary::channel(attrs.input_buffer_size());
-    (Box::new(OutSlot::new(tx)), Box::new(rx))
+fn erase<T: Send + 'static>(pull: BoxPull<T>) -> AnyPull {
+    Box::new(pull)
 }
 
 impl<O: Send + 'static, Mat: 'static> Source<O, Mat> {
@@ -317,10 +513,8 @@ impl<O: Send + 'static, Mat: 'static> Source<O, Mat> {
     {
         let stage = Arc::new(stage);
         Source::from_fn(move |m, a| {
-            let shape = stage.shape();
-            let (out, pull) = out_port(&shape.out, a);
-            let mat = launch(m, &*stage, a, Vec::new(), vec![out]);
-            (pull, mat)
+            let (mut outs, mat) = materialize(m, &*stage, a, Vec::new());
+            (take_pull::<O>(&mut outs, 0), mat)
         })
     }
 
@@ -356,13 +550,10 @@ impl<O: Send + 'static> Source<O> {
     {
         let stage = Arc::new(stage);
         Source::from_fn(move |m, a| {
-            let shape = stage.shape();
             let (p0, m0) = in0.materialize_into(m, a);
             let (p1, m1) = in1.materialize_into(m, a);
-            let ins = vec![in_port(&shape.in0, p0, a), in_port(&shape.in1, p1, a)];
-            let (out, pull) = out_port(&shape.out, a);
-            let mat = launch(m, &*stage, a, ins, vec![out]);
-            (pull, (m0, m1, mat))
+            let (mut outs, mat) = materialize(m, &*stage, a, vec![erase(p0), erase(p1)]);
+            (take_pull::<O>(&mut outs, 0), (m0, m1, mat))
         })
     }
 }
@@ -375,11 +566,8 @@ impl<I: Send + 'static, O: Send + 'static, Mat: 'static> Flow<I, O, Mat> {
     {
         let stage = Arc::new(stage);
         Flow::from_fn(move |m, up, a| {
-            let shape = stage.shape();
-            let ins = vec![in_port(&shape.inlet, up, a)];
-            let (out, pull) = out_port(&shape.out, a);
-            let mat = launch(m, &*stage, a, ins, vec![out]);
-            (pull, mat)
+            let (mut outs, mat) = materialize(m, &*stage, a, vec![erase(up)]);
+            (take_pull::<O>(&mut outs, 0), mat)
         })
     }
 
@@ -393,12 +581,9 @@ impl<I: Send + 'static, O: Send + 'static, Mat: 'static> Flow<I, O, Mat> {
     {
         let stage = Arc::new(stage);
         Flow::from_fn(move |m, up, a| {
-            let shape = stage.shape();
             let (p1, _) = other.materialize_into(m, a);
-            let ins = vec![in_port(&shape.in0, up, a), in_port(&shape.in1, p1, a)];
-            let (out, pull) = out_port(&shape.out, a);
-            let mat = launch(m, &*stage, a, ins, vec![out]);
-            (pull, mat)
+            let (mut outs, mat) = materialize(m, &*stage, a, vec![erase(up), erase(p1)]);
+            (take_pull::<O>(&mut outs, 0), mat)
         })
     }
 }
@@ -412,7 +597,7 @@ impl<Mat: 'static> crate::RunnableGraph<Mat> {
         G: GraphStage<Shape = ClosedShape, Mat = Mat>,
     {
         let stage = Arc::new(stage);
-        crate::RunnableGraph::from_fn(move |m, a| launch(m, &*stage, a, Vec::new(), Vec::new()))
+        crate::RunnableGraph::from_fn(move |m, a| materialize(m, &*stage, a, Vec::new()).1)
     }
 }
 
@@ -423,136 +608,93 @@ impl<I: Send + 'static, Mat: 'static> Sink<I, Mat> {
         G: GraphStage<Shape = SinkShape<I>, Mat = Mat>,
     {
         let stage = Arc::new(stage);
-        Sink::from_fn(move |m, up, a| {
-            let shape = stage.shape();
-            let ins = vec![in_port(&shape.inlet, up, a)];
-            launch(m, &*stage, a, ins, Vec::new())
-        })
+        Sink::from_fn(move |m, up, a| materialize(m, &*stage, a, vec![erase(up)]).1)
     }
 }
 
 impl crate::builder::GraphBuilder {
-    /// Adds a custom stage with one inlet and one outlet; it runs as its own island.
-    pub fn add_stage_flow<I, O, G>(
+    /// Adds a custom stage of any shape and returns the builder handles of its ports (see
+    /// [`StageShape::Handles`]) and the key of its materialized value. The stage runs as its
+    /// own island, so it may sit on a cycle.
+    ///
+    /// A shape whose port ids do not match their places is reported by `build` as
+    /// [`GraphError::InvalidShape`](crate::builder::GraphError::InvalidShape).
+    ///
+    /// ```
+    /// use weir::builder::GraphBuilder;
+    /// use weir::custom::*;
+    /// use weir::prelude::*;
+    /// use weir::Attributes;
+    ///
+    /// /// Sends each number to `evens` or `odds` (Akka's `Partition`, written by hand).
+    /// struct Split;
+    /// struct SplitLogic(FanOutShape2<u32, u32, u32>);
+    ///
+    /// impl GraphStage for Split {
+    ///     type Shape = FanOutShape2<u32, u32, u32>;
+    ///     type Logic = SplitLogic;
+    ///     type Mat = ();
+    ///     fn name(&self) -> &'static str { "split" }
+    ///     fn shape(&self) -> Self::Shape { FanOutShape2::new("numbers", "evens", "odds") }
+    ///     fn create_logic(&self, _: &Attributes, _: AsyncCallback<()>) -> (SplitLogic, ()) {
+    ///         (SplitLogic(self.shape()), ())
+    ///     }
+    /// }
+    ///
+    /// impl StageLogic for SplitLogic {
+    ///     type Message = ();
+    ///     fn on_pull(&mut self, _: PortId, ctx: &mut StageContext<'_, ()>) {
+    ///         // Pull once both outlets can take an element.
+    ///         if ctx.is_available_out(&self.0.out0) && ctx.is_available_out(&self.0.out1) {
+    ///             ctx.try_pull(&self.0.inlet);
+    ///         }
+    ///     }
+    ///     fn on_push(&mut self, _: PortId, ctx: &mut StageContext<'_, ()>) {
+    ///         if let Some(n) = ctx.grab(&self.0.inlet) {
+    ///             let out = if n % 2 == 0 { self.0.out0 } else { self.0.out1 };
+    ///             ctx.push(&out, n);
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut b = GraphBuilder::new();
+    /// let (split, _) = b.add_stage(Split);
+    /// let numbers = b.add_source(Source::from_iter(1..=6u32));
+    /// b.connect(numbers, split.inlet);
+    /// let (evens, e) = b.add_sink_mat(Sink::seq());
+    /// let (odds, o) = b.add_sink_mat(Sink::seq());
+    /// b.connect(split.out0, evens);
+    /// b.connect(split.out1, odds);
+    /// let (evens, odds) = b.build(move |m| (m.take(e), m.take(o))).unwrap().run();
+    /// assert_eq!(evens.await.unwrap(), vec![2, 4, 6]);
+    /// assert_eq!(odds.await.unwrap(), vec![1, 3, 5]);
+    /// # }
+    /// ```
+    pub fn add_stage<G: GraphStage>(
         &mut self,
         stage: G,
     ) -> (
-        crate::builder::In<I>,
-        crate::builder::Out<O>,
+        <G::Shape as StageShape>::Handles,
         crate::builder::MatKey<G::Mat>,
-    )
-    where
-        I: Send + 'static,
-        O: Send + 'static,
-        G: GraphStage<Shape = FlowShape<I, O>>,
-    {
+    ) {
+        let shape = stage.shape();
+        let (inlets, outlets, problem) = shape::count(&shape);
+        if let Some((port, problem)) = problem {
+            self.report(crate::builder::GraphError::InvalidShape {
+                stage: stage.name(),
+                port,
+                problem,
+            });
+        }
+        let name = stage.name();
         let stage = Arc::new(stage);
-        let node = self.add_stage_node::<O, _>(
-            "custom flow",
-            1,
-            move |m: &mut Materializer, a: &Attributes, mut ins: Vec<crate::builder::AnyPull>| {
-                let shape = stage.shape();
-                let up = crate::builder::take_pull::<I>(&mut ins, 0);
-                let (out, pull) = out_port(&shape.out, a);
-                let mat = launch(m, &*stage, a, vec![in_port(&shape.inlet, up, a)], vec![out]);
-                (pull, mat)
-            },
-        );
-        (
-            self.in_handle(node.0, 0),
-            self.out_handle(node.0, 0),
-            node.1,
-        )
-    }
-
-    /// Adds a custom stage with two inlets and one outlet (such as the
-    /// [scoring stage](crate::scoring::ScoringStage)); it runs as its own island.
-    #[allow(clippy::type_complexity)]
-    pub fn add_stage_fan_in2<A, B, O, G>(
-        &mut self,
-        stage: G,
-    ) -> (
-        crate::junctions::FanIn2Shape<A, B, O>,
-        crate::builder::MatKey<G::Mat>,
-    )
-    where
-        A: Send + 'static,
-        B: Send + 'static,
-        O: Send + 'static,
-        G: GraphStage<Shape = FanInShape2<A, B, O>>,
-    {
-        let stage = Arc::new(stage);
-        let node = self.add_stage_node::<O, _>(
-            "custom fan-in",
-            2,
-            move |m: &mut Materializer, a: &Attributes, mut ins: Vec<crate::builder::AnyPull>| {
-                let shape = stage.shape();
-                let p0 = crate::builder::take_pull::<A>(&mut ins, 0);
-                let p1 = crate::builder::take_pull::<B>(&mut ins, 1);
-                let (out, pull) = out_port(&shape.out, a);
-                let ins = vec![in_port(&shape.in0, p0, a), in_port(&shape.in1, p1, a)];
-                let mat = launch(m, &*stage, a, ins, vec![out]);
-                (pull, mat)
-            },
-        );
-        let shape = crate::junctions::FanIn2Shape {
-            in0: self.in_handle(node.0, 0),
-            in1: self.in_handle(node.0, 1),
-            out: self.out_handle(node.0, 0),
-        };
-        (shape, node.1)
-    }
-
-    /// A node for a one-outlet custom stage: fused onto its inputs (the stage's own island and
-    /// boundary are created when it is materialized).
-    fn add_stage_node<O, F>(
-        &mut self,
-        name: &'static str,
-        inputs: usize,
-        make: F,
-    ) -> (usize, crate::builder::MatKey<F::Mat>)
-    where
-        O: Send + 'static,
-        F: StageNodeFn<O>,
-    {
-        let imp = crate::builder::NodeImpl::Fused(Arc::new(move |m, a, ins| {
-            let (pull, mat) = make.call(m, a, ins);
-            (
-                vec![Box::new(pull) as crate::builder::AnyPull],
-                Box::new(mat) as crate::builder::AnyMat,
-            )
+        let imp = crate::builder::NodeImpl::Boundary(Arc::new(move |_, a| {
+            let (outs, attach, mat) = prepare(&*stage, a);
+            (outs, attach, Box::new(mat) as crate::builder::AnyMat)
         }));
-        let node = self.add_node(name, inputs, 1, imp, true);
-        (node, self.mat_key_of(node))
-    }
-}
-
-/// How a one-outlet custom stage node materializes (a named trait so its `Mat` can be named).
-trait StageNodeFn<O>: Send + Sync + 'static {
-    type Mat: 'static;
-    fn call(
-        &self,
-        m: &mut Materializer,
-        a: &Attributes,
-        ins: Vec<crate::builder::AnyPull>,
-    ) -> (BoxPull<O>, Self::Mat);
-}
-
-impl<O, M, F> StageNodeFn<O> for F
-where
-    M: 'static,
-    F: Fn(&mut Materializer, &Attributes, Vec<crate::builder::AnyPull>) -> (BoxPull<O>, M)
-        + Send
-        + Sync
-        + 'static,
-{
-    type Mat = M;
-    fn call(
-        &self,
-        m: &mut Materializer,
-        a: &Attributes,
-        ins: Vec<crate::builder::AnyPull>,
-    ) -> (BoxPull<O>, M) {
-        self(m, a, ins)
+        let node = self.add_node(name, inlets, outlets, imp, true);
+        let handles = shape.handles(&GraphPorts::new(self.id(), node));
+        (handles, self.mat_key_of(node))
     }
 }

@@ -80,6 +80,20 @@ pub struct FanOut2Shape<I, A, B> {
     pub out1: Out<B>,
 }
 
+/// Two directions: `in1` → `out1` on top, `in2` → `out2` below (a bidi stage's ports, or a
+/// [`BidiFlow`](crate::BidiFlow) added to a builder).
+#[derive(Debug, Clone, Copy)]
+pub struct BidiPorts<I1, O1, I2, O2> {
+    /// The top input.
+    pub in1: In<I1>,
+    /// The top output.
+    pub out1: Out<O1>,
+    /// The bottom input.
+    pub in2: In<I2>,
+    /// The bottom output.
+    pub out2: Out<O2>,
+}
+
 /// A preferred input, `n` other inputs, one output.
 #[derive(Debug, Clone)]
 pub struct MergePreferredShape<T> {
@@ -940,3 +954,4 @@ struct_shape!(FanIn4Shape<A, B, C, D, O> { in0, in1, in2, in3, out });
 struct_shape!(FanIn5Shape<A, B, C, D, E, O> { in0, in1, in2, in3, in4, out });
 struct_shape!(FanOut2Shape<I, A, B> { inlet, out0, out1 });
 struct_shape!(MergePreferredShape<T> { preferred, ins, out });
+struct_shape!(BidiPorts<I1, O1, I2, O2> { in1, out1, in2, out2 });

@@ -1,0 +1,597 @@
+//! Custom stages of every shape in the graph builder (`GraphBuilder::add_stage`): several
+//! outlets, `n` inlets, `n` outlets, two directions, a shape of the user's own, a stage on a
+//! cycle, and shapes whose port ids are wrong.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use weir::builder::{GraphBuilder, GraphError, In, Out};
+use weir::custom::{
+    AsyncCallback, BidiShape, FanInShapeN, FanOutShape2, FanOutShapeN, FlowShape, GraphPorts,
+    GraphStage, Inlet, Outlet, PortId, PortList, StageContext, StageLogic, StageShape,
+};
+use weir::junctions::Merge;
+use weir::prelude::*;
+use weir::testkit::{TestSink, TestSource};
+use weir::Attributes;
+
+/// Sends each number to `evens` or `odds`; pulls only when both outlets can take one.
+struct Split {
+    /// Misbehave: after the first element, complete `evens` and push to it anyway.
+    push_after_complete: bool,
+}
+
+struct SplitLogic {
+    s: FanOutShape2<u32, u32, u32>,
+    push_after_complete: bool,
+}
+
+impl GraphStage for Split {
+    type Shape = FanOutShape2<u32, u32, u32>;
+    type Logic = SplitLogic;
+    type Mat = ();
+
+    fn name(&self) -> &'static str {
+        "split"
+    }
+
+    fn shape(&self) -> Self::Shape {
+        FanOutShape2::new("numbers", "evens", "odds")
+    }
+
+    fn create_logic(&self, _: &Attributes, _: AsyncCallback<()>) -> (SplitLogic, ()) {
+        let logic = SplitLogic {
+            s: self.shape(),
+            push_after_complete: self.push_after_complete,
+        };
+        (logic, ())
+    }
+}
+
+impl StageLogic for SplitLogic {
+    type Message = ();
+
+    fn on_pull(&mut self, _: PortId, ctx: &mut StageContext<'_, ()>) {
+        if ctx.is_available_out(&self.s.out0) && ctx.is_available_out(&self.s.out1) {
+            ctx.try_pull(&self.s.inlet);
+        }
+    }
+
+    fn on_push(&mut self, _: PortId, ctx: &mut StageContext<'_, ()>) {
+        let Some(n) = ctx.grab(&self.s.inlet) else {
+            return;
+        };
+        if self.push_after_complete {
+            ctx.complete(&self.s.out0);
+            ctx.push(&self.s.out0, n);
+            return;
+        }
+        let out = if n % 2 == 0 { self.s.out0 } else { self.s.out1 };
+        ctx.push(&out, n);
+        if ctx.is_available_out(&self.s.out0) && ctx.is_available_out(&self.s.out1) {
+            ctx.try_pull(&self.s.inlet);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_two_outlet_stage_routes_each_element_and_completes_both_outlets() {
+    let mut b = GraphBuilder::new();
+    let (split, _) = b.add_stage(Split {
+        push_after_complete: false,
+    });
+    let (src, probe) = b.add_source_mat(TestSource::<u32>::probe());
+    b.connect(src, split.inlet);
+    let (evens, e) = b.add_sink_mat(TestSink::probe());
+    let (odds, o) = b.add_sink_mat(TestSink::probe());
+    b.connect(split.out0, evens);
+    b.connect(split.out1, odds);
+    let (src, evens, odds) = b
+        .build(move |m| (m.take(probe), m.take(e), m.take(o)))
+        .unwrap()
+        .run();
+
+    evens.request(10);
+    odds.request(10);
+    for n in 1..=5 {
+        src.send_next(n).await;
+    }
+    evens.expect_next_n(vec![2, 4]).await;
+    odds.expect_next_n(vec![1, 3, 5]).await;
+    src.send_complete();
+    evens.expect_complete().await;
+    odds.expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_two_outlet_stage_waits_for_demand_on_both_outlets() {
+    let mut b = GraphBuilder::new();
+    let (split, _) = b.add_stage(Split {
+        push_after_complete: false,
+    });
+    let (src, probe) = b.add_source_mat(TestSource::<u32>::probe());
+    b.connect(src, split.inlet);
+    let (evens, e) = b.add_sink_mat(TestSink::probe());
+    let (odds, o) = b.add_sink_mat(TestSink::probe());
+    b.connect(split.out0, evens);
+    b.connect(split.out1, odds);
+    let (src, evens, odds) = b
+        .build(move |m| (m.take(probe), m.take(e), m.take(o)))
+        .unwrap()
+        .with_attributes(Attributes::input_buffer(1))
+        .run();
+
+    // Only `evens` asks: the stage's outlets hold one element each, so it pulls once, then
+    // waits for `odds` to make room.
+    evens.request(5);
+    src.send_next(1).await;
+    evens.expect_no_message(Duration::from_millis(100)).await;
+    assert_eq!(src.pending_demand(), 0, "pulled while `odds` had no room");
+    odds.request(1);
+    odds.expect_next(1).await;
+    src.send_next(2).await;
+    evens.expect_next(2).await;
+    odds.cancel();
+    evens.cancel();
+    src.expect_cancellation().await;
+}
+
+/// Pushing to an outlet the stage completed is misuse; the failure reaches the other outlet,
+/// naming the stage and the port.
+#[tokio::test(start_paused = true)]
+async fn push_to_a_closed_outlet_fails_the_other_outlets_naming_stage_and_port() {
+    let mut b = GraphBuilder::new();
+    let (split, _) = b.add_stage(Split {
+        push_after_complete: true,
+    });
+    let (src, probe) = b.add_source_mat(TestSource::<u32>::probe());
+    b.connect(src, split.inlet);
+    let (evens, e) = b.add_sink_mat(TestSink::probe());
+    let (odds, o) = b.add_sink_mat(TestSink::probe());
+    b.connect(split.out0, evens);
+    b.connect(split.out1, odds);
+    let (src, evens, odds) = b
+        .build(move |m| (m.take(probe), m.take(e), m.take(o)))
+        .unwrap()
+        .run();
+
+    evens.request(1);
+    odds.request(1);
+    src.send_next(7).await;
+    evens.expect_complete().await;
+    match odds.expect_error().await {
+        StreamError::StageMisuse {
+            stage,
+            port,
+            problem,
+        } => {
+            assert_eq!(stage, "split");
+            assert_eq!(port, "evens");
+            assert_eq!(problem, "push to a closed port");
+        }
+        other => panic!("expected StageMisuse, got {other:?}"),
+    }
+    src.expect_cancellation().await;
+}
+
+/// Round-robin over `n` inlets: one element from each live inlet in turn (Akka's `Interleave`
+/// with segment 1), completing when all inlets have.
+struct RoundRobin(usize);
+
+struct RoundRobinLogic {
+    s: FanInShapeN<i32, i32>,
+    /// Inlets in the order they get their turn; an inlet leaves when it finishes.
+    turns: VecDeque<usize>,
+    waiting: bool,
+}
+
+impl GraphStage for RoundRobin {
+    type Shape = FanInShapeN<i32, i32>;
+    type Logic = RoundRobinLogic;
+    type Mat = ();
+
+    fn name(&self) -> &'static str {
+        "round robin"
+    }
+
+    fn shape(&self) -> Self::Shape {
+        FanInShapeN::new(self.0, "in", "out")
+    }
+
+    fn create_logic(&self, _: &Attributes, _: AsyncCallback<()>) -> (RoundRobinLogic, ()) {
+        let logic = RoundRobinLogic {
+            s: self.shape(),
+            turns: (0..self.0).collect(),
+            waiting: false,
+        };
+        (logic, ())
+    }
+}
+
+impl RoundRobinLogic {
+    fn next(&mut self, ctx: &mut StageContext<'_, ()>) {
+        match self.turns.front() {
+            Some(&i) => {
+                ctx.pull(&self.s.ins[i]);
+                self.waiting = true;
+            }
+            None => ctx.complete_stage(),
+        }
+    }
+}
+
+impl StageLogic for RoundRobinLogic {
+    type Message = ();
+
+    fn on_pull(&mut self, _: PortId, ctx: &mut StageContext<'_, ()>) {
+        self.next(ctx);
+    }
+
+    fn on_push(&mut self, inlet: PortId, ctx: &mut StageContext<'_, ()>) {
+        let i = self.s.ins.iter().position(|p| inlet == *p).unwrap();
+        if let Some(x) = ctx.grab(&self.s.ins[i]) {
+            self.waiting = false;
+            self.turns.rotate_left(1);
+            ctx.push(&self.s.out, x);
+        }
+    }
+
+    fn on_upstream_finish(&mut self, inlet: PortId, ctx: &mut StageContext<'_, ()>) {
+        self.turns.retain(|&i| inlet != self.s.ins[i]);
+        if self.waiting {
+            self.waiting = false;
+            self.next(ctx);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_n_inlet_stage_takes_turns_and_completes_after_every_inlet() {
+    let mut b = GraphBuilder::new();
+    let (rr, _) = b.add_stage(RoundRobin(3));
+    let inputs = [vec![1, 2, 3], vec![10], vec![100, 200]];
+    for (inlet, xs) in rr.ins.iter().zip(inputs) {
+        let s = b.add_source(Source::from_iter(xs));
+        b.connect(s, *inlet);
+    }
+    let (sink, seq) = b.add_sink_mat(Sink::seq());
+    b.connect(rr.out, sink);
+    let got = b.build(move |m| m.take(seq)).unwrap().run().await.unwrap();
+    assert_eq!(got, vec![1, 10, 100, 2, 200, 3]);
+}
+
+/// Deals elements to `n` outlets in turn, each element to the next outlet that has demand.
+struct Deal(usize);
+
+struct DealLogic {
+    s: FanOutShapeN<char, char>,
+    next: usize,
+}
+
+impl GraphStage for Deal {
+    type Shape = FanOutShapeN<char, char>;
+    type Logic = DealLogic;
+    type Mat = ();
+
+    fn name(&self) -> &'static str {
+        "deal"
+    }
+
+    fn shape(&self) -> Self::Shape {
+        FanOutShapeN::new(self.0, "cards", "hand")
+    }
+
+    fn create_logic(&self, _: &Attributes, _: AsyncCallback<()>) -> (DealLogic, ()) {
+        (
+            DealLogic {
+                s: self.shape(),
+                next: 0,
+            },
+            (),
+        )
+    }
+}
+
+impl StageLogic for DealLogic {
+    type Message = ();
+
+    fn on_pull(&mut self, outlet: PortId, ctx: &mut StageContext<'_, ()>) {
+        if outlet == self.s.outs[self.next] {
+            ctx.try_pull(&self.s.inlet);
+        }
+    }
+
+    fn on_push(&mut self, _: PortId, ctx: &mut StageContext<'_, ()>) {
+        if let Some(c) = ctx.grab(&self.s.inlet) {
+            ctx.push(&self.s.outs[self.next], c);
+            self.next = (self.next + 1) % self.s.outs.len();
+            if ctx.is_available_out(&self.s.outs[self.next]) {
+                ctx.pull(&self.s.inlet);
+            }
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_n_outlet_stage_deals_in_turn() {
+    let mut b = GraphBuilder::new();
+    let (deal, _) = b.add_stage(Deal(3));
+    let cards = b.add_source(Source::from_iter("abcdefg".chars()));
+    b.connect(cards, deal.inlet);
+    let keys: Vec<_> = deal
+        .outs
+        .iter()
+        .map(|out| {
+            let (sink, key) = b.add_sink_mat(Sink::seq());
+            b.connect(*out, sink);
+            key
+        })
+        .collect();
+    let hands = b
+        .build(move |m| keys.iter().map(|k| m.take(*k)).collect::<Vec<_>>())
+        .unwrap()
+        .run();
+    let mut got = Vec::new();
+    for hand in hands {
+        got.push(hand.await.unwrap().into_iter().collect::<String>());
+    }
+    assert_eq!(got, vec!["adg", "be", "cf"]);
+}
+
+/// A client-side protocol layer whose two directions share state: requests go out numbered,
+/// responses come back paired with the request they answer.
+struct Correlate;
+
+/// Requests out as `(id, request)`, answers in as `(id, answer)`, out as `(request, answer)`.
+type CorrelateShape = BidiShape<String, (u64, String), (u64, String), (String, String)>;
+
+struct CorrelateLogic {
+    s: CorrelateShape,
+    next_id: u64,
+    outstanding: Vec<(u64, String)>,
+}
+
+impl GraphStage for Correlate {
+    type Shape = CorrelateShape;
+    type Logic = CorrelateLogic;
+    type Mat = ();
+
+    fn name(&self) -> &'static str {
+        "correlate"
+    }
+
+    fn shape(&self) -> Self::Shape {
+        BidiShape::new("requests", "numbered", "answers", "paired")
+    }
+
+    fn create_logic(&self, _: &Attributes, _: AsyncCallback<()>) -> (CorrelateLogic, ()) {
+        let logic = CorrelateLogic {
+            s: self.shape(),
+            next_id: 0,
+            outstanding: Vec::new(),
+        };
+        (logic, ())
+    }
+}
+
+impl StageLogic for CorrelateLogic {
+    type Message = ();
+
+    fn on_pull(&mut self, outlet: PortId, ctx: &mut StageContext<'_, ()>) {
+        if outlet == self.s.out1 {
+            ctx.try_pull(&self.s.in1);
+        } else {
+            ctx.try_pull(&self.s.in2);
+        }
+    }
+
+    fn on_push(&mut self, inlet: PortId, ctx: &mut StageContext<'_, ()>) {
+        if inlet == self.s.in1 {
+            if let Some(request) = ctx.grab(&self.s.in1) {
+                self.next_id += 1;
+                self.outstanding.push((self.next_id, request.clone()));
+                ctx.push(&self.s.out1, (self.next_id, request));
+            }
+        } else if let Some((id, answer)) = ctx.grab(&self.s.in2) {
+            let at = self.outstanding.iter().position(|(i, _)| *i == id);
+            let request = at.map_or_else(|| "?".into(), |at| self.outstanding.remove(at).1);
+            ctx.push(&self.s.out2, (request, answer));
+        }
+    }
+
+    fn on_upstream_finish(&mut self, inlet: PortId, ctx: &mut StageContext<'_, ()>) {
+        // The requests ending closes the request direction; answers still come back.
+        if inlet == self.s.in1 {
+            ctx.complete(&self.s.out1);
+        } else {
+            ctx.complete_stage();
+        }
+    }
+}
+
+/// The bidi stage joined with a "server" inside one builder: a cycle through the stage alone.
+#[tokio::test(start_paused = true)]
+async fn a_bidi_stage_on_a_cycle_pairs_each_answer_with_its_request() {
+    let mut b = GraphBuilder::new();
+    let (layer, _) = b.add_stage(Correlate);
+    let requests = b.add_source(Source::from_iter(["hi", "bye"].map(String::from)));
+    b.connect(requests, layer.in1);
+    let server = Flow::<(u64, String)>::new().map(|(id, r)| (id, r.to_uppercase()));
+    let answers = b.via(layer.out1, server);
+    b.connect(answers, layer.in2);
+    let (sink, seq) = b.add_sink_mat(Sink::seq());
+    b.connect(layer.out2, sink);
+    let got = b.build(move |m| m.take(seq)).unwrap().run().await.unwrap();
+    assert_eq!(
+        got,
+        vec![
+            ("hi".to_string(), "HI".to_string()),
+            ("bye".to_string(), "BYE".to_string())
+        ]
+    );
+}
+
+/// A shape of the user's own: a countdown with its feedback arc on a second outlet.
+struct CountdownShape {
+    numbers: Inlet<u32>,
+    done: Outlet<u32>,
+    again: Outlet<u32>,
+}
+
+impl StageShape for CountdownShape {
+    type Handles = (In<u32>, Out<u32>, Out<u32>);
+
+    fn declare(&self, ports: &mut PortList<'_>) {
+        ports.inlet(&self.numbers);
+        ports.outlet(&self.done);
+        ports.outlet(&self.again);
+    }
+
+    fn handles(&self, g: &GraphPorts) -> Self::Handles {
+        (
+            g.inlet(&self.numbers),
+            g.outlet(&self.done),
+            g.outlet(&self.again),
+        )
+    }
+}
+
+/// Emits each number on `done`, and its predecessor on `again` while it is above zero.
+struct Countdown;
+
+struct CountdownLogic(CountdownShape);
+
+impl GraphStage for Countdown {
+    type Shape = CountdownShape;
+    type Logic = CountdownLogic;
+    type Mat = ();
+
+    fn name(&self) -> &'static str {
+        "countdown"
+    }
+
+    fn shape(&self) -> CountdownShape {
+        CountdownShape {
+            numbers: Inlet::new(0, "numbers"),
+            done: Outlet::new(0, "done"),
+            again: Outlet::new(1, "again"),
+        }
+    }
+
+    fn create_logic(&self, _: &Attributes, _: AsyncCallback<()>) -> (CountdownLogic, ()) {
+        (CountdownLogic(self.shape()), ())
+    }
+}
+
+impl StageLogic for CountdownLogic {
+    type Message = ();
+
+    fn on_pull(&mut self, outlet: PortId, ctx: &mut StageContext<'_, ()>) {
+        if outlet == self.0.done {
+            ctx.try_pull(&self.0.numbers);
+        }
+    }
+
+    fn on_push(&mut self, _: PortId, ctx: &mut StageContext<'_, ()>) {
+        if let Some(n) = ctx.grab(&self.0.numbers) {
+            ctx.push(&self.0.done, n);
+            if n > 0 {
+                ctx.emit(&self.0.again, n - 1);
+            } else {
+                ctx.complete_stage();
+            }
+        }
+    }
+}
+
+/// Merge → countdown → Merge: the cycle runs through the custom stage, no fan-out junction.
+#[tokio::test(start_paused = true)]
+async fn a_user_shape_with_a_feedback_outlet_runs_on_a_cycle() {
+    let mut b = GraphBuilder::new();
+    let merge = b.add(Merge::<u32>::new(2));
+    let (countdown, done, again) = b.add_stage(Countdown).0;
+    let start = b.add_source(Source::single(3u32));
+    b.connect(start, merge.ins[0]);
+    b.connect(again, merge.ins[1]);
+    b.connect(merge.out, countdown);
+    let (sink, seq) = b.add_sink_mat(Sink::seq());
+    b.connect(done, sink);
+    let got = b.build(move |m| m.take(seq)).unwrap().run().await.unwrap();
+    assert_eq!(got, vec![3, 2, 1, 0]);
+}
+
+/// Passes elements through; its shape's ids are set by the test.
+struct Misnumbered {
+    inlet: usize,
+    out: usize,
+}
+
+struct PassLogic(FlowShape<i32, i32>);
+
+impl GraphStage for Misnumbered {
+    type Shape = FlowShape<i32, i32>;
+    type Logic = PassLogic;
+    type Mat = ();
+
+    fn name(&self) -> &'static str {
+        "misnumbered"
+    }
+
+    fn shape(&self) -> Self::Shape {
+        FlowShape {
+            inlet: Inlet::new(self.inlet, "in"),
+            out: Outlet::new(self.out, "out"),
+        }
+    }
+
+    fn create_logic(&self, _: &Attributes, _: AsyncCallback<()>) -> (PassLogic, ()) {
+        (PassLogic(self.shape()), ())
+    }
+}
+
+impl StageLogic for PassLogic {
+    type Message = ();
+
+    fn on_pull(&mut self, _: PortId, ctx: &mut StageContext<'_, ()>) {
+        ctx.pull(&self.0.inlet);
+    }
+
+    fn on_push(&mut self, _: PortId, ctx: &mut StageContext<'_, ()>) {
+        if let Some(x) = ctx.grab(&self.0.inlet) {
+            ctx.push(&self.0.out, x);
+        }
+    }
+}
+
+#[test]
+fn a_shape_with_a_wrong_port_id_is_a_build_error() {
+    let mut b = GraphBuilder::new();
+    let ((inlet, out), _) = b.add_stage(Misnumbered { inlet: 0, out: 2 });
+    let s = b.add_source(Source::single(1));
+    b.connect(s, inlet);
+    b.to(out, Sink::ignore());
+    assert_eq!(
+        b.build(|_| ()).err(),
+        Some(GraphError::InvalidShape {
+            stage: "misnumbered",
+            port: "out",
+            problem: "outlet id differs from its place among the outlets",
+        })
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_blueprint_from_a_misnumbered_shape_fails_naming_the_port() {
+    let (src, sink) = TestSource::<i32>::probe()
+        .via(Flow::from_graph(Misnumbered { inlet: 1, out: 0 }))
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(1);
+    match sink.expect_error().await {
+        StreamError::StageMisuse { stage, port, .. } => {
+            assert_eq!((stage.as_ref(), port), ("misnumbered", "in"));
+        }
+        other => panic!("expected StageMisuse, got {other:?}"),
+    }
+    src.expect_cancellation().await;
+}
