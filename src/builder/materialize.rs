@@ -17,18 +17,19 @@ struct Run<'a> {
     outputs: HashMap<(usize, usize), AnyPull>,
     done: Vec<bool>,
     mats: Vec<Option<AnyMat>>,
-    external: Option<((usize, usize), AnyPull)>,
+    external: Vec<((usize, usize), AnyPull)>,
 }
 
 impl Spec {
-    /// Materializes every node; returns the open outlet's stage (if asked) and the kept values.
+    /// Materializes every node, the open inlets fed by `external`; returns the open outlets'
+    /// stages, in the order asked, and the kept values.
     pub(crate) fn materialize(
         &self,
         m: &mut Materializer,
         attrs: &Attributes,
-        external: Option<((usize, usize), AnyPull)>,
-        open_out: Option<(usize, usize)>,
-    ) -> (Option<AnyPull>, Mats) {
+        external: Vec<((usize, usize), AnyPull)>,
+        open_out: &[(usize, usize)],
+    ) -> (Vec<AnyPull>, Mats) {
         let mut run = Run {
             spec: self,
             outputs: HashMap::new(),
@@ -39,7 +40,7 @@ impl Spec {
         // Islands first: their outputs are boundaries that exist before their inputs.
         let mut attach: Vec<(usize, Attach)> = Vec::new();
         for (n, node) in self.nodes.iter().enumerate() {
-            if let NodeImpl::Boundary(make) = &node.imp {
+            if let NodeImpl::Boundary(make) | NodeImpl::Bidi(make) = &node.imp {
                 let (outs, att, mat) = make(m, attrs);
                 for (p, o) in outs.into_iter().enumerate() {
                     run.outputs.insert((n, p), o);
@@ -60,7 +61,10 @@ impl Spec {
                 .collect();
             att(m, ins);
         }
-        let open = open_out.map(|(n, p)| run.output(m, attrs, n, p));
+        let open = open_out
+            .iter()
+            .map(|&(n, p)| run.output(m, attrs, n, p))
+            .collect();
         // Fused nodes reachable only through the open outlet are done by now; any other node
         // was reached from a sink or an island.
         (open, Mats { values: run.mats })
@@ -75,10 +79,8 @@ impl Run<'_> {
     }
 
     fn input(&mut self, m: &mut Materializer, attrs: &Attributes, n: usize, p: usize) -> AnyPull {
-        if let Some((port, _)) = &self.external {
-            if *port == (n, p) {
-                return self.external.take().expect("checked").1;
-            }
+        if let Some(i) = self.external.iter().position(|(port, _)| *port == (n, p)) {
+            return self.external.swap_remove(i).1;
         }
         let (up, up_port) = self.spec.edges[&(n, p)];
         self.output(m, attrs, up, up_port)

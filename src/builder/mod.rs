@@ -51,8 +51,9 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use crate::junctions::BidiPorts;
 use crate::stage::BoxPull;
-use crate::{Attributes, Flow, Materializer, RunnableGraph, Sink, Source};
+use crate::{Attributes, BidiFlow, Flow, Materializer, RunnableGraph, Sink, Source};
 
 pub(crate) type AnyPull = Box<dyn Any + Send>;
 pub(crate) type AnyMat = Box<dyn Any>;
@@ -69,6 +70,9 @@ pub(crate) enum NodeImpl {
     Fused(Arc<FusedFn>),
     /// It runs as its own island: its outputs (boundaries) exist before its inputs are known.
     Boundary(Arc<BoundaryFn>),
+    /// A bidi flow: materialized like `Boundary` (its directions read deferred inputs), but
+    /// output `p` is fused onto input `p`, so a cycle through one direction needs an island.
+    Bidi(Arc<BoundaryFn>),
 }
 
 #[derive(Clone)]
@@ -525,6 +529,76 @@ impl GraphBuilder {
         self.in_handle(node, 0)
     }
 
+    /// Adds a bidi flow; its materialized value is dropped. Each direction is fused onto its
+    /// input, so the bidi flow may sit on a cycle that runs from one direction into the other
+    /// (`out1` → a flow → `in2`, as [`BidiFlow::join`] does).
+    pub fn add_bidi<I1, O1, I2, O2, M>(
+        &mut self,
+        bidi: BidiFlow<I1, O1, I2, O2, M>,
+    ) -> BidiPorts<I1, O1, I2, O2>
+    where
+        I1: Send + 'static,
+        O1: Send + 'static,
+        I2: Send + 'static,
+        O2: Send + 'static,
+        M: 'static,
+    {
+        let node = self.add_bidi_inner(bidi, false);
+        self.bidi_ports(node)
+    }
+
+    /// Adds a bidi flow, keeping its materialized value.
+    pub fn add_bidi_mat<I1, O1, I2, O2, M>(
+        &mut self,
+        bidi: BidiFlow<I1, O1, I2, O2, M>,
+    ) -> (BidiPorts<I1, O1, I2, O2>, MatKey<M>)
+    where
+        I1: Send + 'static,
+        O1: Send + 'static,
+        I2: Send + 'static,
+        O2: Send + 'static,
+        M: 'static,
+    {
+        let node = self.add_bidi_inner(bidi, true);
+        (self.bidi_ports(node), self.mat_key(node))
+    }
+
+    fn add_bidi_inner<I1, O1, I2, O2, M>(
+        &mut self,
+        bidi: BidiFlow<I1, O1, I2, O2, M>,
+        keep: bool,
+    ) -> usize
+    where
+        I1: Send + 'static,
+        O1: Send + 'static,
+        I2: Send + 'static,
+        O2: Send + 'static,
+        M: 'static,
+    {
+        let imp = NodeImpl::Bidi(Arc::new(move |m, a| {
+            let halves = bidi.materialize_halves(m, a);
+            let (top, bottom) = (halves.top, halves.bottom);
+            let (fill1, up1) = crate::bidi::deferred::<I1>();
+            let (fill2, up2) = crate::bidi::deferred::<I2>();
+            let outs: Vec<AnyPull> = vec![Box::new(top(up1)), Box::new(bottom(up2))];
+            let attach: Attach = Box::new(move |_, mut ins| {
+                fill1.fill(take_pull::<I1>(&mut ins, 0));
+                fill2.fill(take_pull::<I2>(&mut ins, 1));
+            });
+            (outs, attach, Box::new(halves.mat) as AnyMat)
+        }));
+        self.add_node("bidi flow", 2, 2, imp, keep)
+    }
+
+    fn bidi_ports<I1, O1, I2, O2>(&self, node: usize) -> BidiPorts<I1, O1, I2, O2> {
+        BidiPorts {
+            in1: self.in_handle(node, 0),
+            out1: self.out_handle(node, 0),
+            in2: self.in_handle(node, 1),
+            out2: self.out_handle(node, 1),
+        }
+    }
+
     /// Adds a junction (or any [`Junction`](crate::junctions::Junction)) and returns its shape.
     pub fn add<J: crate::junctions::Junction>(&mut self, junction: J) -> J::Shape {
         junction.add_to(self)
@@ -629,47 +703,54 @@ impl GraphBuilder {
         self.check_cycles()
     }
 
-    /// A cycle through fused nodes only would make materialization recurse forever.
+    /// A cycle through fused nodes only would make materialization recurse forever (or, through
+    /// one direction of a bidi flow, never start).
     fn check_cycles(&self) -> Result<(), GraphError> {
         #[derive(Clone, Copy, PartialEq)]
         enum Mark {
-            New,
             Active,
             Done,
         }
-        let mut marks = vec![Mark::New; self.nodes.len()];
+        /// A fused node is one unit; each direction of a bidi flow is one.
+        type Unit = (usize, usize);
         fn visit(
             b: &GraphBuilder,
             n: usize,
-            marks: &mut [Mark],
+            out_port: usize,
+            marks: &mut HashMap<Unit, Mark>,
             path: &mut Vec<usize>,
         ) -> Result<(), GraphError> {
-            if matches!(b.nodes[n].imp, NodeImpl::Boundary(_)) {
-                return Ok(());
-            }
-            match marks[n] {
-                Mark::Done => return Ok(()),
-                Mark::Active => {
+            let (unit, inputs) = match b.nodes[n].imp {
+                NodeImpl::Boundary(_) => return Ok(()),
+                NodeImpl::Bidi(_) => ((n, out_port), out_port..out_port + 1),
+                NodeImpl::Fused(_) => ((n, 0), 0..b.nodes[n].inputs),
+            };
+            match marks.get(&unit) {
+                Some(Mark::Done) => return Ok(()),
+                Some(Mark::Active) => {
                     let start = path.iter().position(|&x| x == n).unwrap_or(0);
                     return Err(GraphError::CycleWithoutBoundary {
                         nodes: path[start..].iter().map(|&x| b.nodes[x].name).collect(),
                     });
                 }
-                Mark::New => {}
+                None => {}
             }
-            marks[n] = Mark::Active;
+            marks.insert(unit, Mark::Active);
             path.push(n);
-            for p in 0..b.nodes[n].inputs {
-                if let Some(&(up, _)) = b.edges.get(&(n, p)) {
-                    visit(b, up, marks, path)?;
+            for p in inputs {
+                if let Some(&(up, up_port)) = b.edges.get(&(n, p)) {
+                    visit(b, up, up_port, marks, path)?;
                 }
             }
             path.pop();
-            marks[n] = Mark::Done;
+            marks.insert(unit, Mark::Done);
             Ok(())
         }
+        let mut marks = HashMap::new();
         for n in 0..self.nodes.len() {
-            visit(self, n, &mut marks, &mut Vec::new())?;
+            for out_port in 0..self.nodes[n].outputs.max(1) {
+                visit(self, n, out_port, &mut marks, &mut Vec::new())?;
+            }
         }
         Ok(())
     }
@@ -763,7 +844,7 @@ impl GraphBuilder {
         self.validate(None, None)?;
         let spec = self.into_spec();
         Ok(RunnableGraph::from_fn(move |m, a| {
-            let (_, mut mats) = spec.materialize(m, a, None, None);
+            let (_, mut mats) = spec.materialize(m, a, Vec::new(), &[]);
             mat(&mut mats)
         }))
     }
@@ -784,9 +865,8 @@ impl GraphBuilder {
         self.validate(None, Some((out.node, out.port)))?;
         let spec = self.into_spec();
         Ok(Source::from_fn(move |m, a| {
-            let (p, mut mats) = spec.materialize(m, a, None, Some((out.node, out.port)));
-            let p = p.expect("the open outlet is resolved");
-            (downcast_pull::<T>(p), mat(&mut mats))
+            let (mut p, mut mats) = spec.materialize(m, a, Vec::new(), &[(out.node, out.port)]);
+            (take_pull::<T>(&mut p, 0), mat(&mut mats))
         }))
     }
 
@@ -812,10 +892,9 @@ impl GraphBuilder {
         self.validate(Some((inlet.node, inlet.port)), Some((out.node, out.port)))?;
         let spec = self.into_spec();
         Ok(Flow::from_fn(move |m, up, a| {
-            let external = Some(((inlet.node, inlet.port), Box::new(up) as AnyPull));
-            let (p, mut mats) = spec.materialize(m, a, external, Some((out.node, out.port)));
-            let p = p.expect("the open outlet is resolved");
-            (downcast_pull::<O>(p), mat(&mut mats))
+            let external = vec![((inlet.node, inlet.port), Box::new(up) as AnyPull)];
+            let (mut p, mut mats) = spec.materialize(m, a, external, &[(out.node, out.port)]);
+            (take_pull::<O>(&mut p, 0), mat(&mut mats))
         }))
     }
 
@@ -835,9 +914,72 @@ impl GraphBuilder {
         self.validate(Some((inlet.node, inlet.port)), None)?;
         let spec = self.into_spec();
         Ok(Sink::from_fn(move |m, up, a| {
-            let external = Some(((inlet.node, inlet.port), Box::new(up) as AnyPull));
-            let (_, mut mats) = spec.materialize(m, a, external, None);
+            let external = vec![((inlet.node, inlet.port), Box::new(up) as AnyPull)];
+            let (_, mut mats) = spec.materialize(m, a, external, &[]);
             mat(&mut mats)
+        }))
+    }
+
+    /// Exposes `ports` as the two directions of a bidi flow: `in1` → `out1` on top, `in2` →
+    /// `out2` below (Akka's `BidiFlow.fromGraph` of a `BidiShape` graph).
+    ///
+    /// ```
+    /// use weir::builder::GraphBuilder;
+    /// use weir::junctions::BidiPorts;
+    /// use weir::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // Frames on the way out, unframes on the way back.
+    /// let mut b = GraphBuilder::new();
+    /// let (in1, out1) = b.add_flow(Flow::<String>::new().map(|s| format!("<{s}>")));
+    /// let (in2, out2) = b.add_flow(Flow::<String>::new().map(|s| s.trim_matches(['<', '>']).to_string()));
+    /// let framing = b.build_bidi(BidiPorts { in1, out1, in2, out2 }, |_| ()).unwrap();
+    ///
+    /// let echo = framing.join(Flow::<String>::new().map(|s| s.to_uppercase()));
+    /// let got = Source::single("hi".to_string()).via(echo).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(got, vec!["HI"]);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`build`](GraphBuilder::build), with the four ports as the open ones.
+    pub fn build_bidi<I1, O1, I2, O2, M, F>(
+        self,
+        ports: BidiPorts<I1, O1, I2, O2>,
+        mat: F,
+    ) -> Result<BidiFlow<I1, O1, I2, O2, M>, GraphError>
+    where
+        I1: Send + 'static,
+        O1: Send + 'static,
+        I2: Send + 'static,
+        O2: Send + 'static,
+        M: 'static,
+        F: Fn(&mut Mats) -> M + Send + Sync + 'static,
+    {
+        let BidiPorts {
+            in1,
+            out1,
+            in2,
+            out2,
+        } = ports;
+        let all = [in1.builder, out1.builder, in2.builder, out2.builder];
+        if all.iter().any(|b| *b != self.id) {
+            return Err(GraphError::ForeignPort);
+        }
+        let ins = [(in1.node, in1.port), (in2.node, in2.port)];
+        let outs = [(out1.node, out1.port), (out2.node, out2.port)];
+        self.validate_open(&ins, &outs)?;
+        let spec = self.into_spec();
+        Ok(BidiFlow::from_fn(move |m, a| {
+            let (fill1, up1) = crate::bidi::deferred::<I1>();
+            let (fill2, up2) = crate::bidi::deferred::<I2>();
+            let external = vec![(ins[0], Box::new(up1) as AnyPull), (ins[1], Box::new(up2))];
+            let (mut p, mut mats) = spec.materialize(m, a, external, &outs);
+            crate::bidi::Halves {
+                top: crate::bidi::half(fill1, take_pull::<O1>(&mut p, 0)),
+                bottom: crate::bidi::half(fill2, take_pull::<O2>(&mut p, 1)),
+                mat: mat(&mut mats),
+            }
         }))
     }
 }

@@ -612,6 +612,35 @@ impl<I: Send + 'static, Mat: 'static> Sink<I, Mat> {
     }
 }
 
+impl<I1, O1, I2, O2, Mat> crate::BidiFlow<I1, O1, I2, O2, Mat>
+where
+    I1: Send + 'static,
+    O1: Send + 'static,
+    I2: Send + 'static,
+    O2: Send + 'static,
+    Mat: 'static,
+{
+    /// A bidi flow from a custom stage with a [`BidiShape`] (Akka's `BidiFlow.fromGraph`): a
+    /// protocol layer whose two directions share the stage's state. The stage runs as its own
+    /// island, so it may be joined with a flow that turns its top output into its bottom input.
+    pub fn from_graph<G>(stage: G) -> Self
+    where
+        G: GraphStage<Shape = BidiShape<I1, O1, I2, O2>, Mat = Mat>,
+    {
+        let stage = Arc::new(stage);
+        crate::BidiFlow::from_fn(move |m, a| {
+            let (fill1, up1) = crate::bidi::deferred::<I1>();
+            let (fill2, up2) = crate::bidi::deferred::<I2>();
+            let (mut outs, mat) = materialize(m, &*stage, a, vec![erase(up1), erase(up2)]);
+            crate::bidi::Halves {
+                top: crate::bidi::half(fill1, take_pull::<O1>(&mut outs, 0)),
+                bottom: crate::bidi::half(fill2, take_pull::<O2>(&mut outs, 1)),
+                mat,
+            }
+        })
+    }
+}
+
 impl crate::builder::GraphBuilder {
     /// Adds a custom stage of any shape and returns the builder handles of its ports (see
     /// [`StageShape::Handles`]) and the key of its materialized value. The stage runs as its
