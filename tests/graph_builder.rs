@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::timeout;
-use weir::builder::{GraphBuilder, GraphError};
+use weir::builder::{GraphBuilder, GraphError, In, Out, PartialGraph};
 use weir::custom::{AsyncCallback, FlowShape, GraphStage, PortId, StageContext, StageLogic};
 use weir::junctions::{Balance, Broadcast, Concat, Merge, Zip};
 use weir::prelude::*;
@@ -826,4 +826,70 @@ async fn the_scoring_stage_in_a_graph_with_finite_sources() {
         .count() as u64;
     let state = handle.state();
     assert_eq!(state.map_or(0, |s| s.records_scored), scored);
+}
+
+/// A pass-through that counts what passes into its materialized value.
+fn counting_tap() -> PartialGraph<(In<u32>, Out<u32>), Completion<usize>> {
+    let mut b = GraphBuilder::new();
+    let fan = b.add(Broadcast::<u32>::new(2));
+    let (count, key) = b.add_sink_mat(Sink::fold(0usize, |n, _| n + 1));
+    b.connect(fan.outs[1], count);
+    b.build_partial_mat((fan.inlet, fan.outs[0]), move |m| m.take(key))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn import_mat_gives_each_copy_its_own_materialized_value() {
+    let tap = counting_tap();
+    let mut b = GraphBuilder::new();
+    let ((in_a, out_a), key_a) = b.import_mat(&tap);
+    let ((in_b, out_b), key_b) = b.import_mat(&tap);
+    let a = b.add_source(Source::range(1u32, 3));
+    let bb = b.add_source(Source::range(1u32, 5));
+    b.connect(a, in_a);
+    b.connect(bb, in_b);
+    b.to(out_a, Sink::ignore());
+    b.to(out_b, Sink::ignore());
+    let graph = b.build(move |m| (m.take(key_a), m.take(key_b))).unwrap();
+    for _ in 0..2 {
+        let (a, bb) = graph.run();
+        assert_eq!((a.await.unwrap(), bb.await.unwrap()), (3, 5));
+    }
+}
+
+#[tokio::test]
+async fn materialized_values_of_nested_partial_graphs_combine_outward() {
+    // Two taps in a row, packaged with a sink of their own, imported into a closed graph.
+    let tap = counting_tap();
+    let mut b = GraphBuilder::new();
+    let ((in1, out1), first) = b.import_mat(&tap);
+    let ((in2, out2), second) = b.import_mat(&tap);
+    let evens = b.via(out1, Flow::<u32>::new().filter(|x| x % 2 == 0));
+    b.connect(evens, in2);
+    let (sink, seq) = b.add_sink_mat(Sink::seq());
+    b.connect(out2, sink);
+    let pair = b
+        .build_partial_mat(in1, move |m| (m.take(first), m.take(second), m.take(seq)))
+        .unwrap();
+
+    let mut b = GraphBuilder::new();
+    let (inlet, key) = b.import_mat(&pair);
+    let numbers = b.add_source(Source::range(1u32, 6));
+    b.connect(numbers, inlet);
+    let (first, second, seq) = b.build(move |m| m.take(key)).unwrap().run();
+    assert_eq!(seq.await.unwrap(), vec![2, 4, 6]);
+    assert_eq!(first.await.unwrap(), 6);
+    assert_eq!(second.await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn import_without_mat_drops_the_value_and_still_runs() {
+    let mut b = GraphBuilder::new();
+    let (inlet, out) = b.import(&counting_tap());
+    let numbers = b.add_source(Source::range(1u32, 3));
+    b.connect(numbers, inlet);
+    let (sink, seq) = b.add_sink_mat(Sink::seq());
+    b.connect(out, sink);
+    let got = b.build(move |m| m.take(seq)).unwrap().run().await.unwrap();
+    assert_eq!(got, vec![1, 2, 3]);
 }

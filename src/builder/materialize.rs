@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{AnyMat, AnyPull, Attach, Mats, Node, NodeImpl};
+use super::{AnyMat, AnyPull, Attach, Derived, Mats, Node, NodeImpl};
 use crate::{Attributes, Materializer};
 
 /// A validated graph, shared by its materializations.
@@ -10,6 +10,8 @@ pub(crate) struct Spec {
     pub(crate) nodes: Vec<Node>,
     pub(crate) edges: HashMap<(usize, usize), (usize, usize)>,
     pub(crate) mats: usize,
+    /// Values of imported partial graphs, in dependency order (inner graphs first).
+    pub(crate) derived: Vec<Derived>,
 }
 
 struct Run<'a> {
@@ -67,7 +69,15 @@ impl Spec {
             .collect();
         // Fused nodes reachable only through the open outlet are done by now; any other node
         // was reached from a sink or an island.
-        (open, Mats { values: run.mats })
+        let mut values = run.mats;
+        for d in &self.derived {
+            let parts = values[d.base..d.base + d.count]
+                .iter_mut()
+                .map(Option::take)
+                .collect();
+            values[d.slot] = Some((d.make)(&mut Mats { values: parts }));
+        }
+        (open, Mats { values })
     }
 }
 

@@ -192,15 +192,45 @@ impl Mats {
     }
 }
 
-/// A graph with open ports, built once and imported into other builders.
-pub struct PartialGraph<S> {
+/// A materialized value computed from the values of an imported partial graph's parts, once
+/// they are all materialized.
+#[derive(Clone)]
+pub(crate) struct Derived {
+    /// Where the value goes.
+    pub(crate) slot: usize,
+    /// The partial graph's own values: `base..base + count`.
+    pub(crate) base: usize,
+    pub(crate) count: usize,
+    pub(crate) make: Arc<dyn Fn(&mut Mats) -> AnyMat + Send + Sync>,
+}
+
+/// A graph with open ports, built once and imported into other builders, with the
+/// materialized value its combining function computes from its parts' values.
+pub struct PartialGraph<S, M = crate::NotUsed> {
     nodes: Vec<Node>,
     edges: HashMap<(usize, usize), (usize, usize)>,
     shape: S,
     builder: u64,
+    mats: usize,
+    derived: Vec<Derived>,
+    mat: Arc<dyn Fn(&mut Mats) -> M + Send + Sync>,
 }
 
-impl<S> fmt::Debug for PartialGraph<S> {
+impl<S: Clone, M> Clone for PartialGraph<S, M> {
+    fn clone(&self) -> Self {
+        PartialGraph {
+            nodes: self.nodes.clone(),
+            edges: self.edges.clone(),
+            shape: self.shape.clone(),
+            builder: self.builder,
+            mats: self.mats,
+            derived: self.derived.clone(),
+            mat: self.mat.clone(),
+        }
+    }
+}
+
+impl<S, M> fmt::Debug for PartialGraph<S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PartialGraph")
             .field(
@@ -354,6 +384,7 @@ pub struct GraphBuilder {
     used_outlets: HashSet<(usize, usize)>,
     errors: Vec<GraphError>,
     mats: usize,
+    derived: Vec<Derived>,
 }
 
 impl fmt::Debug for GraphBuilder {
@@ -377,6 +408,7 @@ impl Default for GraphBuilder {
             used_outlets: HashSet::new(),
             errors: Vec::new(),
             mats: 0,
+            derived: Vec::new(),
         }
     }
 }
@@ -760,12 +792,14 @@ impl GraphBuilder {
             nodes: self.nodes,
             edges: self.edges,
             mats: self.mats,
+            derived: self.derived,
         })
     }
 
     /// Packages the graph as a reusable partial graph whose open ports are those of `shape`
     /// (Akka's partial `GraphDSL`); add it to other builders with
-    /// [`import`](GraphBuilder::import). Materialized values of its parts are not kept.
+    /// [`import`](GraphBuilder::import). Its materialized value is `()`; see
+    /// [`build_partial_mat`](GraphBuilder::build_partial_mat) to keep its parts' values.
     ///
     /// ```
     /// use weir::builder::{GraphBuilder, PartialGraph};
@@ -801,6 +835,49 @@ impl GraphBuilder {
     /// # Errors
     /// As [`build`](GraphBuilder::build), with the shape's ports as the open ones.
     pub fn build_partial<S: Shape>(self, shape: S) -> Result<PartialGraph<S>, GraphError> {
+        self.build_partial_mat(shape, |_| ())
+    }
+
+    /// Like [`build_partial`](GraphBuilder::build_partial), with the materialized value `mat`
+    /// computes from the values of the parts added with the `_mat` methods; a builder that
+    /// imports the graph with [`import_mat`](GraphBuilder::import_mat) gets it.
+    ///
+    /// ```
+    /// use weir::builder::GraphBuilder;
+    /// use weir::junctions::{Broadcast, UniformFanInShape};
+    /// use weir::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // A tap: passes elements on, and counts them into its materialized value.
+    /// let mut b = GraphBuilder::new();
+    /// let fan = b.add(Broadcast::<u32>::new(2));
+    /// let (count, key) = b.add_sink_mat(Sink::fold(0, |n, _| n + 1));
+    /// b.connect(fan.outs[1], count);
+    /// let tap = b.build_partial_mat((fan.inlet, fan.outs[0]), move |m| m.take(key)).unwrap();
+    ///
+    /// let mut b = GraphBuilder::new();
+    /// let ((inlet, out), counted) = b.import_mat(&tap);
+    /// let numbers = b.add_source(Source::range(1u32, 5));
+    /// b.connect(numbers, inlet);
+    /// let (sink, seq) = b.add_sink_mat(Sink::seq());
+    /// b.connect(out, sink);
+    /// let (counted, seq) = b.build(move |m| (m.take(counted), m.take(seq))).unwrap().run();
+    /// assert_eq!(seq.await.unwrap(), vec![1, 2, 3, 4, 5]);
+    /// assert_eq!(counted.await.unwrap(), 5);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`build_partial`](GraphBuilder::build_partial).
+    pub fn build_partial_mat<S, M, F>(
+        self,
+        shape: S,
+        mat: F,
+    ) -> Result<PartialGraph<S, M>, GraphError>
+    where
+        S: Shape,
+        F: Fn(&mut Mats) -> M + Send + Sync + 'static,
+    {
         let (ins, outs) = shape.ports();
         if ins.iter().chain(&outs).any(|(b, _, _)| *b != self.id) {
             return Err(GraphError::ForeignPort);
@@ -813,17 +890,56 @@ impl GraphBuilder {
             edges: self.edges,
             shape,
             builder: self.id,
+            mats: self.mats,
+            derived: self.derived,
+            mat: Arc::new(mat),
         })
     }
 
     /// Adds a copy of `graph`'s parts to this builder and returns its open ports, now ports of
-    /// this builder.
-    pub fn import<S: Shape>(&mut self, graph: &PartialGraph<S>) -> S {
+    /// this builder; `graph`'s materialized value is dropped.
+    pub fn import<S: Shape, M>(&mut self, graph: &PartialGraph<S, M>) -> S {
+        self.import_parts(graph, false)
+    }
+
+    /// Like [`import`](GraphBuilder::import), keeping `graph`'s materialized value.
+    pub fn import_mat<S: Shape, M: 'static>(
+        &mut self,
+        graph: &PartialGraph<S, M>,
+    ) -> (S, MatKey<M>) {
+        let base = self.mats;
+        let shape = self.import_parts(graph, true);
+        let slot = self.mats;
+        self.mats += 1;
+        let mat = graph.mat.clone();
+        self.derived.push(Derived {
+            slot,
+            base,
+            count: graph.mats,
+            make: Arc::new(move |m| Box::new(mat(m)) as AnyMat),
+        });
+        let key = MatKey {
+            index: slot,
+            _m: PhantomData,
+        };
+        (shape, key)
+    }
+
+    fn import_parts<S: Shape, M>(&mut self, graph: &PartialGraph<S, M>, keep: bool) -> S {
         let offset = self.nodes.len();
+        let base = self.mats;
         for node in &graph.nodes {
             let mut node = node.clone();
-            node.mat = None;
+            node.mat = node.mat.filter(|_| keep).map(|i| i + base);
             self.nodes.push(node);
+        }
+        if keep {
+            self.mats += graph.mats;
+            self.derived.extend(graph.derived.iter().map(|d| Derived {
+                slot: d.slot + base,
+                base: d.base + base,
+                ..d.clone()
+            }));
         }
         for (&(n, p), &(un, up)) in &graph.edges {
             self.edges.insert((n + offset, p), (un + offset, up));
