@@ -26,6 +26,14 @@ pub(crate) trait Router<T>: Send + 'static {
     fn should_stop(&self, rooms: &[Option<usize>]) -> bool {
         rooms.iter().all(Option::is_none)
     }
+    /// Routes an element held back for lack of room, if there is room now; true if it did.
+    fn release(&mut self, _rooms: &mut [Option<usize>], _batches: &mut [Vec<Self::Out>]) -> bool {
+        false
+    }
+    /// Whether an element is held back: completion waits for it.
+    fn holding(&self) -> bool {
+        false
+    }
 }
 
 pub(crate) struct FanOut<T, R: Router<T>> {
@@ -36,6 +44,8 @@ pub(crate) struct FanOut<T, R: Router<T>> {
     pulled: Vec<bool>,
     batches: Vec<Vec<R::Out>>,
     buf: Vec<T>,
+    /// Upstream completed while the router held an element back.
+    completed: bool,
 }
 
 impl<T, R: Router<T>> FanOut<T, R> {
@@ -49,6 +59,26 @@ impl<T, R: Router<T>> FanOut<T, R> {
             pulled: vec![false; n],
             batches: (0..n).map(|_| Vec::new()).collect(),
             buf: Vec::new(),
+            completed: false,
+        }
+    }
+
+    /// Hands each output its routed elements.
+    fn send_batches(&mut self) {
+        for (i, batch) in self.batches.iter_mut().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            match self.outs[i].as_mut() {
+                Some(tx) => {
+                    // An output cancelled since its credit was read: its elements are lost
+                    // with it, as with a cancelled Akka outlet.
+                    if tx.send(batch, None).is_err() {
+                        self.outs[i] = None;
+                    }
+                }
+                None => batch.clear(),
+            }
         }
     }
 
@@ -95,7 +125,18 @@ impl<T: Send + 'static, R: Router<T>> Future for FanOut<T, R> {
                 this.finish(&Step::Complete);
                 return Poll::Ready(());
             }
-            let want = this.router.demand(&this.rooms, &this.pulled);
+            if this.router.release(&mut this.rooms, &mut this.batches) {
+                this.send_batches();
+            }
+            if this.completed && !this.router.holding() {
+                this.finish(&Step::Complete);
+                return Poll::Ready(());
+            }
+            let want = if this.completed {
+                0
+            } else {
+                this.router.demand(&this.rooms, &this.pulled)
+            };
             let step = if want == 0 {
                 None
             } else {
@@ -140,28 +181,19 @@ impl<T: Send + 'static, R: Router<T>> Future for FanOut<T, R> {
                 Ok(Err(e)) | Err(e) => failure = Some(e),
             }
             this.buf.clear();
-            for (i, batch) in this.batches.iter_mut().enumerate() {
-                if batch.is_empty() {
-                    continue;
-                }
-                match this.outs[i].as_mut() {
-                    Some(tx) => {
-                        // An output cancelled since its credit was read: its elements are lost
-                        // with it, as with a cancelled Akka outlet.
-                        if tx.send(batch, None).is_err() {
-                            this.outs[i] = None;
-                        }
-                    }
-                    None => batch.clear(),
-                }
-            }
+            this.send_batches();
             if let Some(e) = failure {
                 this.finish(&Step::Failed(e));
                 return Poll::Ready(());
             }
-            if step.is_terminal() {
-                this.finish(&step);
-                return Poll::Ready(());
+            match step {
+                // An element held back still goes out before completion.
+                Step::Complete if this.router.holding() => this.completed = true,
+                Step::Complete | Step::Failed(_) => {
+                    this.finish(&step);
+                    return Poll::Ready(());
+                }
+                _ => {}
             }
         }
     }
@@ -252,22 +284,33 @@ impl<T: Send + 'static> Router<T> for BalanceRouter {
 }
 
 /// Partition: each element to the output `f` picks; an index out of range fails the stream.
-pub(crate) struct PartitionRouter<F> {
+///
+/// As in Akka, an element waits only for room on its own output: a full output holds back the
+/// one element bound for it (and, behind it, the whole input), never elements that arrived
+/// while the other outputs had room.
+pub(crate) struct PartitionRouter<T, F> {
     pub(crate) f: F,
     pub(crate) outputs: usize,
+    /// An element whose output had no room, and that output.
+    pub(crate) held: Option<(usize, T)>,
 }
 
-impl<T: Send + 'static, F: FnMut(&T) -> usize + Send + 'static> Router<T> for PartitionRouter<F> {
+impl<T: Send + 'static, F: FnMut(&T) -> usize + Send + 'static> Router<T>
+    for PartitionRouter<T, F>
+{
     type Out = T;
 
     fn demand(&self, rooms: &[Option<usize>], _pulled: &[bool]) -> usize {
-        // One element at a time unless every output has room, so one full output cannot make
-        // the junction buffer elements bound for it.
-        let min = rooms.iter().flatten().copied().min().unwrap_or(0);
-        if rooms.contains(&Some(0)) {
-            0
-        } else {
-            min
+        if self.held.is_some() {
+            return 0;
+        }
+        // A batch when every live output can take all of it; otherwise one element at a time
+        // while any output has room (it may have to be held back).
+        let live = || rooms.iter().flatten().copied();
+        match live().min() {
+            Some(min) if min > 0 => min,
+            Some(_) if live().any(|r| r > 0) => 1,
+            _ => 0,
         }
     }
 
@@ -284,12 +327,38 @@ impl<T: Send + 'static, F: FnMut(&T) -> usize + Send + 'static> Router<T> for Pa
                 outputs: self.outputs,
             });
         }
-        if let Some(r) = rooms[i].as_mut() {
-            *r = r.saturating_sub(1);
-            batches[i].push(x);
+        match rooms[i].as_mut() {
+            Some(0) => self.held = Some((i, x)),
+            Some(r) => {
+                *r -= 1;
+                batches[i].push(x);
+            }
+            // An element for a cancelled output is dropped, as in Akka's Partition.
+            None => {}
         }
-        // An element for a cancelled output is dropped, as in Akka's Partition.
         Ok(())
+    }
+
+    fn release(&mut self, rooms: &mut [Option<usize>], batches: &mut [Vec<T>]) -> bool {
+        match self.held.take() {
+            Some((i, x)) => match rooms[i].as_mut() {
+                Some(0) => {
+                    self.held = Some((i, x));
+                    false
+                }
+                Some(r) => {
+                    *r -= 1;
+                    batches[i].push(x);
+                    true
+                }
+                None => false,
+            },
+            None => false,
+        }
+    }
+
+    fn holding(&self) -> bool {
+        self.held.is_some()
     }
 }
 

@@ -231,11 +231,21 @@ junction_struct!(
 );
 
 impl<T> MergePreferred<T> {
-    /// A preferred input and `secondary` others.
+    /// A preferred input and `secondary` others; completes when all inputs have.
     pub fn new(secondary: usize) -> Self {
         MergePreferred {
             secondary,
             eager_complete: false,
+            _t: PhantomData,
+        }
+    }
+
+    /// Like [`new`](MergePreferred::new), but completes as soon as any input completes (Akka's
+    /// `eagerComplete = true`).
+    pub fn eager_complete(secondary: usize) -> Self {
+        MergePreferred {
+            secondary,
+            eager_complete: true,
             _t: PhantomData,
         }
     }
@@ -266,11 +276,21 @@ junction_struct!(
 );
 
 impl<T> MergePrioritized<T> {
-    /// One input per priority.
+    /// One input per priority; completes when all inputs have.
     pub fn new(priorities: Vec<usize>) -> Self {
         MergePrioritized {
             priorities,
             eager_complete: false,
+            _t: PhantomData,
+        }
+    }
+
+    /// Like [`new`](MergePrioritized::new), but completes as soon as any input completes
+    /// (Akka's `eagerComplete = true`).
+    pub fn eager_complete(priorities: Vec<usize>) -> Self {
+        MergePrioritized {
+            priorities,
+            eager_complete: true,
             _t: PhantomData,
         }
     }
@@ -801,6 +821,16 @@ impl<T: Send + 'static> Junction for Balance<T> {
 
 /// Sends each element to the output its function picks (Akka's `Partition`); an index out of
 /// range fails the stream with [`StreamError::PartitionOutOfBounds`](crate::StreamError).
+///
+/// # Back pressure
+/// An element waits for room on its own output only: while one output is full, elements for the
+/// others keep flowing until an element for the full output arrives, which is held back (and
+/// the input with it) until that output has room. An element for a cancelled output is dropped;
+/// the partition stops when every output has cancelled.
+///
+/// # Completion
+/// Completes every output when the input completes, after a held-back element went out; fails
+/// every output when the input fails or the function panics.
 pub struct Partition<T, F> {
     n: usize,
     f: F,
@@ -839,6 +869,7 @@ where
                 PartitionRouter {
                     f: f.clone(),
                     outputs: n,
+                    held: None,
                 },
             ))
         })
