@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use weir::builder::{GraphBuilder, GraphError, In, Out};
 use weir::custom::{
-    AsyncCallback, BidiShape, FanInShapeN, FanOutShape2, FanOutShapeN, FlowShape, GraphPorts,
-    GraphStage, Inlet, Outlet, PortId, PortList, StageContext, StageLogic, StageShape,
+    AsyncCallback, BidiShape, CallbackError, FanInShapeN, FanOutShape2, FanOutShapeN, FlowShape,
+    GraphPorts, GraphStage, Inlet, Outlet, PortId, PortList, SourceShape, StageContext, StageLogic,
+    StageShape,
 };
 use weir::junctions::Merge;
 use weir::prelude::*;
@@ -594,4 +595,57 @@ async fn a_blueprint_from_a_misnumbered_shape_fails_naming_the_port() {
         other => panic!("expected StageMisuse, got {other:?}"),
     }
     src.expect_cancellation().await;
+}
+
+/// Emits what its callback receives; on `0` it emits a burst and completes behind it.
+struct Mailbox;
+
+struct MailboxLogic(SourceShape<u32>);
+
+impl GraphStage for Mailbox {
+    type Shape = SourceShape<u32>;
+    type Logic = MailboxLogic;
+    type Mat = AsyncCallback<u32>;
+
+    fn name(&self) -> &'static str {
+        "mailbox"
+    }
+
+    fn shape(&self) -> Self::Shape {
+        SourceShape::new("out")
+    }
+
+    fn create_logic(&self, _: &Attributes, cb: AsyncCallback<u32>) -> (MailboxLogic, Self::Mat) {
+        (MailboxLogic(self.shape()), cb)
+    }
+}
+
+impl StageLogic for MailboxLogic {
+    type Message = u32;
+
+    fn on_message(&mut self, n: u32, ctx: &mut StageContext<'_, u32>) {
+        if n == 0 {
+            ctx.emit_multiple(&self.0.out, vec![1, 2, 3]);
+            ctx.complete_stage();
+        } else {
+            ctx.emit(&self.0.out, n);
+        }
+    }
+}
+
+/// Once `complete_stage` is called no handler runs again, so the callback refuses values even
+/// while queued emits still drain.
+#[tokio::test(start_paused = true)]
+async fn the_callback_refuses_values_once_the_stage_is_completing() {
+    let (cb, sink) = Source::from_graph(Mailbox)
+        .to_mat(TestSink::probe(), Keep::both)
+        .with_attributes(Attributes::input_buffer(1))
+        .run();
+    cb.invoke(0).unwrap();
+    sink.request(1);
+    sink.expect_next(1).await;
+    assert!(matches!(cb.invoke(9), Err(CallbackError::StageStopped(9))));
+    sink.request(5);
+    sink.expect_next_n(vec![2, 3]).await;
+    sink.expect_complete().await;
 }

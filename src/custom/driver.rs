@@ -79,6 +79,10 @@ impl<L: StageLogic> StageIsland<L> {
                 self.state.failure = Some(e);
             }
         }
+        if self.stopping() {
+            // No handler runs from now on: a value sent now would never be delivered.
+            self.messages.close();
+        }
     }
 
     /// Applies `complete_stage`/`fail_stage`; true once every port is closed and nothing is

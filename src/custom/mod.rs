@@ -9,12 +9,18 @@
 //! - `pre_start` runs first. Handlers then run one at a time, on the stage's own task (a custom
 //!   stage is an island of its own): the logic is `&mut self` and needs no locks.
 //! - Demand: `pull(inlet)` asks for one element; `on_push(inlet)` says it arrived and `grab`
-//!   takes it. `on_pull(outlet)` says downstream wants one element; `push` gives it, once.
+//!   takes it. `on_pull(outlet)` says the outlet can take one element; `push` gives it, once.
 //!   `emit` pushes when possible and queues otherwise.
+//! - Buffers: each outlet feeds downstream through a bounded buffer of the `input_buffer`
+//!   attribute's size (default 16), and each inlet prefetches as much, as at an Akka async
+//!   boundary. So `on_pull` means "the outlet's buffer has room", which runs ahead of the
+//!   downstream's own requests by up to that many elements; set `Attributes::input_buffer(1)`
+//!   for a stage that must push only what downstream has asked for.
 //! - Termination: by default an upstream finish completes the stage, an upstream failure fails
 //!   it, and a downstream cancellation completes it (as in Akka). The stage also stops when all
 //!   its ports are closed, unless `set_keep_going(true)`. `post_stop` runs exactly once on every
-//!   kind of termination, including an aborted task.
+//!   kind of termination, including an aborted task. Once `complete_stage` or `fail_stage` is
+//!   called no handler runs, and the async callback reports `StageStopped`.
 //! - Upstream termination is observed on a pull: an inlet that is never pulled does not report
 //!   `on_upstream_finish`.
 //! - Misuse of the API fails the stage with [`StreamError::StageMisuse`](crate::StreamError),
