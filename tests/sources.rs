@@ -281,19 +281,19 @@ async fn cycle_of_single_element() {
 }
 
 #[tokio::test]
-async fn cycle_of_empty_collection_completes_empty() {
-    let out = Source::cycle(Vec::<i32>::new())
-        .run_with(Sink::seq())
-        .await
-        .unwrap();
-    assert!(out.is_empty());
+async fn cycle_of_empty_collection_fails_as_in_akka() {
+    let out = Source::cycle(Vec::<i32>::new()).run_with(Sink::seq()).await;
+    assert!(matches!(out, Err(StreamError::Empty { stage: "cycle" })));
 }
 
 #[tokio::test(start_paused = true)]
-async fn cycle_of_empty_collection_completes_under_demand() {
+async fn cycle_of_empty_collection_fails_under_demand() {
     let sink = Source::cycle(Vec::<i32>::new()).run_with(TestSink::probe());
     sink.request(4);
-    sink.expect_complete().await;
+    assert!(matches!(
+        sink.expect_error().await,
+        StreamError::Empty { stage: "cycle" }
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------

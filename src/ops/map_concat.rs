@@ -8,12 +8,14 @@ use crate::supervision::Directive;
 use crate::Attributes;
 
 /// Expands each element into an iterator, emitted lazily so an element may expand to any number
-/// of outputs without buffering them. `make` creates the per-run (possibly stateful) function;
-/// Restart calls it again.
+/// of outputs without buffering them. `make` creates the per-run (possibly stateful) function
+/// when the first element arrives; Restart makes it again. A panic in `make` fails the stream
+/// (as an exception in Akka's `statefulMapConcat` factory fails the stage), whatever the
+/// decider says.
 pub(crate) struct MapConcat<In, F, M, I: IntoIterator> {
     up: Option<BoxPull<In>>,
     make: M,
-    f: F,
+    f: Option<F>,
     current: Option<I::IntoIter>,
     inbuf: VecDeque<In>,
     scratch: Vec<In>,
@@ -26,15 +28,10 @@ where
     M: FnMut() -> F,
     I: IntoIterator,
 {
-    pub(crate) fn new(
-        up: BoxPull<In>,
-        mut make: M,
-        name: &'static str,
-        attrs: &Attributes,
-    ) -> Self {
+    pub(crate) fn new(up: BoxPull<In>, make: M, name: &'static str, attrs: &Attributes) -> Self {
         MapConcat {
             up: Some(up),
-            f: make(),
+            f: None,
             make,
             current: None,
             inbuf: VecDeque::new(),
@@ -74,20 +71,29 @@ where
                         match self.sup.decide(&e) {
                             Directive::Stop => return Poll::Ready(Step::Failed(e)),
                             Directive::Resume => {}
-                            Directive::Restart => self.f = (self.make)(),
+                            Directive::Restart => self.f = None,
                         }
                     }
                 }
                 continue;
             }
             if let Some(x) = self.inbuf.pop_front() {
-                let f = &mut self.f;
+                if self.f.is_none() {
+                    let make = &mut self.make;
+                    match self.sup.call(make) {
+                        Ok(f) => self.f = Some(f),
+                        Err(e) => return Poll::Ready(Step::Failed(e)),
+                    }
+                }
+                let Some(f) = self.f.as_mut() else {
+                    continue;
+                };
                 match self.sup.call(|| f(x).into_iter()) {
                     Ok(it) => self.current = Some(it),
                     Err(e) => match self.sup.decide(&e) {
                         Directive::Stop => return Poll::Ready(Step::Failed(e)),
                         Directive::Resume => {}
-                        Directive::Restart => self.f = (self.make)(),
+                        Directive::Restart => self.f = None,
                     },
                 }
                 continue;

@@ -317,7 +317,9 @@ impl<In: Send + 'static> Sink<In, Completion<()>> {
     {
         Sink::from_fn(move |m, up, a| {
             let (mut promise, done) = completion();
-            match make() {
+            // A panicking factory fails this run, like any other user code.
+            let made = crate::stage::guarded(&a.name_or("from_sink_fn"), &make);
+            match made.and_then(|r| r.map_err(StreamError::failed)) {
                 Ok(sink) => m.spawn_island(from_sink::FromSink::new(
                     up,
                     Some(sink),
@@ -326,7 +328,7 @@ impl<In: Send + 'static> Sink<In, Completion<()>> {
                 )),
                 Err(e) => {
                     drop(up);
-                    promise.complete(Err(StreamError::failed(e)));
+                    promise.complete(Err(e));
                 }
             }
             done

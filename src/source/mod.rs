@@ -410,7 +410,8 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
         Source::from_iter(std::iter::repeat(value))
     }
 
-    /// Emits the elements of `iter` over and over (Akka's `cycle`). An empty `iter` completes.
+    /// Emits the elements of `iter` over and over (Akka's `cycle`). An empty `iter` fails the
+    /// stream with [`StreamError::Empty`], as Akka's `cycle` fails on an empty iterator.
     ///
     /// ```
     /// use weir::prelude::*;
@@ -425,10 +426,12 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
         I::IntoIter: Clone + Send + 'static,
     {
         Source::from_fn(move |_, _| {
-            (
-                Box::new(iter::IterPull::new(iter.clone().into_iter().cycle())) as BoxPull<Out>,
-                (),
-            )
+            let cycle = iter::IterPull::new(iter.clone().into_iter().cycle());
+            let pull = NonEmpty {
+                inner: cycle,
+                seen: false,
+            };
+            (Box::new(pull) as BoxPull<Out>, ())
         })
     }
 
@@ -630,11 +633,14 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
         S: futures::Stream<Item = Out> + Send + 'static,
         F: Fn() -> S + Send + Sync + 'static,
     {
-        Source::from_fn(move |_, _| {
-            (
-                Box::new(stream::StreamPull::new(make())) as BoxPull<Out>,
-                (),
-            )
+        Source::from_fn(move |_, a| {
+            // A panicking factory fails this run, like any other user code.
+            let name = a.name_or("from_stream_fn");
+            let pull: BoxPull<Out> = match crate::stage::guarded(&name, &make) {
+                Ok(stream) => Box::new(stream::StreamPull::new(stream)),
+                Err(e) => Box::new(FailedPull(Some(e))),
+            };
+            (pull, ())
         })
     }
 
@@ -673,5 +679,26 @@ where
     /// ```
     pub fn range(start: T, end: T) -> Self {
         Source::from_iter(start..=end)
+    }
+}
+
+/// Fails with [`StreamError::Empty`] when `inner` completes without ever emitting: a cycle of
+/// nothing. (`cycle` only ends when its iterator is empty.)
+struct NonEmpty<P> {
+    inner: P,
+    seen: bool,
+}
+
+impl<T: Send + 'static, P: Pull<T>> Pull<T> for NonEmpty<P> {
+    fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<T>, max: usize) -> Poll<Step> {
+        let before = out.len();
+        let step = self.inner.pull(cx, out, max);
+        self.seen |= out.len() > before;
+        match step {
+            Poll::Ready(Step::Complete) if !self.seen => {
+                Poll::Ready(Step::Failed(StreamError::Empty { stage: "cycle" }))
+            }
+            step => step,
+        }
     }
 }
