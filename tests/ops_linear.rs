@@ -657,6 +657,34 @@ async fn take_while_inclusive_completes_and_cancels_upstream() {
     src.expect_cancellation().await;
 }
 
+#[tokio::test]
+async fn take_while_inclusive_propagates_upstream_failure() {
+    let err = collect(then_fail(vec![1, 2], "twi").take_while_inclusive(|_| true))
+        .await
+        .unwrap_err();
+    assert_boom(&err, "twi");
+}
+
+#[tokio::test(start_paused = true)]
+async fn take_while_inclusive_delivers_the_elements_before_an_upstream_failure() {
+    let (src, sink) = TestSource::<i32>::probe()
+        .take_while_inclusive(|x| *x < 3)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(10);
+    src.send_next(1).await;
+    src.send_next(2).await;
+    sink.expect_next_n([1, 2]).await;
+    src.send_error(boom("twi"));
+    assert_boom(&sink.expect_error().await, "twi");
+}
+
+#[tokio::test]
+async fn take_while_inclusive_completes_before_a_later_failure() {
+    let out = collect(then_fail(vec![1, 5, 2], "late").take_while_inclusive(|x| *x < 3)).await;
+    assert_eq!(out.unwrap(), vec![1, 5]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // drop / drop_while
 
