@@ -857,6 +857,23 @@ async fn expand_panic_in_the_iterator_without_decider_fails() {
     src.expect_cancellation().await;
 }
 
+#[tokio::test]
+async fn recover_and_map_error_panics_fail_the_stream_whatever_the_decider() {
+    let failing = || Source::single(1).concat(Source::failed(StreamError::AbruptTermination));
+    for attrs in [Attributes::none(), resuming(), restarting()] {
+        let out = run(failing()
+            .recover(|_| -> Option<i32> { panic!("no recovery") })
+            .with_attributes(attrs.clone()))
+        .await;
+        assert_panicked(out, "recover");
+        let out = run(failing()
+            .map_error(|_| -> StreamError { panic!("no mapping") })
+            .with_attributes(attrs))
+        .await;
+        assert_panicked(out, "map_error");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Which attribute applies
 // ---------------------------------------------------------------------------------------------
