@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use support::{is_boom, settle, Boom};
+use tokio::task::JoinHandle;
 use weir::prelude::*;
 use weir::testkit::{SourceProbe, TestSink, TestSource};
-use weir::{Attributes, Completion, Decider};
+use weir::{Attributes, Completion, Decider, SourceStream};
 
 type Slot<T> = Arc<Mutex<Option<T>>>;
 
@@ -328,10 +329,10 @@ async fn into_stream_yields_the_failure_as_the_last_item() {
     assert!(is_boom(items[2].as_ref().unwrap_err()));
 }
 
+type Item = Result<i32, StreamError>;
+
 /// Polls `stream` for one item on a task of its own, so the test can feed the probe meanwhile.
-fn next_item(
-    mut stream: weir::SourceStream<i32>,
-) -> tokio::task::JoinHandle<(Option<Result<i32, StreamError>>, weir::SourceStream<i32>)> {
+fn next_item(mut stream: SourceStream<i32>) -> JoinHandle<(Option<Item>, SourceStream<i32>)> {
     tokio::spawn(async move {
         let x = stream.next().await;
         (x, stream)
@@ -435,12 +436,12 @@ async fn run_as_stream_dropped_cancels_upstream() {
 // Sink::from_sink_fn
 // ---------------------------------------------------------------------------------------------
 
+/// What each sink made by a factory wrote, one vector per sink.
+type Made = Arc<Mutex<Vec<Arc<Mutex<Vec<i32>>>>>>;
+
 /// A `from_sink_fn` sink whose factory makes a fresh `futures::Sink` per call, each writing to
 /// its own vector in `made`; element `fail_on` makes the send fail.
-fn recording_sink(
-    made: Arc<Mutex<Vec<Arc<Mutex<Vec<i32>>>>>>,
-    fail_on: Option<i32>,
-) -> Sink<i32, Completion<()>> {
+fn recording_sink(made: Made, fail_on: Option<i32>) -> Sink<i32, Completion<()>> {
     Sink::from_sink_fn(move || {
         let written = Arc::new(Mutex::new(Vec::new()));
         made.lock().unwrap().push(written.clone());
@@ -457,7 +458,7 @@ fn recording_sink(
     })
 }
 
-fn written(made: &Mutex<Vec<Arc<Mutex<Vec<i32>>>>>) -> Vec<Vec<i32>> {
+fn written(made: &Made) -> Vec<Vec<i32>> {
     made.lock()
         .unwrap()
         .iter()

@@ -19,9 +19,10 @@ use weir::{Attributes, Decider, OverflowStrategy};
 const STARVED: Duration = Duration::from_secs(20);
 
 /// Starts a never-ending stream with `start` (which counts its elements in the counter it is
-/// given) on a fresh current-thread runtime, then checks that another task gets to run while the
-/// stream keeps running. The runtime lives on a thread of its own so that a starved runtime
-/// fails the test instead of hanging it.
+/// given, and drops the stream's completion: the stream runs regardless) on a fresh
+/// current-thread runtime, then checks that another task gets to run while the stream keeps
+/// running. The runtime lives on a thread of its own so that a starved runtime fails the test
+/// instead of hanging it.
 fn assert_shares_the_runtime(
     what: &'static str,
     start: impl FnOnce(Arc<AtomicUsize>) + Send + 'static,
@@ -79,120 +80,156 @@ fn counted<T>(passed: &Arc<AtomicUsize>) -> impl FnMut(T) -> T + Clone + Send + 
 #[test]
 fn always_ready_sources_do_not_starve_other_tasks() {
     assert_shares_the_runtime("repeat", |n| {
-        let _ = Source::repeat(1).map(counted(&n)).run_with(Sink::ignore());
+        drop(Source::repeat(1).map(counted(&n)).run_with(Sink::ignore()));
     });
     assert_shares_the_runtime("a long range", |n| {
-        let _ = Source::range(1u64, u64::MAX)
-            .map(counted(&n))
-            .run_with(Sink::ignore());
+        drop(
+            Source::range(1u64, u64::MAX)
+                .map(counted(&n))
+                .run_with(Sink::ignore()),
+        );
     });
     assert_shares_the_runtime("iterate", |n| {
-        let _ = Source::iterate(0u64, |x| x.wrapping_add(1))
-            .map(counted(&n))
-            .run_with(Sink::ignore());
+        drop(
+            Source::iterate(0u64, |x| x.wrapping_add(1))
+                .map(counted(&n))
+                .run_with(Sink::ignore()),
+        );
     });
     assert_shares_the_runtime("cycle", |n| {
-        let _ = Source::cycle(vec![1, 2, 3])
-            .map(counted(&n))
-            .run_with(Sink::ignore());
+        drop(
+            Source::cycle(vec![1, 2, 3])
+                .map(counted(&n))
+                .run_with(Sink::ignore()),
+        );
     });
     assert_shares_the_runtime("unfold", |n| {
-        let _ = Source::unfold(0u64, |s| Some((s.wrapping_add(1), s)))
-            .map(counted(&n))
-            .run_with(Sink::ignore());
+        drop(
+            Source::unfold(0u64, |s| Some((s.wrapping_add(1), s)))
+                .map(counted(&n))
+                .run_with(Sink::ignore()),
+        );
     });
     assert_shares_the_runtime("from_stream_fn", |n| {
-        let _ = Source::from_stream_fn(|| futures::stream::repeat(1))
-            .map(counted(&n))
-            .run_with(Sink::ignore());
+        drop(
+            Source::from_stream_fn(|| futures::stream::repeat(1))
+                .map(counted(&n))
+                .run_with(Sink::ignore()),
+        );
     });
     assert_shares_the_runtime("unfold_resource", |n| {
-        let _ = Source::unfold_resource(|| 0u64, |s| Some(*s), |_| {})
-            .map(counted(&n))
-            .run_with(Sink::ignore());
+        drop(
+            Source::unfold_resource(|| 0u64, |s| Some(*s), |_| {})
+                .map(counted(&n))
+                .run_with(Sink::ignore()),
+        );
     });
 }
 
 #[test]
 fn hot_streams_through_operators_do_not_starve_other_tasks() {
     assert_shares_the_runtime("a filter that drops everything", |n| {
-        let _ = Source::repeat(1)
-            .map(counted(&n))
-            .filter(|_| false)
-            .run_with(Sink::ignore());
+        drop(
+            Source::repeat(1)
+                .map(counted(&n))
+                .filter(|_| false)
+                .run_with(Sink::ignore()),
+        );
     });
     assert_shares_the_runtime("empty expansions", |n| {
-        let _ = Source::repeat(1)
-            .map(counted(&n))
-            .map_concat(|_| Vec::<i32>::new())
-            .run_with(Sink::ignore());
+        drop(
+            Source::repeat(1)
+                .map(counted(&n))
+                .map_concat(|_| Vec::<i32>::new())
+                .run_with(Sink::ignore()),
+        );
     });
     assert_shares_the_runtime("empty substreams", |n| {
-        let _ = Source::repeat(1)
-            .map(counted(&n))
-            .flat_map_concat(|_| Source::<i32>::empty())
-            .run_with(Sink::ignore());
+        drop(
+            Source::repeat(1)
+                .map(counted(&n))
+                .flat_map_concat(|_| Source::<i32>::empty())
+                .run_with(Sink::ignore()),
+        );
     });
     assert_shares_the_runtime("hot substreams", |n| {
-        let _ = Source::repeat(1)
-            .flat_map_merge(2, Source::repeat)
-            .map(counted(&n))
-            .run_with(Sink::ignore());
+        drop(
+            Source::repeat(1)
+                .flat_map_merge(2, Source::repeat)
+                .map(counted(&n))
+                .run_with(Sink::ignore()),
+        );
     });
     assert_shares_the_runtime("ready futures", |n| {
-        let _ = Source::repeat(1)
-            .map(counted(&n))
-            .map_async(4, |x| async move { x })
-            .run_with(Sink::ignore());
+        drop(
+            Source::repeat(1)
+                .map(counted(&n))
+                .map_async(4, |x| async move { x })
+                .run_with(Sink::ignore()),
+        );
     });
     assert_shares_the_runtime("merge", |n| {
-        let _ = Source::repeat(1)
-            .merge(Source::repeat(2))
-            .map(counted(&n))
-            .run_with(Sink::ignore());
+        drop(
+            Source::repeat(1)
+                .merge(Source::repeat(2))
+                .map(counted(&n))
+                .run_with(Sink::ignore()),
+        );
     });
     assert_shares_the_runtime("an async boundary", |n| {
-        let _ = Source::repeat(1)
-            .map(counted(&n))
-            .async_boundary()
-            .run_with(Sink::ignore());
+        drop(
+            Source::repeat(1)
+                .map(counted(&n))
+                .async_boundary()
+                .run_with(Sink::ignore()),
+        );
     });
     assert_shares_the_runtime("conflate", |n| {
-        let _ = Source::repeat(1)
-            .map(counted(&n))
-            .conflate(|a, b| a + b)
-            .run_with(Sink::ignore());
+        drop(
+            Source::repeat(1)
+                .map(counted(&n))
+                .conflate(|a, b| a + b)
+                .run_with(Sink::ignore()),
+        );
     });
     assert_shares_the_runtime("a dropping buffer", |n| {
-        let _ = Source::repeat(1)
-            .map(counted(&n))
-            .buffer(4, OverflowStrategy::DropHead)
-            .run_with(Sink::ignore());
+        drop(
+            Source::repeat(1)
+                .map(counted(&n))
+                .buffer(4, OverflowStrategy::DropHead)
+                .run_with(Sink::ignore()),
+        );
     });
     assert_shares_the_runtime("also_to", |n| {
-        let _ = Source::repeat(1)
-            .map(counted(&n))
-            .also_to(Sink::ignore())
-            .run_with(Sink::ignore());
+        drop(
+            Source::repeat(1)
+                .map(counted(&n))
+                .also_to(Sink::ignore())
+                .run_with(Sink::ignore()),
+        );
     });
     assert_shares_the_runtime("supervision resuming on every element", |n| {
-        let _ = Source::repeat(0)
-            .map(counted(&n))
-            .try_map(|x: i32| if x == 0 { Err(Boom) } else { Ok(x) })
-            .with_attributes(Attributes::supervision(Decider::resuming()))
-            .run_with(Sink::ignore());
+        drop(
+            Source::repeat(0)
+                .map(counted(&n))
+                .try_map(|x: i32| if x == 0 { Err(Boom) } else { Ok(x) })
+                .with_attributes(Attributes::supervision(Decider::resuming()))
+                .run_with(Sink::ignore()),
+        );
     });
 }
 
 #[test]
 fn a_recovery_that_keeps_failing_does_not_starve_other_tasks() {
     assert_shares_the_runtime("recover_with_retries", |n| {
-        let _ = Source::<i32>::failed(StreamError::failed(Boom))
-            .recover_with_retries(None, move |_| {
-                n.fetch_add(1, Ordering::SeqCst);
-                Some(Source::failed(StreamError::failed(Boom)))
-            })
-            .run_with(Sink::ignore());
+        drop(
+            Source::<i32>::failed(StreamError::failed(Boom))
+                .recover_with_retries(None, move |_| {
+                    n.fetch_add(1, Ordering::SeqCst);
+                    Some(Source::failed(StreamError::failed(Boom)))
+                })
+                .run_with(Sink::ignore()),
+        );
     });
 }
 
@@ -319,10 +356,13 @@ async fn cancellation_by_take_leaves_no_task_or_stage_behind() {
     assert_nothing_left(graph, &token, |out| assert_eq!(out.unwrap(), vec![1; 25])).await;
 }
 
+/// Builds a graph around a source, with stages holding the token.
+type Build = fn(Source<i32>, &Token) -> Source<i32>;
+
 #[tokio::test(start_paused = true)]
 async fn cancellation_of_idle_islands_leaves_no_task_or_stage_behind() {
     let idle = || Source::<i32>::never();
-    let cases: Vec<(&str, fn(Source<i32>, &Token) -> Source<i32>)> = vec![
+    let cases: Vec<(&str, Build)> = vec![
         ("async boundaries", three_islands),
         ("conflate", |s, t| {
             s.map(t.stage()).conflate(|a, b| a + b).map(t.stage())
