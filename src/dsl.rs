@@ -924,7 +924,7 @@ pub trait StreamOps: Sized {
     /// ```
     ///
     /// # Errors
-    /// An upstream failure is signalled at once, dropping the aggregate not yet emitted (as in
+    /// An upstream failure overtakes the aggregate not yet emitted, which is dropped (as in
     /// Akka).
     ///
     /// # Supervision
@@ -971,8 +971,9 @@ pub trait StreamOps: Sized {
     /// ```
     ///
     /// # Errors
-    /// An upstream failure is signalled at once, dropping the batch not yet emitted (as in
-    /// Akka).
+    /// An upstream failure overtakes the batch not yet emitted, which is dropped (as in Akka).
+    /// While a full batch back-pressures upstream, though, upstream is not pulled, so its
+    /// failure is seen only once downstream has taken that batch.
     ///
     /// # Supervision
     /// As [`conflate_with_seed`](StreamOps::conflate_with_seed): a panic in `seed` or `f` under

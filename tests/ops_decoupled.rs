@@ -527,6 +527,26 @@ async fn batch_failure_overtakes_the_pending_batch() {
     assert!(is_boom(&sink.expect_error().await));
 }
 
+/// A full batch back-pressures upstream, so the producer island stops pulling and a failure
+/// upstream signals meanwhile is not seen until downstream takes the batch (Akka's `batch`
+/// fails at once, dropping the batch).
+#[tokio::test(start_paused = true)]
+#[ignore = "BUG: batch does not see an upstream failure while its batch is full"]
+async fn batch_failure_overtakes_a_full_batch() {
+    let (src, sink) = TestSource::<u32>::probe()
+        .batch(2, |x| vec![x], push)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    src.send_next(1).await;
+    src.send_next(2).await;
+    // The batch is full now and upstream is no longer pulled.
+    settle().await;
+    src.send_error(StreamError::failed(Boom));
+    settle().await;
+    sink.request(1);
+    assert!(is_boom(&sink.expect_error().await));
+}
+
 #[tokio::test(start_paused = true)]
 async fn batch_back_pressures_once_an_aggregate_is_full() {
     let (src, sink) = TestSource::<u32>::probe()
