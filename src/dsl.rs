@@ -30,6 +30,21 @@ pub trait StreamOps: Sized {
     type Repr<T: Send + 'static, M: 'static>;
 
     /// Appends `flow`, combining materialized values with `combine`.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// use weir::Completion;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // Generic over sources and flows: adds a termination watch next to the value already kept.
+    /// fn watched<S: StreamOps<Out = i32>>(s: S) -> S::Repr<i32, (S::Mat, Completion<()>)> {
+    ///     s.via_mat(Flow::new().watch_termination(), Keep::both)
+    /// }
+    /// let ((handle, done), out) = watched(Source::maybe()).to_mat(Sink::seq(), Keep::both).run();
+    /// handle.complete(Some(5)).unwrap();
+    /// assert_eq!(out.await.unwrap(), vec![5]);
+    /// assert!(done.await.is_ok());
+    /// # }
+    /// ```
     fn via_mat<T, M2, M3, F>(self, flow: Flow<Self::Out, T, M2>, combine: F) -> Self::Repr<T, M3>
     where
         T: Send + 'static,
@@ -412,6 +427,10 @@ pub trait StreamOps: Sized {
     /// assert_eq!(out, vec![1, 2, 3, 4]);
     /// # }
     /// ```
+    ///
+    /// # Supervision
+    /// A panic in `pred`: Stop fails the stream with [`StreamError::Panicked`]; Resume and
+    /// Restart drop the element (it is neither emitted nor the one that ends the stream).
     fn take_while_inclusive<F>(self, pred: F) -> Self::Repr<Self::Out, Self::Mat>
     where
         F: FnMut(&Self::Out) -> bool + Clone + Send + Sync + 'static,
@@ -903,6 +922,14 @@ pub trait StreamOps: Sized {
     /// assert_eq!(out.concat(), (1..=50).collect::<Vec<_>>());
     /// # }
     /// ```
+    ///
+    /// # Errors
+    /// An upstream failure overtakes the aggregate not yet emitted, which is dropped (as in
+    /// Akka).
+    ///
+    /// # Supervision
+    /// A panic in `seed` or `f`: Stop fails the stream with [`StreamError::Panicked`]; Resume
+    /// drops the element and keeps the aggregate; Restart drops the element and the aggregate.
     fn conflate_with_seed<S, Seed, F>(self, seed: Seed, f: F) -> Self::Repr<S, Self::Mat>
     where
         S: Clone + Send + 'static,
@@ -942,6 +969,16 @@ pub trait StreamOps: Sized {
     /// assert_eq!(out.concat(), (1..=20).collect::<Vec<_>>());
     /// # }
     /// ```
+    ///
+    /// # Errors
+    /// An upstream failure overtakes the batch not yet emitted, which is dropped (as in Akka).
+    /// While a full batch back-pressures upstream, though, upstream is not pulled, so its
+    /// failure is seen only once downstream has taken that batch.
+    ///
+    /// # Supervision
+    /// As [`conflate_with_seed`](StreamOps::conflate_with_seed): a panic in `seed` or `f` under
+    /// Stop fails the stream; Resume drops the element and keeps the batch; Restart drops the
+    /// element and the batch.
     fn batch<S, Seed, F>(self, max: usize, seed: Seed, f: F) -> Self::Repr<S, Self::Mat>
     where
         S: Clone + Send + 'static,
@@ -974,10 +1011,22 @@ pub trait StreamOps: Sized {
     /// ```
     /// use weir::prelude::*;
     /// # #[tokio::main] async fn main() {
-    /// let out = Source::single(1).expand(|x| std::iter::repeat(x)).take(3).run_with(Sink::seq()).await.unwrap();
-    /// assert_eq!(out.len(), out.iter().filter(|x| **x == 1).count());
+    /// // Upstream gives one element and then nothing: downstream still gets three.
+    /// let out = Source::single(1)
+    ///     .concat(Source::never())
+    ///     .expand(std::iter::repeat)
+    ///     .take(3)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 1, 1]);
     /// # }
     /// ```
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop fails the stream with [`StreamError::Panicked`]; Resume and Restart
+    /// drop the element and go on extrapolating the previous one. A panic in the iterator: Stop
+    /// fails the stream; Resume and Restart drop the iterator and wait for the next element.
     fn expand<T, I, F>(self, f: F) -> Self::Repr<T, Self::Mat>
     where
         T: Send + 'static,
@@ -1016,6 +1065,10 @@ pub trait StreamOps: Sized {
     /// assert_eq!(out, vec![1, 2, 3, -1]);
     /// # }
     /// ```
+    ///
+    /// # Supervision
+    /// The decider is not consulted (there is no element to drop): a panic in `f` fails the
+    /// stream with [`StreamError::Panicked`] instead of the upstream error.
     fn recover<F>(self, f: F) -> Self::Repr<Self::Out, Self::Mat>
     where
         F: FnMut(&StreamError) -> Option<Self::Out> + Clone + Send + Sync + 'static,
@@ -1038,6 +1091,13 @@ pub trait StreamOps: Sized {
     /// assert_eq!(out, vec![1, 2, 8, 9]);
     /// # }
     /// ```
+    ///
+    /// `Some(0)` lets every failure through without calling `f`. The recovery source's
+    /// materialized value is dropped.
+    ///
+    /// # Supervision
+    /// The decider is not consulted: a panic in `f` fails the stream with
+    /// [`StreamError::Panicked`] instead of the upstream error.
     fn recover_with_retries<M, F>(
         self,
         attempts: Option<u64>,
@@ -1063,6 +1123,10 @@ pub trait StreamOps: Sized {
     /// assert!(matches!(err, StreamError::LimitExceeded { .. }));
     /// # }
     /// ```
+    ///
+    /// # Supervision
+    /// The decider is not consulted: a panic in `f` fails the stream with
+    /// [`StreamError::Panicked`] instead of the upstream error.
     fn map_error<F>(self, f: F) -> Self::Repr<Self::Out, Self::Mat>
     where
         F: FnMut(StreamError) -> StreamError + Clone + Send + Sync + 'static,
@@ -1337,6 +1401,10 @@ pub trait StreamOps: Sized {
     ///
     /// # Back pressure
     /// Pulls a new element from upstream only while fewer than `breadth` substreams are open.
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop fails the stream with [`StreamError::Panicked`]; Resume and Restart
+    /// drop the element (no substream is opened for it).
     fn flat_map_merge<T, M, F>(self, breadth: usize, f: F) -> Self::Repr<T, Self::Mat>
     where
         T: Send + 'static,

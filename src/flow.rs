@@ -93,11 +93,41 @@ impl<In: Send + 'static, Out: Send + 'static, Mat: 'static> Flow<In, Out, Mat> {
     }
 
     /// Connects this flow to `flow`, keeping this flow's materialized value.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let parse = Flow::<&str>::new().map(|s| s.parse::<i32>().unwrap());
+    /// let double = Flow::<i32>::new().map(|x| x * 2);
+    /// let out = Source::from_iter(vec!["1", "2"])
+    ///     .via(parse.via(double))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![2, 4]);
+    /// # }
+    /// ```
     pub fn via<T: Send + 'static, M2: 'static>(self, flow: Flow<Out, T, M2>) -> Flow<In, T, Mat> {
         self.via_mat(flow, Keep::left)
     }
 
     /// Connects this flow to `flow`, combining the materialized values with `combine`.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // Keep the second flow's value: its termination watch.
+    /// let watched = Flow::<i32>::new()
+    ///     .map(|x| x + 1)
+    ///     .via_mat(Flow::new().watch_termination(), Keep::right);
+    /// let (done, out) = Source::range(1, 3)
+    ///     .via_mat(watched, Keep::right)
+    ///     .to_mat(Sink::seq(), Keep::both)
+    ///     .run();
+    /// assert_eq!(out.await.unwrap(), vec![2, 3, 4]);
+    /// assert!(done.await.is_ok());
+    /// # }
+    /// ```
     pub fn via_mat<T, M2, M3, F>(self, flow: Flow<Out, T, M2>, combine: F) -> Flow<In, T, M3>
     where
         T: Send + 'static,
@@ -114,6 +144,22 @@ impl<In: Send + 'static, Out: Send + 'static, Mat: 'static> Flow<In, Out, Mat> {
     }
 
     /// Connects this flow to `sink`, giving a sink; keeps this flow's materialized value.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (tx, rx) = futures::channel::mpsc::channel(4);
+    /// // A sink that materializes the flow's termination watch.
+    /// let doubled = Flow::<i32>::new()
+    ///     .map(|x| x * 2)
+    ///     .watch_termination()
+    ///     .to(Sink::from_sink(tx));
+    /// let done = Source::range(1, 3).run_with(doubled);
+    /// assert_eq!(rx.collect::<Vec<_>>().await, vec![2, 4, 6]);
+    /// assert!(done.await.is_ok());
+    /// # }
+    /// ```
     pub fn to<M2: 'static>(self, sink: Sink<Out, M2>) -> Sink<In, Mat> {
         self.to_mat(sink, Keep::left)
     }
@@ -141,7 +187,23 @@ impl<In: Send + 'static, Out: Send + 'static, Mat: 'static> Flow<In, Out, Mat> {
         })
     }
 
-    /// Transforms the materialized value.
+    /// Transforms the materialized value, once per materialization.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // The termination watch, as a future of a plain `bool`.
+    /// let flow = Flow::<i32>::new()
+    ///     .watch_termination()
+    ///     .map_materialized_value(|done| async move { done.await.is_ok() });
+    /// let (ok, out) = Source::range(1, 2)
+    ///     .via_mat(flow, Keep::right)
+    ///     .to_mat(Sink::seq(), Keep::both)
+    ///     .run();
+    /// assert_eq!(out.await.unwrap(), vec![1, 2]);
+    /// assert!(ok.await);
+    /// # }
+    /// ```
     pub fn map_materialized_value<M2, F>(self, f: F) -> Flow<In, Out, M2>
     where
         M2: 'static,
@@ -167,6 +229,20 @@ impl<In: Send + 'static, Out: Send + 'static, Mat: 'static> Flow<In, Out, Mat> {
 
     /// Runs this flow and everything upstream of it as a separate island, joined to what follows
     /// by a bounded buffer (Akka's `.async`); see [`Source::async_boundary`](crate::Source::async_boundary).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let doubling = Flow::<i32>::new().map(|x| x * 2).async_boundary();
+    /// let out = Source::range(1, 100)
+    ///     .via(doubling)
+    ///     .map(|x| x + 1)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, (1..=100).map(|x| x * 2 + 1).collect::<Vec<_>>());
+    /// # }
+    /// ```
     pub fn async_boundary(self) -> Self {
         let make = self.make;
         Flow::from_fn(move |m, up, a| {

@@ -68,7 +68,17 @@ impl<Mat: 'static> RunnableGraph<Mat> {
         mat
     }
 
-    /// Transforms the materialized value.
+    /// Transforms the materialized value, on each run.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let graph = Source::range(1, 4)
+    ///     .to_mat(Sink::fold(0, |a, x| a + x), Keep::right)
+    ///     .map_materialized_value(|total| async move { total.await.map(|t| t * 100) });
+    /// assert_eq!(graph.run().await.unwrap(), 1000);
+    /// # }
+    /// ```
     pub fn map_materialized_value<M2, F>(self, f: F) -> RunnableGraph<M2>
     where
         M2: 'static,
@@ -79,6 +89,18 @@ impl<Mat: 'static> RunnableGraph<Mat> {
     }
 
     /// Attaches attributes to every operator in the graph that has no closer ones.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// use weir::{Attributes, Decider};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let graph = Source::from_iter(vec![1, 0, 2])
+    ///     .map(|x| 10 / x) // panics on 0
+    ///     .to_mat(Sink::seq(), Keep::right)
+    ///     .with_attributes(Attributes::supervision(Decider::resuming()));
+    /// assert_eq!(graph.run().await.unwrap(), vec![10, 5]);
+    /// # }
+    /// ```
     pub fn with_attributes(self, attrs: Attributes) -> Self {
         let make = self.make;
         RunnableGraph::from_fn(move |m, a| make(m, &a.and(&attrs)))

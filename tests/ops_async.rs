@@ -238,6 +238,35 @@ async fn map_async_upstream_failure_fails_at_once_and_drops_in_flight_futures() 
     assert_eq!(gauge.current(), 0, "in-flight future must be dropped");
 }
 
+/// The doc promises that an upstream failure fails the stage at once; with `parallelism`
+/// futures in flight upstream is not pulled, so the failure waits for a future to finish (here,
+/// forever).
+#[tokio::test(start_paused = true)]
+#[ignore = "BUG: map_async with parallelism futures in flight does not see an upstream failure"]
+async fn map_async_upstream_failure_fails_at_once_even_when_parallelism_is_used_up() {
+    let gauge = Gauge::default();
+    let g = gauge.clone();
+    let (src, sink) = TestSource::<u32>::probe()
+        .map_async(1, move |x| {
+            let guard = g.enter();
+            async move {
+                std::future::pending::<()>().await;
+                drop(guard);
+                x
+            }
+        })
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(10);
+    src.send_next(1).await;
+    settle().await;
+    assert_eq!(gauge.current(), 1);
+    src.send_error(StreamError::failed(Boom));
+    let e = sink.expect_error().await;
+    assert!(is_boom(&e), "got {e:?}");
+    assert_eq!(gauge.current(), 0, "in-flight future must be dropped");
+}
+
 #[tokio::test(start_paused = true)]
 async fn map_async_panic_in_future_fails_with_panicked() {
     let (src, sink) = TestSource::<u32>::probe()

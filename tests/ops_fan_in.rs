@@ -259,6 +259,40 @@ async fn prepend_does_not_pull_self_before_other_completes() {
     sink.expect_complete().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn prepend_failure_of_self_comes_after_every_element() {
+    let (other, slot) = source_probe::<u32>();
+    let (main, sink) = TestSource::<u32>::probe()
+        .prepend(other)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    let other = take(&slot);
+    sink.request(10);
+    other.send_next(8).await;
+    other.send_complete();
+    main.send_next(1).await;
+    main.send_error(StreamError::failed(Boom));
+    sink.expect_next_n([8, 1]).await;
+    assert!(is_boom(&sink.expect_error().await));
+}
+
+#[tokio::test(start_paused = true)]
+async fn prepend_failure_of_other_fails_and_cancels_self_unpulled() {
+    let (other, slot) = source_probe::<u32>();
+    let (main, sink) = TestSource::<u32>::probe()
+        .prepend(other)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    let other = take(&slot);
+    sink.request(10);
+    other.send_next(8).await;
+    other.send_error(StreamError::failed(Boom));
+    sink.expect_next(8).await;
+    assert!(is_boom(&sink.expect_error().await));
+    main.expect_cancellation().await;
+    assert_eq!(main.pending_demand(), 0, "self is never pulled");
+}
+
 // ---------------------------------------------------------------------------------------------
 // or_else
 // ---------------------------------------------------------------------------------------------
@@ -736,6 +770,81 @@ async fn flat_map_merge_waits_for_open_substreams_after_upstream_completes() {
     sink.expect_complete().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn flat_map_merge_upstream_failure_fails_after_the_emitted_elements() {
+    let (src, sink) = TestSource::<u32>::probe()
+        .flat_map_merge(2, |x| Source::from_iter(vec![x, x * 10]))
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(10);
+    src.send_next(1).await;
+    sink.expect_next_n([1, 10]).await;
+    src.send_next(2).await;
+    sink.expect_next_n([2, 20]).await;
+    src.send_error(StreamError::failed(Boom));
+    assert!(is_boom(&sink.expect_error().await));
+}
+
+/// Runs `flat_map_merge(breadth)` over never-ending probe substreams, opens two, lets the
+/// first emit, then fails upstream: the failure must arrive and cancel both substreams.
+async fn flat_map_merge_upstream_failure_with_two_open_substreams(breadth: usize) {
+    let subs: Arc<Mutex<Vec<SourceProbe<u32>>>> = Arc::new(Mutex::new(Vec::new()));
+    let s = subs.clone();
+    let (src, sink) = TestSource::<u32>::probe()
+        .flat_map_merge(breadth, move |_| {
+            let s = s.clone();
+            TestSource::<u32>::probe().map_materialized_value(move |p| s.lock().unwrap().push(p))
+        })
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(10);
+    src.send_next(1).await;
+    src.send_next(2).await;
+    settle().await;
+    let subs = std::mem::take(&mut *subs.lock().unwrap());
+    assert_eq!(subs.len(), 2);
+    subs[0].send_next(5).await;
+    sink.expect_next(5).await;
+    src.send_error(StreamError::failed(Boom));
+    assert!(is_boom(&sink.expect_error().await));
+    for sub in &subs {
+        sub.expect_cancellation().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn flat_map_merge_upstream_failure_cancels_the_open_substreams() {
+    flat_map_merge_upstream_failure_with_two_open_substreams(3).await;
+}
+
+/// With `breadth` substreams open, upstream is not pulled, so a failure it signals is never
+/// seen while they run (Akka's `flatMapMerge` fails at once on upstream failure).
+#[tokio::test(start_paused = true)]
+#[ignore = "BUG: flat_map_merge with breadth substreams open never sees an upstream failure"]
+async fn flat_map_merge_upstream_failure_arrives_while_breadth_substreams_are_open() {
+    flat_map_merge_upstream_failure_with_two_open_substreams(2).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn flat_map_merge_substream_failure_fails_the_stream_and_cancels_upstream() {
+    let (src, sink) = TestSource::<u32>::probe()
+        .flat_map_merge(2, |x| {
+            if x == 0 {
+                Source::failed(StreamError::failed(Boom))
+            } else {
+                Source::single(x)
+            }
+        })
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(10);
+    src.send_next(1).await;
+    sink.expect_next(1).await;
+    src.send_next(0).await;
+    assert!(is_boom(&sink.expect_error().await));
+    src.expect_cancellation().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // also_to / wire_tap
 // ---------------------------------------------------------------------------------------------
@@ -909,4 +1018,43 @@ async fn wire_tap_side_cancellation_does_not_affect_the_main_stream() {
     assert!(!src.is_cancelled());
     src.send_complete();
     main.expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn wire_tap_upstream_failure_reaches_the_main_stream_after_the_elements() {
+    let (side, slot) = sink_probe::<u32>();
+    let (src, main) = TestSource::<u32>::probe()
+        .wire_tap(side)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    let side = take(&slot);
+    side.request(10);
+    main.request(10);
+    src.send_next(1).await;
+    src.send_next(2).await;
+    main.expect_next_n([1, 2]).await;
+    side.expect_next_n([1, 2]).await;
+    src.send_error(StreamError::failed(Boom));
+    assert!(is_boom(&main.expect_error().await));
+    // The side, which kept up, sees the failure too.
+    assert!(is_boom(&side.expect_error().await));
+}
+
+#[tokio::test(start_paused = true)]
+async fn wire_tap_upstream_failure_reaches_the_main_stream_when_the_side_lags() {
+    let (side, slot) = sink_probe::<u32>();
+    let (src, main) = TestSource::<u32>::probe()
+        .wire_tap(side)
+        .with_attributes(Attributes::input_buffer(2))
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    let _side = take(&slot);
+    // The side never asks; the main stream is not held back, and fails after its elements.
+    main.request(10);
+    for x in 1..=5 {
+        src.send_next(x).await;
+    }
+    src.send_error(StreamError::failed(Boom));
+    main.expect_next_n(1..=5).await;
+    assert!(is_boom(&main.expect_error().await));
 }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Level;
 use weir::prelude::*;
 use weir::testkit::{TestSink, TestSource};
 use weir::{Attributes, Decider};
@@ -655,6 +656,34 @@ async fn take_while_inclusive_completes_and_cancels_upstream() {
     sink.expect_next_n([1, 7]).await;
     sink.expect_complete().await;
     src.expect_cancellation().await;
+}
+
+#[tokio::test]
+async fn take_while_inclusive_propagates_upstream_failure() {
+    let err = collect(then_fail(vec![1, 2], "twi").take_while_inclusive(|_| true))
+        .await
+        .unwrap_err();
+    assert_boom(&err, "twi");
+}
+
+#[tokio::test(start_paused = true)]
+async fn take_while_inclusive_delivers_the_elements_before_an_upstream_failure() {
+    let (src, sink) = TestSource::<i32>::probe()
+        .take_while_inclusive(|x| *x < 3)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(10);
+    src.send_next(1).await;
+    src.send_next(2).await;
+    sink.expect_next_n([1, 2]).await;
+    src.send_error(boom("twi"));
+    assert_boom(&sink.expect_error().await, "twi");
+}
+
+#[tokio::test]
+async fn take_while_inclusive_completes_before_a_later_failure() {
+    let out = collect(then_fail(vec![1, 5, 2], "late").take_while_inclusive(|x| *x < 3)).await;
+    assert_eq!(out.unwrap(), vec![1, 5]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1327,6 +1356,207 @@ async fn log_emits_only_on_demand() {
     sink.request(5);
     sink.expect_next_n([2, 3]).await;
     sink.expect_complete().await;
+}
+
+/// One event the `log` operator emitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Logged {
+    level: tracing::Level,
+    message: String,
+    stage: String,
+    /// The `element` field (Debug), or the `error` field (Display).
+    detail: Option<String>,
+}
+
+fn logged(level: tracing::Level, message: &str, stage: &str, detail: Option<&str>) -> Logged {
+    Logged {
+        level,
+        message: message.to_owned(),
+        stage: stage.to_owned(),
+        detail: detail.map(str::to_owned),
+    }
+}
+
+/// A `tracing` layer that keeps weir's events.
+#[derive(Clone, Default)]
+struct Collect(Arc<std::sync::Mutex<Vec<Logged>>>);
+
+#[derive(Default)]
+struct Fields(std::collections::HashMap<&'static str, String>);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        self.0.insert(field.name(), format!("{value:?}"));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Collect {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if !event.metadata().target().starts_with("weir") {
+            return;
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let mut f = fields.0;
+        self.0.lock().unwrap().push(Logged {
+            level: *event.metadata().level(),
+            message: f.remove("message").unwrap_or_default(),
+            stage: f.remove("stage").unwrap_or_default(),
+            detail: f.remove("element").or_else(|| f.remove("error")),
+        });
+    }
+}
+
+/// Runs `source` into `Sink::seq` with a subscriber collecting weir's events on this thread
+/// (the test runtime's only thread, where every island runs).
+async fn run_logged<T: Send + 'static>(
+    source: Source<T>,
+) -> (Result<Vec<T>, StreamError>, Vec<Logged>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let collect = Collect::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(collect.clone()));
+    let out = source.run_with(Sink::seq()).await;
+    let events = collect.0.lock().unwrap().clone();
+    (out, events)
+}
+
+fn levels(
+    on_element: Option<tracing::Level>,
+    on_finish: Option<tracing::Level>,
+    on_failure: Option<tracing::Level>,
+) -> Attributes {
+    Attributes::log_levels(weir::LogLevels {
+        on_element,
+        on_finish,
+        on_failure,
+    })
+}
+
+#[tokio::test]
+async fn log_default_levels_are_debug_for_elements_and_finish() {
+    let (out, events) = run_logged(Source::range(1, 2).log("numbers")).await;
+    assert_eq!(out.unwrap(), vec![1, 2]);
+    assert_eq!(
+        events,
+        vec![
+            logged(Level::DEBUG, "element", "numbers", Some("1")),
+            logged(Level::DEBUG, "element", "numbers", Some("2")),
+            logged(Level::DEBUG, "upstream finished", "numbers", None),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn log_default_level_for_failure_is_error() {
+    let (out, events) = run_logged(then_fail(vec![1], "log").log("failing")).await;
+    assert_boom(&out.unwrap_err(), "log");
+    assert_eq!(
+        events,
+        vec![
+            logged(Level::DEBUG, "element", "failing", Some("1")),
+            logged(
+                Level::ERROR,
+                "upstream failed",
+                "failing",
+                Some("stream failed: boom: log")
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn log_levels_attribute_sets_each_level() {
+    let attrs = || levels(Some(Level::INFO), Some(Level::WARN), Some(Level::TRACE));
+    let (out, events) = run_logged(Source::single("a").log("s").with_attributes(attrs())).await;
+    assert_eq!(out.unwrap(), vec!["a"]);
+    assert_eq!(
+        events,
+        vec![
+            logged(Level::INFO, "element", "s", Some("\"a\"")),
+            logged(Level::WARN, "upstream finished", "s", None),
+        ]
+    );
+
+    let (out, events) = run_logged(
+        then_fail(Vec::<i32>::new(), "f")
+            .log("s")
+            .with_attributes(attrs()),
+    )
+    .await;
+    assert_boom(&out.unwrap_err(), "f");
+    assert_eq!(
+        events,
+        vec![logged(
+            Level::TRACE,
+            "upstream failed",
+            "s",
+            Some("stream failed: boom: f")
+        )]
+    );
+}
+
+#[tokio::test]
+async fn log_levels_none_turns_a_kind_of_event_off() {
+    let (out, events) = run_logged(Source::range(1, 3).log("quiet").with_attributes(levels(
+        None,
+        Some(Level::INFO),
+        None,
+    )))
+    .await;
+    assert_eq!(out.unwrap(), vec![1, 2, 3]);
+    assert_eq!(
+        events,
+        vec![logged(Level::INFO, "upstream finished", "quiet", None)]
+    );
+
+    let (out, events) = run_logged(
+        then_fail(vec![1], "off")
+            .log("quiet")
+            .with_attributes(levels(None, None, None)),
+    )
+    .await;
+    assert_boom(&out.unwrap_err(), "off");
+    assert!(events.is_empty(), "{events:?}");
+}
+
+#[tokio::test]
+async fn log_reports_cancellation_at_the_finish_level() {
+    let (out, events) = run_logged(
+        Source::repeat(7)
+            .log("endless")
+            .with_attributes(levels(Some(Level::TRACE), Some(Level::INFO), None))
+            .take(2),
+    )
+    .await;
+    assert_eq!(out.unwrap(), vec![7, 7]);
+    assert_eq!(
+        events,
+        vec![
+            logged(Level::TRACE, "element", "endless", Some("7")),
+            logged(Level::TRACE, "element", "endless", Some("7")),
+            logged(Level::INFO, "downstream cancelled", "endless", None),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn log_levels_on_the_runnable_graph_reach_the_operator() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let collect = Collect::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(collect.clone()));
+    let out = Source::single(1)
+        .log("inner")
+        .to_mat(Sink::seq(), Keep::right)
+        .with_attributes(levels(Some(Level::WARN), None, None))
+        .run()
+        .await;
+    assert_eq!(out.unwrap(), vec![1]);
+    assert_eq!(
+        *collect.0.lock().unwrap(),
+        vec![logged(Level::WARN, "element", "inner", Some("1"))]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

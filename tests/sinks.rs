@@ -826,6 +826,46 @@ async fn foreach_async_panic_fails_the_stream() {
     assert!(matches!(err, StreamError::Panicked { .. }), "{err:?}");
 }
 
+#[tokio::test]
+async fn foreach_async_supervision_skips_the_panicking_element() {
+    let f = |seen: Arc<Mutex<Vec<i32>>>| {
+        move |x: i32| {
+            let seen = seen.clone();
+            async move {
+                assert_ne!(x, 2, "two");
+                seen.lock().unwrap().push(x);
+            }
+        }
+    };
+    for decider in [Decider::resuming(), Decider::restarting()] {
+        let seen = shared_vec();
+        Source::range(1, 4)
+            .run_with(
+                Sink::foreach_async(2, f(seen.clone()))
+                    .with_attributes(Attributes::supervision(decider)),
+            )
+            .await
+            .unwrap();
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort_unstable();
+        assert_eq!(seen, vec![1, 3, 4]);
+    }
+    let err = Source::range(1, 4)
+        .run_with(
+            Sink::foreach_async(2, f(shared_vec()))
+                .with_attributes(Attributes::supervision(Decider::stopping())),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        StreamError::Panicked { stage, message } => {
+            assert_eq!(stage, "map_async");
+            assert!(message.contains("two"), "{message}");
+        }
+        other => panic!("expected Panicked, got {other:?}"),
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn last_waits_for_upstream_completion() {
     let (src, last) = TestSource::<i32>::probe()

@@ -66,7 +66,17 @@ impl<In: Send + 'static, Mat: 'static> Sink<In, Mat> {
         (self.make)(m, up, attrs)
     }
 
-    /// Transforms the materialized value.
+    /// Transforms the materialized value, once per materialization.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let count = Sink::seq().map_materialized_value(|all| async move {
+    ///     all.await.map(|v: Vec<i32>| v.len())
+    /// });
+    /// assert_eq!(Source::range(1, 5).run_with(count).await.unwrap(), 5);
+    /// # }
+    /// ```
     pub fn map_materialized_value<M2, F>(self, f: F) -> Sink<In, M2>
     where
         M2: 'static,
@@ -88,6 +98,17 @@ impl<In: Send + 'static, Mat: 'static> Sink<In, Mat> {
     }
 
     /// Runs this sink on its own island, behind a bounded buffer (Akka's `.async`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sum_of_doubles = Flow::<i32>::new()
+    ///     .map(|x| x * 2)
+    ///     .to_mat(Sink::fold(0, |a, x| a + x), Keep::right)
+    ///     .async_boundary();
+    /// assert_eq!(Source::range(1, 4).run_with(sum_of_doubles).await.unwrap(), 20);
+    /// # }
+    /// ```
     pub fn async_boundary(self) -> Self {
         let make = self.make;
         Sink::from_fn(move |m, up, a| {
@@ -98,7 +119,18 @@ impl<In: Send + 'static, Mat: 'static> Sink<In, Mat> {
 
     /// Starts this sink now and returns its materialized value with a sink that feeds it
     /// (Akka's `Sink.preMaterialize`). The returned sink can be materialized once; a second
-    /// materialization is cancelled at once.
+    /// materialization is cancelled at once. Dropping it unmaterialized fails the running sink
+    /// with [`StreamError::AbruptTermination`].
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (total, sink) = Sink::fold(0, |a, x: i32| a + x).pre_materialize();
+    /// // The fold already runs; a source is connected to it later, once.
+    /// Source::range(1, 4).run_with(sink);
+    /// assert_eq!(total.await.unwrap(), 10);
+    /// # }
+    /// ```
     ///
     /// # Panics
     /// Outside a tokio runtime.
@@ -165,9 +197,14 @@ impl<In: Send + 'static> Sink<In, Completion<()>> {
     /// Calls `f` on each element; resolves when the stream completes.
     ///
     /// ```
+    /// use std::sync::{Arc, Mutex};
     /// use weir::prelude::*;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// Source::range(1, 3).run_with(Sink::foreach(|x| println!("{x}"))).await.unwrap();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let s = seen.clone();
+    /// let done = Source::range(1, 3).run_with(Sink::foreach(move |x| s.lock().unwrap().push(x)));
+    /// done.await.unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), vec![1, 2, 3]);
     /// # }
     /// ```
     ///
@@ -185,12 +222,26 @@ impl<In: Send + 'static> Sink<In, Completion<()>> {
     /// `Sink.foreachAsync`).
     ///
     /// ```
+    /// use std::sync::{Arc, Mutex};
     /// use weir::prelude::*;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let done = Source::range(1, 3).run_with(Sink::foreach_async(2, |x| async move { println!("{x}") }));
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let s = seen.clone();
+    /// let done = Source::range(1, 3).run_with(Sink::foreach_async(2, move |x| {
+    ///     let s = s.clone();
+    ///     async move { s.lock().unwrap().push(x) }
+    /// }));
     /// done.await.unwrap();
+    /// let mut seen = seen.lock().unwrap().clone();
+    /// seen.sort();
+    /// assert_eq!(seen, vec![1, 2, 3]);
     /// # }
     /// ```
+    ///
+    /// # Supervision
+    /// A panic in `f` or in its future: Stop fails the stream with [`StreamError::Panicked`]
+    /// (naming the stage `map_async`, which runs the futures); Resume and Restart skip the
+    /// element.
     pub fn foreach_async<F, Fut>(parallelism: usize, f: F) -> Self
     where
         F: FnMut(In) -> Fut + Clone + Send + Sync + 'static,

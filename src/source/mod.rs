@@ -83,6 +83,20 @@ impl<Out: Send + 'static, Mat: 'static> Source<Out, Mat> {
     }
 
     /// Connects this source to `flow`, combining both materialized values with `combine`.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // Keep both: the source's `maybe` handle and the flow's termination watch.
+    /// let ((handle, done), out) = Source::maybe()
+    ///     .via_mat(Flow::<i32>::new().watch_termination(), Keep::both)
+    ///     .to_mat(Sink::seq(), Keep::both)
+    ///     .run();
+    /// handle.complete(Some(1)).unwrap();
+    /// assert_eq!(out.await.unwrap(), vec![1]);
+    /// assert!(done.await.is_ok());
+    /// # }
+    /// ```
     pub fn via_mat<T, M2, M3, F>(self, flow: Flow<Out, T, M2>, combine: F) -> Source<T, M3>
     where
         T: Send + 'static,
@@ -99,6 +113,18 @@ impl<Out: Send + 'static, Mat: 'static> Source<Out, Mat> {
     }
 
     /// Connects this source to `sink`, keeping this source's materialized value.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (tx, rx) = futures::channel::mpsc::channel(4);
+    /// // The graph materializes the source's value: the `maybe` handle.
+    /// let handle = Source::maybe().to(Sink::from_sink(tx)).run();
+    /// handle.complete(Some("hello")).unwrap();
+    /// assert_eq!(rx.collect::<Vec<_>>().await, vec!["hello"]);
+    /// # }
+    /// ```
     pub fn to<M2: 'static>(self, sink: Sink<Out, M2>) -> RunnableGraph<Mat> {
         self.to_mat(sink, Keep::left)
     }
@@ -126,7 +152,20 @@ impl<Out: Send + 'static, Mat: 'static> Source<Out, Mat> {
         })
     }
 
-    /// Transforms the materialized value.
+    /// Transforms the materialized value, once per materialization.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // Replace the `maybe` handle with a function that completes it with a doubled value.
+    /// let (complete, out) = Source::maybe()
+    ///     .map_materialized_value(|handle| move |x: i32| handle.complete(Some(x * 2)))
+    ///     .to_mat(Sink::seq(), Keep::both)
+    ///     .run();
+    /// complete(21).unwrap();
+    /// assert_eq!(out.await.unwrap(), vec![42]);
+    /// # }
+    /// ```
     pub fn map_materialized_value<M2, F>(self, f: F) -> Source<Out, M2>
     where
         M2: 'static,
@@ -141,6 +180,16 @@ impl<Out: Send + 'static, Mat: 'static> Source<Out, Mat> {
 
     /// Runs this source into `sink` and returns the sink's materialized value.
     ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let source = Source::range(1, 4);
+    /// // The source is borrowed: each run is a new stream.
+    /// assert_eq!(source.run_with(Sink::fold(0, |a, x| a + x)).await.unwrap(), 10);
+    /// assert_eq!(source.run_with(Sink::last()).await.unwrap(), 4);
+    /// # }
+    /// ```
+    ///
     /// # Panics
     /// Outside a tokio runtime.
     pub fn run_with<M2: 'static>(&self, sink: Sink<Out, M2>) -> M2 {
@@ -150,11 +199,18 @@ impl<Out: Send + 'static, Mat: 'static> Source<Out, Mat> {
     /// Runs this source, calling `f` on each element; resolves when the stream terminates.
     ///
     /// ```
+    /// use std::sync::{Arc, Mutex};
     /// use weir::prelude::*;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// Source::range(1, 3).run_foreach(|x| println!("{x}")).await.unwrap();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let s = seen.clone();
+    /// Source::range(1, 3).run_foreach(move |x| s.lock().unwrap().push(x)).await.unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), vec![1, 2, 3]);
     /// # }
     /// ```
+    ///
+    /// # Supervision
+    /// As [`Sink::foreach`].
     pub fn run_foreach<F>(&self, f: F) -> Completion<()>
     where
         F: FnMut(Out) + Clone + Send + Sync + 'static,
@@ -163,6 +219,14 @@ impl<Out: Send + 'static, Mat: 'static> Source<Out, Mat> {
     }
 
     /// Runs this source, folding its elements; resolves with the result.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let letters = Source::from_iter(vec!["a", "bc", "def"]).run_fold(0, |n, s| n + s.len());
+    /// assert_eq!(letters.await.unwrap(), 6);
+    /// # }
+    /// ```
     pub fn run_fold<Acc, F>(&self, zero: Acc, f: F) -> Completion<Acc>
     where
         Acc: Clone + Send + Sync + 'static,
@@ -172,12 +236,34 @@ impl<Out: Send + 'static, Mat: 'static> Source<Out, Mat> {
     }
 
     /// Attaches attributes to every operator of this source that has no closer ones.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// use weir::{Attributes, Decider};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec![1, 0, 2])
+    ///     .map(|x| 10 / x) // panics on 0
+    ///     .with_attributes(Attributes::supervision(Decider::resuming()))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![10, 5]);
+    /// # }
+    /// ```
     pub fn with_attributes(self, attrs: Attributes) -> Self {
         let make = self.make;
         Source::from_fn(move |m, a| make(m, &a.and(&attrs)))
     }
 
-    /// Names this source (Akka's `named`).
+    /// Names this source (Akka's `named`). Naming changes no element.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let doubles = Source::range(1, 3).map(|x| x * 2).named("doubles");
+    /// assert_eq!(doubles.run_with(Sink::seq()).await.unwrap(), vec![2, 4, 6]);
+    /// # }
+    /// ```
     pub fn named(self, name: &'static str) -> Self {
         self.with_attributes(Attributes::name(name))
     }
@@ -272,6 +358,21 @@ impl<Out: Send + 'static, Mat: 'static> Source<Out, Mat> {
     }
 
     /// Like [`into_stream`](Source::into_stream), without consuming the blueprint.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let source = Source::range(1, 3).concat(Source::failed(StreamError::AbruptTermination));
+    /// // The blueprint stays usable: each call is a new stream.
+    /// for _ in 0..2 {
+    ///     let items: Vec<_> = source.run_as_stream().collect().await;
+    ///     assert_eq!(items.len(), 4);
+    ///     assert_eq!(items[2].as_ref().unwrap(), &3);
+    ///     assert!(matches!(items[3], Err(StreamError::AbruptTermination)));
+    /// }
+    /// # }
+    /// ```
     pub fn run_as_stream(&self) -> SourceStream<Out> {
         let mut m = Materializer::new();
         let attrs = Attributes::none();
@@ -385,10 +486,23 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
     /// Never emits and never completes (until cancelled).
     ///
     /// ```
+    /// use std::time::Duration;
     /// use weir::prelude::*;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let out = Source::<i32>::never().or_else(Source::single(1)).take(0).run_with(Sink::seq());
-    /// assert!(out.await.unwrap().is_empty());
+    /// tokio::time::pause();
+    /// // Nothing arrives, and the stream does not end on its own...
+    /// let waiting = tokio::time::timeout(
+    ///     Duration::from_secs(60),
+    ///     Source::<i32>::never().run_with(Sink::seq()),
+    /// );
+    /// assert!(waiting.await.is_err());
+    /// // ...until something downstream ends it.
+    /// let out = Source::<i32>::never()
+    ///     .take_within(Duration::from_secs(1))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert!(out.is_empty());
     /// # }
     /// ```
     pub fn never() -> Self {
@@ -444,6 +558,10 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
     /// assert_eq!(out, vec![1, 2, 4, 8]);
     /// # }
     /// ```
+    ///
+    /// # Supervision
+    /// Not supervised: a panic in `f` fails the stream with [`StreamError::Panicked`] after the
+    /// elements already emitted, whatever the decider.
     pub fn iterate<F>(seed: Out, f: F) -> Self
     where
         Out: Clone + Sync,
@@ -466,6 +584,10 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
     /// assert_eq!(fib.run_with(Sink::seq()).await.unwrap(), vec![0, 1, 1, 2, 3, 5, 8, 13]);
     /// # }
     /// ```
+    ///
+    /// # Supervision
+    /// Not supervised: a panic in `f` fails the stream with [`StreamError::Panicked`] after the
+    /// elements already emitted, whatever the decider.
     pub fn unfold<S, F>(state: S, f: F) -> Self
     where
         S: Clone + Send + Sync + 'static,
@@ -492,6 +614,10 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
     /// assert_eq!(s.run_with(Sink::seq()).await.unwrap(), vec![3, 2, 1]);
     /// # }
     /// ```
+    ///
+    /// # Supervision
+    /// Not supervised: a panic in `f` or in its future fails the stream with
+    /// [`StreamError::Panicked`] after the elements already emitted, whatever the decider.
     pub fn unfold_async<S, F, Fut>(state: S, f: F) -> Self
     where
         S: Clone + Send + Sync + 'static,
@@ -513,14 +639,24 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
     /// of `read`, or cancellation (Akka's `unfoldResource`).
     ///
     /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
     /// use weir::prelude::*;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let closed = Arc::new(AtomicUsize::new(0));
+    /// let c = closed.clone();
     /// let lines = Source::unfold_resource(
     ///     || vec!["a", "b"].into_iter(),
     ///     |it| it.next(),
-    ///     |_it| println!("closed"),
+    ///     move |_it| {
+    ///         c.fetch_add(1, Ordering::SeqCst);
+    ///     },
     /// );
     /// assert_eq!(lines.run_with(Sink::seq()).await.unwrap(), vec!["a", "b"]);
+    /// assert_eq!(closed.load(Ordering::SeqCst), 1);
+    /// // Cancelled after one element: the resource is closed too.
+    /// assert_eq!(lines.take(1).run_with(Sink::seq()).await.unwrap(), vec!["a"]);
+    /// assert_eq!(closed.load(Ordering::SeqCst), 2);
     /// # }
     /// ```
     ///
@@ -576,6 +712,10 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
     /// assert_eq!(s.run_with(Sink::seq()).await.unwrap(), vec!["computed on demand"]);
     /// # }
     /// ```
+    ///
+    /// # Supervision
+    /// Not supervised: a panic in `f` fails the stream with [`StreamError::Panicked`], whatever
+    /// the decider.
     pub fn lazy_single<F>(f: F) -> Self
     where
         F: FnMut() -> Out + Clone + Send + Sync + 'static,
