@@ -1029,6 +1029,19 @@ fn the_contract_checker_reports_a_broken_stage() {
     });
 }
 
+/// Counts the elements and checks the terminal of a sink probe that was given unbounded demand.
+async fn expect_all(sink: &SinkProbe<u32>, expected: &[u32]) {
+    let mut got = Vec::new();
+    loop {
+        match sink.expect_event().await {
+            Event::Next(x) => got.push(x),
+            Event::Complete => break,
+            Event::Error(e) => panic!("failed: {e}"),
+        }
+    }
+    assert_eq!(got, expected);
+}
+
 #[test]
 fn demand_accumulates_across_requests() {
     runtime().block_on(async {
@@ -1062,6 +1075,80 @@ fn demand_accumulates_across_requests() {
             }
         }
         assert_eq!(n, 100);
+    });
+}
+
+/// Rule 3.17 through boundaries and operators: chunks of demand that sum past `u64::MAX` are
+/// unbounded demand, not an overflow, and every stage still meets it. The source sees only
+/// the bounded demand of the island in front of it.
+#[test]
+fn demand_summing_past_u64_max_is_unbounded() {
+    runtime().block_on(async {
+        let log = ContractLog::new();
+        let ops = [
+            Op::Map,
+            Op::AsyncBoundary,
+            Op::Filter,
+            Op::MapAsync {
+                parallelism: 3,
+                delayed: true,
+            },
+            Op::Buffer(4, OverflowStrategy::BackPressure),
+            Op::MapConcat(2),
+            Op::AsyncBoundary,
+        ];
+        let (src, sink) = build(TestSource::<u32>::probe(), &ops, &log)
+            .to_mat(TestSink::probe(), Keep::both)
+            .run();
+        for _ in 0..3 {
+            sink.request(u64::MAX / 2 + 1);
+        }
+        assert_eq!(sink.outstanding(), u64::MAX);
+        let inputs: Vec<u32> = (1..=300).collect();
+        for &x in &inputs {
+            src.send_next(x).await;
+            assert!(
+                src.pending_demand() <= weir::DEFAULT_INPUT_BUFFER as u64,
+                "unbounded demand reached the source: {}",
+                src.pending_demand()
+            );
+        }
+        src.send_complete();
+        let expected = model(&ops, &inputs, End::Complete);
+        expect_all(&sink, &expected.single().expect("one outcome").xs).await;
+        src.expect_cancellation().await;
+        settle().await;
+        log.assert_clean();
+        assert_eq!(log.live(), 0);
+    });
+}
+
+/// `request(u64::MAX)` at once, over a boundary, from a ready source of more elements than any
+/// stage's window: everything arrives and the stream completes.
+#[test]
+fn unbounded_demand_at_once_over_a_boundary() {
+    runtime().block_on(async {
+        let log = ContractLog::new();
+        let ops = [
+            Op::AsyncBoundary,
+            Op::Scan,
+            Op::Grouped(3),
+            Op::Buffer(2, OverflowStrategy::BackPressure),
+            Op::Intersperse,
+        ];
+        let inputs: Vec<u32> = (1..=100_000).collect();
+        let sink = build(Source::from_iter(inputs.clone()), &ops, &log).run_with(TestSink::probe());
+        sink.request(u64::MAX);
+        let expected = model(&ops, &inputs, End::Complete);
+        expect_all(&sink, &expected.single().expect("one outcome").xs).await;
+        assert_eq!(
+            sink.outstanding(),
+            u64::MAX - expected.outcomes[0].xs.len() as u64,
+            "unbounded demand is counted down, not reset"
+        );
+        settle().await;
+        log.assert_clean();
+        assert_eq!(log.live(), 0);
     });
 }
 
