@@ -14,9 +14,10 @@
 //!
 //! The model follows order-insensitive operators after an unordered one (`map_async_unordered`,
 //! `merge` with another source) by comparing multisets, allows any prefix where a stage lets a
-//! failure overtake the elements it holds (`map_async`, `flat_map_concat`), and gives up on the
-//! elements, checking only the rules, where they depend on timing (`conflate`, `expand`,
-//! dropping buffers).
+//! failure overtake the elements it holds (`map_async`, `flat_map_concat`), allows any
+//! subsequence after a `buffer` that drops when full (followed by elementwise operators), and
+//! gives up on the elements, checking only the rules, where they depend on timing otherwise
+//! (`conflate`, `expand` into several copies, what follows a dropping buffer).
 //!
 //! The sink probe stops pulling after the first terminal, so the rules about what happens after a
 //! terminal cannot fail there. A contract checker (`support::checker`) therefore sits after the
@@ -122,6 +123,31 @@ impl Op {
     /// Whether the order of the elements out is not determined by the order in.
     fn scrambles(&self) -> bool {
         matches!(self, Op::MapAsyncUnordered { .. } | Op::MergeFixed(_))
+    }
+
+    /// Whether some elements are dropped, depending on timing: a `buffer` that does not
+    /// back-pressure (the `Fail` strategy fails instead, at an unknown point).
+    fn drops_when_full(&self) -> bool {
+        matches!(self, Op::Buffer(_, s) if *s != OverflowStrategy::BackPressure)
+    }
+
+    /// Whether the output for a subsequence of the input is a subsequence of the output for the
+    /// whole input (elementwise operators), so the model can follow a dropping buffer.
+    fn keeps_subsequences(&self) -> bool {
+        matches!(
+            self,
+            Op::Map
+                | Op::Filter
+                | Op::FilterMap
+                | Op::MapConcat(_)
+                | Op::FlatMapConcat(_)
+                | Op::Intersperse
+                | Op::AsyncBoundary
+                | Op::Buffer(..)
+                | Op::MapAsync { .. }
+                | Op::MergeEmpty
+                | Op::Expand(1)
+        )
     }
 }
 
@@ -398,7 +424,10 @@ enum Order {
     Exact,
     /// In any order (after `map_async_unordered` or `merge` with another source).
     Multiset,
-    /// Timing-dependent (`conflate`, `expand`, dropping buffers): only the rules are checked.
+    /// In the model's order with some left out (after a `buffer` that drops); the stream may
+    /// also fail with an overflow if one of those buffers has the `Fail` strategy.
+    Subsequence { may_overflow: bool },
+    /// Timing-dependent (`conflate`, `expand` into several copies): only the rules are checked.
     Unknown,
 }
 
@@ -503,7 +532,9 @@ fn model_op(op: &Op, Outcome { mut xs, mut end }: Outcome) -> Option<Outcome> {
             out
         }
         Op::AsyncBoundary | Op::Buffer(_, OverflowStrategy::BackPressure) | Op::MergeEmpty => xs,
-        Op::Buffer(..) | Op::Conflate => return None,
+        // Timing decides which elements a full buffer drops; `model` checks a subsequence.
+        Op::Buffer(..) => xs,
+        Op::Conflate => return None,
         Op::ZipWithIndex => xs.into_iter().zip(0u64..).map(zip_index_fn).collect(),
         Op::MapAsync { .. } | Op::MapAsyncUnordered { .. } => {
             xs.into_iter().map(async_fn).collect()
@@ -557,7 +588,13 @@ fn model(ops: &[Op], inputs: &[u32], end: End) -> Expected {
         end,
     }];
     for op in ops {
-        if order == Order::Multiset && op.order_sensitive() {
+        let follows = match order {
+            Order::Exact => true,
+            Order::Multiset => !op.order_sensitive() && !op.drops_when_full(),
+            Order::Subsequence { .. } => op.keeps_subsequences(),
+            Order::Unknown => unreachable!("returned early"),
+        };
+        if !follows {
             return unknown;
         }
         let mut next = Vec::with_capacity(outcomes.len());
@@ -565,7 +602,8 @@ fn model(ops: &[Op], inputs: &[u32], end: End) -> Expected {
             let Some(o) = model_op(op, o) else {
                 return unknown;
             };
-            if op.drops_on_failure() && o.end.is_failure() {
+            let subsequence = matches!(order, Order::Subsequence { .. });
+            if op.drops_on_failure() && o.end.is_failure() && !subsequence {
                 if order == Order::Multiset || op.scrambles() {
                     return unknown;
                 }
@@ -586,6 +624,17 @@ fn model(ops: &[Op], inputs: &[u32], end: End) -> Expected {
         if op.scrambles() {
             order = Order::Multiset;
         }
+        if op.drops_when_full() {
+            let fails = matches!(op, Op::Buffer(_, OverflowStrategy::Fail));
+            order = match order {
+                Order::Subsequence { may_overflow } => Order::Subsequence {
+                    may_overflow: may_overflow || fails,
+                },
+                _ => Order::Subsequence {
+                    may_overflow: fails,
+                },
+            };
+        }
         outcomes = next;
     }
     Expected { order, outcomes }
@@ -595,6 +644,12 @@ fn sorted(xs: &[u32]) -> Vec<u32> {
     let mut v = xs.to_vec();
     v.sort_unstable();
     v
+}
+
+/// Whether `small` is `big` with some elements left out.
+fn subsequence(small: &[u32], big: &[u32]) -> bool {
+    let mut big = big.iter();
+    small.iter().all(|x| big.any(|y| y == x))
 }
 
 /// Whether the multiset `small` is contained in the multiset `big`.
@@ -620,6 +675,14 @@ impl Expected {
                 Some(t) => o.end == t && sorted(&o.xs) == sorted(elements),
                 None => sub_multiset(elements, &o.xs),
             }),
+            Order::Subsequence { may_overflow } => self.outcomes.iter().any(|o| {
+                let end_allowed = match terminal {
+                    None => true,
+                    Some(End::Overflow) if may_overflow => true,
+                    Some(t) => o.end == t,
+                };
+                end_allowed && subsequence(elements, &o.xs)
+            }),
         }
     }
 
@@ -636,8 +699,7 @@ impl Expected {
     /// The one behaviour, when the model has a single one.
     fn single(&self) -> Option<&Outcome> {
         match (self.order, self.outcomes.as_slice()) {
-            (Order::Unknown, _) => None,
-            (_, [one]) => Some(one),
+            (Order::Exact | Order::Multiset, [one]) => Some(one),
             _ => None,
         }
     }
@@ -976,6 +1038,27 @@ fn model_sanity() {
     assert!(e.allows(&[map_fn(async_fn(2))], None));
     assert!(!e.allows(&[map_fn(async_fn(2)), 0], None));
     let e = model(&[Op::MergeFixed(1), Op::Scan], &[1], End::Complete);
+    assert_eq!(e.order, Order::Unknown);
+    // A dropping buffer leaves a subsequence, failing with an overflow only for `Fail`.
+    let e = model(
+        &[Op::Buffer(2, OverflowStrategy::DropHead), Op::Map],
+        &[1, 2, 3],
+        End::Complete,
+    );
+    assert!(e.allows(&[map_fn(1), map_fn(3)], Some(End::Complete)));
+    assert!(!e.allows(&[map_fn(3), map_fn(1)], Some(End::Complete)));
+    assert!(!e.allows(&[map_fn(1)], Some(End::Overflow)));
+    let e = model(
+        &[Op::Buffer(2, OverflowStrategy::Fail)],
+        &[1, 2, 3],
+        End::Complete,
+    );
+    assert!(e.allows(&[1, 2], Some(End::Overflow)));
+    let e = model(
+        &[Op::Buffer(2, OverflowStrategy::DropNew), Op::Fold],
+        &[1],
+        End::Complete,
+    );
     assert_eq!(e.order, Order::Unknown);
     assert!(sub_multiset(&[3, 1, 3], &[1, 2, 3, 3]));
     assert!(!sub_multiset(&[3, 3, 3], &[1, 2, 3, 3]));
