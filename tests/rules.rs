@@ -936,7 +936,7 @@ fn config(cases: u32) -> ProptestConfig {
 }
 
 proptest! {
-    #![proptest_config(config(512))]
+    #![proptest_config(config(1024))]
 
     #[test]
     fn reactive_streams_rules_hold(ops in vec(op(), 0..6), script in script()) {
