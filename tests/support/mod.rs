@@ -7,6 +7,8 @@ pub mod kafka;
 #[cfg(feature = "kafka")]
 pub mod tansu;
 
+pub mod checker;
+
 use std::fmt;
 use std::time::Duration;
 
