@@ -384,6 +384,48 @@ async fn merge_preferred_completes_after_all_inputs() {
     sink.expect_complete().await;
 }
 
+/// A `MergePreferred` with `secondary` other inputs, each input a source probe.
+fn merge_preferred_probes_n(
+    secondary: usize,
+) -> (SourceProbe<i32>, Vec<SourceProbe<i32>>, SinkProbe<i32>) {
+    let mut b = GraphBuilder::new();
+    let mp = b.add(MergePreferred::<i32>::new(secondary));
+    let (p, kp) = b.add_source_mat(TestSource::<i32>::probe());
+    b.connect(p, mp.preferred);
+    let mut keys = Vec::new();
+    for inlet in &mp.ins {
+        let (s, k) = b.add_source_mat(TestSource::<i32>::probe());
+        b.connect(s, *inlet);
+        keys.push(k);
+    }
+    let (sink, k) = b.add_sink_mat(TestSink::<i32>::probe());
+    b.connect(mp.out, sink);
+    b.build(move |m| {
+        let secondaries = keys.iter().map(|k| m.take(*k)).collect();
+        (m.take(kp), secondaries, m.take(k))
+    })
+    .unwrap()
+    .run()
+}
+
+#[tokio::test(start_paused = true)]
+async fn merge_preferred_cancellation_cancels_every_input() {
+    let (preferred, secondaries, sink) = merge_preferred_probes_n(2);
+    sink.request(2);
+    preferred.send_next(1).await;
+    sink.expect_next(1).await;
+    secondaries[1].send_next(20).await;
+    sink.expect_next(20).await;
+    // An element is waiting in a secondary that was never drained.
+    secondaries[0].send_unrequested(10);
+    sink.cancel();
+    preferred.expect_cancellation().await;
+    for s in &secondaries {
+        s.expect_cancellation().await;
+    }
+    sink.expect_no_message(QUIET).await;
+}
+
 // =============================================================================================
 // MergePrioritized
 // =============================================================================================
@@ -482,6 +524,21 @@ async fn merge_prioritized_completes_after_all_inputs() {
     sink.expect_complete().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn merge_prioritized_cancellation_cancels_every_input() {
+    let (srcs, sink) = fan_in(MergePrioritized::<i32>::new(vec![3, 2, 1]));
+    sink.request(2);
+    srcs[2].send_next(3).await;
+    sink.expect_next(3).await;
+    srcs[0].send_next(1).await;
+    sink.expect_next(1).await;
+    sink.cancel();
+    for s in &srcs {
+        s.expect_cancellation().await;
+    }
+    sink.expect_no_message(QUIET).await;
+}
+
 // =============================================================================================
 // MergeSorted
 // =============================================================================================
@@ -545,6 +602,20 @@ async fn merge_sorted_fails_when_an_input_fails() {
     srcs[0].expect_cancellation().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn merge_sorted_cancellation_cancels_both_inputs() {
+    let (srcs, sink) = fan_in(MergeSorted::<i32>::new());
+    sink.request(4);
+    srcs[0].send_next(1).await;
+    srcs[1].send_next(2).await;
+    sink.expect_next(1).await;
+    // 2 is held until input 0 shows its next head; the downstream gives up meanwhile.
+    sink.cancel();
+    srcs[0].expect_cancellation().await;
+    srcs[1].expect_cancellation().await;
+    sink.expect_no_message(QUIET).await;
+}
+
 // =============================================================================================
 // MergeLatest
 // =============================================================================================
@@ -606,6 +677,32 @@ async fn merge_latest_fails_when_an_input_fails() {
     srcs[0].expect_cancellation().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn merge_latest_cancellation_cancels_every_input() {
+    let (srcs, sink) = fan_in(MergeLatest::<i32>::new(3, false));
+    sink.request(4);
+    srcs[0].send_next(1).await;
+    srcs[1].send_next(2).await;
+    srcs[2].send_next(3).await;
+    sink.expect_next(vec![1, 2, 3]).await;
+    sink.cancel();
+    for s in &srcs {
+        s.expect_cancellation().await;
+    }
+    sink.expect_no_message(QUIET).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn merge_latest_cancellation_before_every_input_emitted_cancels_every_input() {
+    let (srcs, sink) = fan_in(MergeLatest::<i32>::new(2, false));
+    sink.request(4);
+    srcs[0].send_next(1).await;
+    sink.expect_no_message(QUIET).await;
+    sink.cancel();
+    srcs[0].expect_cancellation().await;
+    srcs[1].expect_cancellation().await;
+}
+
 // =============================================================================================
 // ZipLatest
 // =============================================================================================
@@ -653,6 +750,19 @@ async fn zip_latest_fails_when_an_input_fails() {
     b.send_error(boom());
     assert_boom(&sink.expect_error().await);
     a.expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn zip_latest_cancellation_cancels_both_inputs() {
+    let (a, b, sink) = fan_in2(ZipLatest::<i32, i32>::new());
+    sink.request(4);
+    a.send_next(1).await;
+    b.send_next(10).await;
+    sink.expect_next((1, 10)).await;
+    sink.cancel();
+    a.expect_cancellation().await;
+    b.expect_cancellation().await;
+    sink.expect_no_message(QUIET).await;
 }
 
 // =============================================================================================
@@ -737,6 +847,23 @@ async fn interleave_fails_when_an_input_fails() {
     srcs[1].send_error(boom());
     assert_boom(&sink.expect_error().await);
     srcs[0].expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn interleave_cancellation_cancels_every_input_including_ones_not_yet_pulled() {
+    let (srcs, sink) = fan_in(Interleave::<i32>::new(3, 2, false));
+    sink.request(3);
+    srcs[0].send_next(1).await;
+    srcs[0].send_next(2).await;
+    srcs[1].send_next(10).await;
+    sink.expect_next_n([1, 2, 10]).await;
+    // Input 2's turn has not come: it was never pulled.
+    expect_no_request(&srcs[2]).await;
+    sink.cancel();
+    for s in &srcs {
+        s.expect_cancellation().await;
+    }
+    sink.expect_no_message(QUIET).await;
 }
 
 // =============================================================================================
@@ -872,6 +999,21 @@ async fn zip_fails_when_an_input_fails() {
     b.expect_cancellation().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn zip_cancellation_cancels_both_inputs() {
+    let (a, b, sink) = fan_in2(Zip::<i32, i32>::new());
+    sink.request(4);
+    a.send_next(1).await;
+    b.send_next(10).await;
+    sink.expect_next((1, 10)).await;
+    // Input 0's next element waits for a partner when the downstream cancels.
+    a.send_next(2).await;
+    sink.cancel();
+    a.expect_cancellation().await;
+    b.expect_cancellation().await;
+    sink.expect_no_message(QUIET).await;
+}
+
 #[tokio::test]
 async fn zip_with_combines_with_the_function() {
     let mut b = GraphBuilder::new();
@@ -896,6 +1038,20 @@ async fn zip_with_fails_when_an_input_fails() {
     b.send_error(boom());
     assert_boom(&sink.expect_error().await);
     a.expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn zip_with_cancellation_cancels_both_inputs() {
+    let (a, b, sink) = fan_in2(ZipWith::new(|x: i32, y: i32| x * y));
+    sink.request(4);
+    a.send_next(2).await;
+    b.send_next(3).await;
+    sink.expect_next(6).await;
+    b.send_next(4).await;
+    sink.cancel();
+    a.expect_cancellation().await;
+    b.expect_cancellation().await;
+    sink.expect_no_message(QUIET).await;
 }
 
 fn zip_with3_probes() -> (
@@ -977,6 +1133,22 @@ async fn zip_with3_fails_when_an_input_fails() {
     s2.expect_cancellation().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn zip_with3_cancellation_cancels_every_input() {
+    let (s0, s1, s2, sink) = zip_with3_probes();
+    sink.request(4);
+    s0.send_next(1).await;
+    s1.send_next(2).await;
+    s2.send_next(3).await;
+    sink.expect_next(123).await;
+    s1.send_next(5).await;
+    sink.cancel();
+    s0.expect_cancellation().await;
+    s1.expect_cancellation().await;
+    s2.expect_cancellation().await;
+    sink.expect_no_message(QUIET).await;
+}
+
 #[tokio::test]
 async fn zip_n_emits_one_element_of_every_input() {
     let out = fan_in_seq(
@@ -1023,6 +1195,22 @@ async fn zip_n_fails_when_an_input_fails() {
     srcs[1].send_error(boom());
     assert_boom(&sink.expect_error().await);
     srcs[0].expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn zip_n_cancellation_cancels_every_input() {
+    let (srcs, sink) = fan_in(ZipN::<i32>::new(3));
+    sink.request(4);
+    for (i, s) in srcs.iter().enumerate() {
+        s.send_next(i as i32).await;
+    }
+    sink.expect_next(vec![0, 1, 2]).await;
+    srcs[2].send_next(5).await;
+    sink.cancel();
+    for s in &srcs {
+        s.expect_cancellation().await;
+    }
+    sink.expect_no_message(QUIET).await;
 }
 
 // =============================================================================================
