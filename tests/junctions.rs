@@ -13,7 +13,7 @@ use weir::junctions::{
     Balance, Broadcast, Concat, FanIn2Shape, FanIn3Shape, FanOut2Shape, Interleave, Junction,
     Merge, MergeLatest, MergePreferred, MergePrioritized, MergeSorted, Partition,
     UniformFanInShape, UniformFanOutShape, Unzip, UnzipWith, Zip, ZipLatest, ZipN, ZipWith,
-    ZipWith3,
+    ZipWith3, ZipWith4, ZipWith5,
 };
 use weir::prelude::*;
 use weir::testkit::{SinkProbe, SourceProbe, TestSink, TestSource};
@@ -426,6 +426,35 @@ async fn merge_preferred_cancellation_cancels_every_input() {
     sink.expect_no_message(QUIET).await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn merge_preferred_fails_when_the_preferred_input_fails_and_cancels_the_others() {
+    let (preferred, secondaries, sink) = merge_preferred_probes_n(2);
+    sink.request(8);
+    preferred.send_next(1).await;
+    sink.expect_next(1).await;
+    secondaries[0].send_next(10).await;
+    sink.expect_next(10).await;
+    preferred.send_error(boom());
+    assert_boom(&sink.expect_error().await);
+    for s in &secondaries {
+        s.expect_cancellation().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn merge_preferred_fails_when_a_secondary_input_fails_and_cancels_the_others() {
+    let (preferred, secondaries, sink) = merge_preferred_probes_n(2);
+    sink.request(8);
+    secondaries[1].send_next(20).await;
+    sink.expect_next(20).await;
+    preferred.send_next(1).await;
+    sink.expect_next(1).await;
+    secondaries[1].send_error(boom());
+    assert_boom(&sink.expect_error().await);
+    preferred.expect_cancellation().await;
+    secondaries[0].expect_cancellation().await;
+}
+
 // =============================================================================================
 // MergePrioritized
 // =============================================================================================
@@ -537,6 +566,27 @@ async fn merge_prioritized_cancellation_cancels_every_input() {
         s.expect_cancellation().await;
     }
     sink.expect_no_message(QUIET).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn merge_prioritized_fails_when_any_input_fails_and_cancels_the_others() {
+    for failing in 0..3 {
+        let (srcs, sink) = fan_in(MergePrioritized::<i32>::new(vec![3, 2, 1]));
+        sink.request(8);
+        for (i, s) in srcs.iter().enumerate() {
+            s.send_next(i as i32).await;
+            sink.expect_next(i as i32).await;
+        }
+        srcs[failing].send_error(boom());
+        assert_boom(&sink.expect_error().await);
+        for (i, s) in srcs.iter().enumerate() {
+            if i != failing {
+                timeout(QUIET, s.expect_cancellation())
+                    .await
+                    .unwrap_or_else(|_| panic!("input {i} not cancelled when {failing} failed"));
+            }
+        }
+    }
 }
 
 // =============================================================================================
@@ -1214,6 +1264,212 @@ async fn zip_n_cancellation_cancels_every_input() {
 }
 
 // =============================================================================================
+// ZipWith4, ZipWith5
+// =============================================================================================
+
+/// A `ZipWith4` whose function writes its inputs as the digits of one number (input 0 first),
+/// so every output shows which element of which input it paired.
+fn zip_with4_probes() -> (Vec<SourceProbe<i32>>, SinkProbe<i32>) {
+    let mut b = GraphBuilder::new();
+    let z = b.add(ZipWith4::new(|a: i32, b: i32, c: i32, d: i32| {
+        a * 1000 + b * 100 + c * 10 + d
+    }));
+    let mut keys = Vec::new();
+    for inlet in [z.in0, z.in1, z.in2, z.in3] {
+        let (s, k) = b.add_source_mat(TestSource::<i32>::probe());
+        b.connect(s, inlet);
+        keys.push(k);
+    }
+    let (sink, k) = b.add_sink_mat(TestSink::<i32>::probe());
+    b.connect(z.out, sink);
+    b.build(move |m| (keys.iter().map(|k| m.take(*k)).collect(), m.take(k)))
+        .unwrap()
+        .run()
+}
+
+/// A `ZipWith5` whose function writes its inputs as the digits of one number (input 0 first).
+fn zip_with5_probes() -> (Vec<SourceProbe<i32>>, SinkProbe<i32>) {
+    let mut b = GraphBuilder::new();
+    let z = b.add(ZipWith5::new(|a: i32, b: i32, c: i32, d: i32, e: i32| {
+        a * 10000 + b * 1000 + c * 100 + d * 10 + e
+    }));
+    let mut keys = Vec::new();
+    for inlet in [z.in0, z.in1, z.in2, z.in3, z.in4] {
+        let (s, k) = b.add_source_mat(TestSource::<i32>::probe());
+        b.connect(s, inlet);
+        keys.push(k);
+    }
+    let (sink, k) = b.add_sink_mat(TestSink::<i32>::probe());
+    b.connect(z.out, sink);
+    b.build(move |m| (keys.iter().map(|k| m.take(*k)).collect(), m.take(k)))
+        .unwrap()
+        .run()
+}
+
+/// The digits `row` of every input, combined as the zip functions above do.
+fn digits(row: &[i32]) -> i32 {
+    row.iter().fold(0, |acc, d| acc * 10 + d)
+}
+
+type ZipProbes = fn() -> (Vec<SourceProbe<i32>>, SinkProbe<i32>);
+
+const WIDE_ZIPS: [(&str, ZipProbes); 2] = [
+    ("zip_with4", zip_with4_probes),
+    ("zip_with5", zip_with5_probes),
+];
+
+#[tokio::test(start_paused = true)]
+async fn zip_with4_and_5_pair_the_nth_elements_whatever_the_arrival_order() {
+    for (name, probes) in WIDE_ZIPS {
+        let (srcs, sink) = probes();
+        let n = srcs.len();
+        sink.request(16);
+        // The last input runs two elements ahead, the first one arrives last.
+        srcs[n - 1].send_next(1).await;
+        srcs[n - 1].send_next(2).await;
+        for s in srcs[1..n - 1].iter().rev() {
+            s.send_next(1).await;
+        }
+        sink.expect_no_message(QUIET).await;
+        srcs[0].send_next(1).await;
+        sink.expect_next(digits(&vec![1; n])).await;
+        // Second elements: every input but one has sent; nothing is emitted until it does.
+        srcs[0].send_next(2).await;
+        for s in &srcs[2..n - 1] {
+            s.send_next(2).await;
+        }
+        sink.expect_no_message(QUIET).await;
+        srcs[1].send_next(2).await;
+        sink.expect_next(digits(&vec![2; n])).await;
+        // Distinct values per input show no input is shifted against another.
+        for (i, s) in srcs.iter().enumerate() {
+            s.send_next(i as i32 + 3).await;
+        }
+        let third: Vec<i32> = (3..3 + n as i32).collect();
+        sink.expect_next(digits(&third)).await;
+        sink.expect_no_message(QUIET).await;
+        assert!(srcs.iter().all(|s| !s.is_cancelled()), "{name}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn zip_with4_and_5_complete_when_any_input_completes_with_nothing_buffered() {
+    for (name, probes) in WIDE_ZIPS {
+        for done in 0..probes().0.len() {
+            let (srcs, sink) = probes();
+            sink.request(16);
+            for s in &srcs {
+                s.send_next(1).await;
+            }
+            sink.expect_next(digits(&vec![1; srcs.len()])).await;
+            srcs[done].send_complete();
+            sink.expect_complete().await;
+            for (i, s) in srcs.iter().enumerate() {
+                if i != done {
+                    timeout(QUIET, s.expect_cancellation())
+                        .await
+                        .unwrap_or_else(|_| panic!("{name}: input {i} not cancelled"));
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn zip_with4_and_5_complete_after_a_completed_inputs_buffered_elements_are_used() {
+    for (name, probes) in WIDE_ZIPS {
+        for done in 0..probes().0.len() {
+            let (srcs, sink) = probes();
+            sink.request(16);
+            // The others run ahead by two elements.
+            for (i, s) in srcs.iter().enumerate() {
+                if i != done {
+                    s.send_next(1).await;
+                    s.send_next(2).await;
+                }
+            }
+            // The completing input has one element, and completes before it is paired.
+            srcs[done].send_next(1).await;
+            srcs[done].send_complete();
+            sink.expect_next(digits(&vec![1; srcs.len()])).await;
+            sink.expect_complete().await;
+            for (i, s) in srcs.iter().enumerate() {
+                if i != done {
+                    timeout(QUIET, s.expect_cancellation())
+                        .await
+                        .unwrap_or_else(|_| panic!("{name}: input {i} not cancelled"));
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn zip_with4_and_5_do_not_complete_while_a_completed_input_still_has_elements() {
+    for (_, probes) in WIDE_ZIPS {
+        let (srcs, sink) = probes();
+        let n = srcs.len();
+        sink.request(16);
+        srcs[n - 1].send_next(1).await;
+        srcs[n - 1].send_next(2).await;
+        srcs[n - 1].send_complete();
+        for s in &srcs[..n - 1] {
+            s.send_next(1).await;
+        }
+        sink.expect_next(digits(&vec![1; n])).await;
+        sink.expect_no_message(QUIET).await;
+        for s in &srcs[..n - 1] {
+            s.send_next(2).await;
+        }
+        sink.expect_next(digits(&vec![2; n])).await;
+        sink.expect_complete().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn zip_with4_and_5_fail_when_any_input_fails_and_cancel_the_others() {
+    for (name, probes) in WIDE_ZIPS {
+        for failing in 0..probes().0.len() {
+            let (srcs, sink) = probes();
+            sink.request(16);
+            for s in &srcs {
+                s.send_next(1).await;
+            }
+            sink.expect_next(digits(&vec![1; srcs.len()])).await;
+            srcs[failing].send_error(boom());
+            assert_boom(&sink.expect_error().await);
+            for (i, s) in srcs.iter().enumerate() {
+                if i != failing {
+                    timeout(QUIET, s.expect_cancellation())
+                        .await
+                        .unwrap_or_else(|_| panic!("{name}: input {i} not cancelled"));
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn zip_with4_and_5_cancellation_cancels_every_input() {
+    for (_, probes) in WIDE_ZIPS {
+        let (srcs, sink) = probes();
+        sink.request(4);
+        for s in &srcs {
+            s.send_next(1).await;
+        }
+        sink.expect_next(digits(&vec![1; srcs.len()])).await;
+        // Some inputs hold an element waiting for its partners.
+        srcs[0].send_next(2).await;
+        srcs[srcs.len() - 1].send_next(2).await;
+        sink.cancel();
+        for s in &srcs {
+            s.expect_cancellation().await;
+        }
+        sink.expect_no_message(QUIET).await;
+    }
+}
+
+// =============================================================================================
 // Broadcast
 // =============================================================================================
 
@@ -1580,6 +1836,42 @@ async fn partition_upstream_completion_reaches_every_output() {
     sinks[1].expect_next(1).await;
     sinks[0].expect_complete().await;
     sinks[1].expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn partition_upstream_failure_fails_every_output_after_its_elements() {
+    let (src, sinks) = fan_out(
+        Partition::new(3, |x: &i32| (*x % 3) as usize),
+        Attributes::input_buffer(2),
+    );
+    for s in &sinks {
+        s.request(4);
+    }
+    src.send_next(1).await;
+    src.send_next(3).await;
+    sinks[1].expect_next(1).await;
+    sinks[0].expect_next(3).await;
+    src.send_error(boom());
+    // Output 2 got no element; it fails too.
+    for s in &sinks {
+        assert_boom(&s.expect_error().await);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn partition_upstream_failure_fails_an_output_that_never_requested() {
+    let (src, sinks) = fan_out(
+        Partition::new(2, |x: &i32| (*x % 2) as usize),
+        Attributes::input_buffer(2),
+    );
+    sinks[0].request(4);
+    src.send_next(2).await;
+    sinks[0].expect_next(2).await;
+    src.send_error(boom());
+    assert_boom(&sinks[0].expect_error().await);
+    // The idle output learns of the failure on its first pull.
+    sinks[1].request(1);
+    assert_boom(&sinks[1].expect_error().await);
 }
 
 // =============================================================================================
