@@ -435,7 +435,7 @@ pub trait StreamOps: Sized {
     where
         F: FnMut(&Self::Out) -> bool + Clone + Send + Sync + 'static,
     {
-        via_logic(self, "take_while", move |_| ops::TakeWhile {
+        via_logic(self, "take_while_inclusive", move |_| ops::TakeWhile {
             pred: pred.clone(),
             inclusive: true,
         })
@@ -906,7 +906,7 @@ pub trait StreamOps: Sized {
         Self::Out: Clone,
         F: FnMut(Self::Out, Self::Out) -> Self::Out + Clone + Send + Sync + 'static,
     {
-        self.conflate_with_seed(|x| x, f)
+        conflate_named(self, "conflate", |x| x, f)
     }
 
     /// Like [`conflate`](StreamOps::conflate), starting each aggregate with `seed(x)`.
@@ -936,22 +936,7 @@ pub trait StreamOps: Sized {
         Seed: FnMut(Self::Out) -> S + Clone + Send + Sync + 'static,
         F: FnMut(S, Self::Out) -> S + Clone + Send + Sync + 'static,
     {
-        self.via_mat(
-            Flow::from_fn(move |m, up, a| {
-                let policy = ops::ConflatePolicy {
-                    agg: None,
-                    count: 0,
-                    max: None,
-                    seed: seed.clone(),
-                    aggregate: f.clone(),
-                };
-                (
-                    ops::decouple(m, up, policy, Supervisor::new("conflate", a)),
-                    (),
-                )
-            }),
-            Keep::left,
-        )
+        conflate_named(self, "conflate_with_seed", seed, f)
     }
 
     /// Like [`conflate_with_seed`](StreamOps::conflate_with_seed), but back-pressures once an
@@ -1413,6 +1398,34 @@ pub trait StreamOps: Sized {
     {
         self.via_raw(move |_, up, a| ops::FlatMap::new(up, breadth, f.clone(), a))
     }
+}
+
+/// `conflate_with_seed` under the operator name its panics report.
+fn conflate_named<St, S, Seed, F>(
+    s: St,
+    name: &'static str,
+    seed: Seed,
+    f: F,
+) -> St::Repr<S, St::Mat>
+where
+    St: StreamOps,
+    S: Clone + Send + 'static,
+    Seed: FnMut(St::Out) -> S + Clone + Send + Sync + 'static,
+    F: FnMut(S, St::Out) -> S + Clone + Send + Sync + 'static,
+{
+    s.via_mat(
+        Flow::from_fn(move |m, up, a| {
+            let policy = ops::ConflatePolicy {
+                agg: None,
+                count: 0,
+                max: None,
+                seed: seed.clone(),
+                aggregate: f.clone(),
+            };
+            (ops::decouple(m, up, policy, Supervisor::new(name, a)), ())
+        }),
+        Keep::left,
+    )
 }
 
 /// Runs `up` into a two-output fan-out island: output 0 continues the stream, output 1 feeds

@@ -1911,8 +1911,6 @@ async fn partition_upstream_failure_fails_an_output_that_never_requested() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "needs Partition per-target demand: today a full output that no element waits for \
-            stops all pulling, so the input's completion and failure do not reach the others"]
 async fn partition_upstream_termination_reaches_an_asking_output_while_another_is_full() {
     for fail in [false, true] {
         let (src, sinks) = fan_out(

@@ -918,7 +918,6 @@ proptest! {
     }
 
     #[test]
-    #[ignore = "needs Partition per-target demand"]
     fn partition_waits_only_for_the_elements_own_output(
         (outputs, buffer, script) in (2usize..=3, 1usize..=3)
             .prop_flat_map(|(n, b)| (Just(n), Just(b), fan_out_script(n, 50))),

@@ -505,7 +505,6 @@ async fn take_while_inclusive_supervision() {
 /// `StreamError::Panicked` names "its `name` attribute or its operator name"; the stage of
 /// `take_while_inclusive` is named `take_while`.
 #[tokio::test]
-#[ignore = "BUG: a panic in take_while_inclusive is reported as stage `take_while`"]
 async fn take_while_inclusive_panic_names_take_while_inclusive() {
     let pred = |x: &i32| {
         assert!(*x != 0, "zero");
@@ -751,7 +750,6 @@ async fn conflate_with_seed_resume_drops_the_element_and_restart_drops_the_aggre
 /// `StreamError::Panicked` names "its `name` attribute or its operator name"; the stage of
 /// `conflate_with_seed` is named `conflate`.
 #[tokio::test(start_paused = true)]
-#[ignore = "BUG: a panic in conflate_with_seed is reported as stage `conflate`"]
 async fn conflate_with_seed_panic_names_conflate_with_seed() {
     let conflate = |s: Source<i32, _>| s.conflate_with_seed(|x| vec![x], push);
     assert_panicked(

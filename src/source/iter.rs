@@ -1,17 +1,24 @@
 //! Sources backed by an iterator.
 
+use std::borrow::Cow;
 use std::task::{Context, Poll};
 
-use crate::stage::{poll_budget, Pull, Step};
+use crate::stage::{guarded, poll_budget, Pull, Step};
 
-/// Emits an iterator's items on demand, one budget unit per batch.
+/// Emits an iterator's items on demand, one budget unit per batch. A panic in the iterator (user
+/// code: an `iterate` or `unfold` function) fails the stream naming the source.
 pub(crate) struct IterPull<I> {
     iter: I,
+    name: Cow<'static, str>,
 }
 
 impl<I> IterPull<I> {
     pub(crate) fn new(iter: I) -> Self {
-        IterPull { iter }
+        IterPull::named(iter, Cow::Borrowed("from_iter"))
+    }
+
+    pub(crate) fn named(iter: I, name: Cow<'static, str>) -> Self {
+        IterPull { iter, name }
     }
 }
 
@@ -25,12 +32,51 @@ where
             return Poll::Pending;
         }
         let before = out.len();
-        out.extend(self.iter.by_ref().take(max));
+        let iter = &mut self.iter;
+        // Elements produced before a panic stay in `out` and go out ahead of the failure.
+        if let Err(e) = guarded(&self.name, || out.extend(iter.by_ref().take(max))) {
+            return Poll::Ready(Step::Failed(e));
+        }
         let n = out.len() - before;
         if n < max || self.iter.size_hint().1 == Some(0) {
             Poll::Ready(Step::Complete)
         } else {
             Poll::Ready(Step::Open)
         }
+    }
+}
+
+/// `seed`, `f(seed)`, `f(f(seed))`, …: each successor is computed when it is asked for, not
+/// when its predecessor is emitted (so `take(n)` never calls `f` on the n-th element).
+pub(crate) struct Iterate<T, F> {
+    current: Option<T>,
+    f: F,
+    started: bool,
+}
+
+impl<T, F> Iterate<T, F> {
+    pub(crate) fn new(seed: T, f: F) -> Self {
+        Iterate {
+            current: Some(seed),
+            f,
+            started: false,
+        }
+    }
+}
+
+impl<T: Clone, F: FnMut(&T) -> T> Iterator for Iterate<T, F> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        if self.started {
+            let next = (self.f)(self.current.as_ref()?);
+            self.current = Some(next);
+        }
+        self.started = true;
+        self.current.clone()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (usize::MAX, None)
     }
 }

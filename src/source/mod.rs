@@ -567,10 +567,10 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
         Out: Clone + Sync,
         F: FnMut(&Out) -> Out + Clone + Send + Sync + 'static,
     {
-        Source::from_fn(move |_, _| {
-            let mut f = f.clone();
-            let it = std::iter::successors(Some(seed.clone()), move |x| Some(f(x)));
-            (Box::new(iter::IterPull::new(it)) as BoxPull<Out>, ())
+        Source::from_fn(move |_, a| {
+            let it = iter::Iterate::new(seed.clone(), f.clone());
+            let pull = iter::IterPull::named(it, a.name_or("iterate"));
+            (Box::new(pull) as BoxPull<Out>, ())
         })
     }
 
@@ -593,7 +593,7 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
         S: Clone + Send + Sync + 'static,
         F: FnMut(S) -> Option<(S, Out)> + Clone + Send + Sync + 'static,
     {
-        Source::from_fn(move |_, _| {
+        Source::from_fn(move |_, a| {
             let mut f = f.clone();
             let mut state = Some(state.clone());
             let it = std::iter::from_fn(move || {
@@ -601,7 +601,8 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
                 state = Some(next);
                 Some(out)
             });
-            (Box::new(iter::IterPull::new(it)) as BoxPull<Out>, ())
+            let pull = iter::IterPull::named(it, a.name_or("unfold"));
+            (Box::new(pull) as BoxPull<Out>, ())
         })
     }
 
@@ -624,13 +625,15 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
         F: FnMut(S) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Option<(S, Out)>> + Send + 'static,
     {
-        Source::from_stream_fn(move || {
+        Source::from_fn(move |_, a| {
             let mut f = f.clone();
             // `futures::stream::unfold` wants (element, state); Akka's order is (state, element).
-            futures::stream::unfold(state.clone(), move |s| {
+            let unfold = futures::stream::unfold(state.clone(), move |s| {
                 let step = f(s);
                 async move { step.await.map(|(s, x)| (x, s)) }
-            })
+            });
+            let pull = stream::StreamPull::new(unfold, a.name_or("unfold_async"));
+            (Box::new(pull) as BoxPull<Out>, ())
         })
     }
 
@@ -720,9 +723,10 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
     where
         F: FnMut() -> Out + Clone + Send + Sync + 'static,
     {
-        Source::from_fn(move |_, _| {
+        Source::from_fn(move |_, a| {
             let it = std::iter::once_with(f.clone());
-            (Box::new(iter::IterPull::new(it)) as BoxPull<Out>, ())
+            let pull = iter::IterPull::named(it, a.name_or("lazy_single"));
+            (Box::new(pull) as BoxPull<Out>, ())
         })
     }
 
@@ -744,10 +748,13 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
         S: futures::Stream<Item = Out> + Send + 'static,
     {
         let slot = Arc::new(Mutex::new(Some(stream)));
-        Source::from_fn(move |_, _| {
+        Source::from_fn(move |_, a| {
             let taken = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
             match taken {
-                Some(s) => (Box::new(stream::StreamPull::new(s)) as BoxPull<Out>, ()),
+                Some(s) => {
+                    let pull = stream::StreamPull::new(s, a.name_or("from_stream"));
+                    (Box::new(pull) as BoxPull<Out>, ())
+                }
                 None => (
                     Box::new(FailedPull(Some(StreamError::AlreadyMaterialized {
                         stage: "from_stream",
@@ -777,7 +784,7 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
             // A panicking factory fails this run, like any other user code.
             let name = a.name_or("from_stream_fn");
             let pull: BoxPull<Out> = match crate::stage::guarded(&name, &make) {
-                Ok(stream) => Box::new(stream::StreamPull::new(stream)),
+                Ok(stream) => Box::new(stream::StreamPull::new(stream, name)),
                 Err(e) => Box::new(FailedPull(Some(e))),
             };
             (pull, ())

@@ -1,23 +1,27 @@
 //! Interop with `futures::Stream`, both ways.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::Stream;
 
-use crate::stage::{poll_budget, pull_guarded, BoxPull, Pull, Step};
+use crate::stage::{guarded, poll_budget, pull_guarded, BoxPull, Pull, Step};
 use crate::StreamError;
 
-/// Emits the items of a `futures::Stream`.
+/// Emits the items of a `futures::Stream`. A panic while polling it fails the stream naming
+/// the source.
 pub(crate) struct StreamPull<S> {
     stream: Pin<Box<S>>,
+    name: Cow<'static, str>,
 }
 
 impl<S> StreamPull<S> {
-    pub(crate) fn new(stream: S) -> Self {
+    pub(crate) fn new(stream: S, name: Cow<'static, str>) -> Self {
         StreamPull {
             stream: Box::pin(stream),
+            name,
         }
     }
 }
@@ -32,10 +36,12 @@ where
         }
         let before = out.len();
         while out.len() - before < max {
-            match self.stream.as_mut().poll_next(cx) {
-                Poll::Ready(Some(x)) => out.push(x),
-                Poll::Ready(None) => return Poll::Ready(Step::Complete),
-                Poll::Pending => break,
+            let stream = self.stream.as_mut();
+            match guarded(&self.name, || stream.poll_next(cx)) {
+                Ok(Poll::Ready(Some(x))) => out.push(x),
+                Ok(Poll::Ready(None)) => return Poll::Ready(Step::Complete),
+                Ok(Poll::Pending) => break,
+                Err(e) => return Poll::Ready(Step::Failed(e)),
             }
         }
         if out.len() > before {
