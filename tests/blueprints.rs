@@ -357,15 +357,11 @@ async fn into_stream_pulls_nothing_until_polled_then_reads_ahead_the_default_buf
     assert_eq!(x.unwrap().unwrap(), 5);
 }
 
-/// The doc promises a read-ahead of `input_buffer` elements, but the stream is materialized
-/// with no attributes and the attribute set on the source does not reach its batch size.
+/// `run_as_stream_with` reads ahead as many elements as its `input_buffer` attribute says.
 #[tokio::test(start_paused = true)]
-#[ignore = "BUG: into_stream/run_as_stream read ahead 16 elements whatever input_buffer says"]
-async fn into_stream_reads_ahead_input_buffer_elements() {
+async fn run_as_stream_with_reads_ahead_input_buffer_elements() {
     let (source, slot) = probe_in_slot();
-    let stream = source
-        .with_attributes(Attributes::input_buffer(4))
-        .into_stream();
+    let stream = source.run_as_stream_with(Attributes::input_buffer(4));
     let probe = take(&slot);
     let next = next_item(stream);
     assert_eq!(probe.expect_request().await, 4);
@@ -512,11 +508,10 @@ async fn from_sink_fn_upstream_failure_resolves_with_it_after_the_elements() {
     assert_eq!(rx.collect::<Vec<_>>().await, vec![1, 2]);
 }
 
-/// On upstream failure the driver returns at once: an element the `futures::Sink` accepted
-/// with `start_send` but had not yet processed (here the last one, whose `unfold` future never
-/// runs) is dropped, because the sink is neither flushed nor closed.
+/// On upstream failure the `futures::Sink` is flushed (not closed) before the failure is
+/// reported: an element it accepted with `start_send` but had not yet processed (here the last
+/// one, whose `unfold` future runs on flush) is not lost.
 #[tokio::test(start_paused = true)]
-#[ignore = "BUG: from_sink/from_sink_fn drop elements the sink accepted but had not flushed when upstream fails"]
 async fn from_sink_fn_upstream_failure_still_processes_the_accepted_elements() {
     let made = Arc::new(Mutex::new(Vec::new()));
     let done = then_boom(vec![1, 2]).run_with(recording_sink(made.clone(), None));

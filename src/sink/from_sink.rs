@@ -78,7 +78,17 @@ where
                 continue;
             }
             match self.terminal.take() {
-                Some(Step::Failed(e)) => return Poll::Ready(Err(e)),
+                // The sink is not closed (the stream did not end well), but what it accepted
+                // is flushed first, so no element it took is lost.
+                Some(Step::Failed(e)) => {
+                    return match sink.as_mut().poll_flush(cx) {
+                        Poll::Pending => {
+                            self.terminal = Some(Step::Failed(e));
+                            Poll::Pending
+                        }
+                        Poll::Ready(_) => Poll::Ready(Err(e)),
+                    };
+                }
                 Some(done) => {
                     return match sink.as_mut().poll_close(cx) {
                         Poll::Pending => {

@@ -314,7 +314,8 @@ impl<In: Send + 'static> Sink<In, NotUsed> {
 
     /// Sends every element into a `futures::Sink`, flushing when the stream pauses and closing
     /// it on completion. One-shot: a second materialization fails its upstream with
-    /// [`StreamError::AlreadyMaterialized`]. A send error fails the stream.
+    /// [`StreamError::AlreadyMaterialized`]. A send error fails the stream. On an upstream
+    /// failure the sink is flushed, not closed, and then dropped.
     ///
     /// ```
     /// use weir::prelude::*;

@@ -342,7 +342,8 @@ impl<Out: Send + 'static, Mat: 'static> Source<Out, Mat> {
     /// Materializes this source and returns it as a `futures::Stream` of results, driven by
     /// whoever polls it (no task is spawned for the chain itself).
     ///
-    /// The stream reads ahead up to `input_buffer` elements (default 16). After an `Err` item the
+    /// The stream reads ahead up to 16 elements (the default `input_buffer`; see
+    /// [`run_as_stream_with`](Source::run_as_stream_with) to choose). After an `Err` item the
     /// stream ends.
     ///
     /// ```
@@ -374,8 +375,25 @@ impl<Out: Send + 'static, Mat: 'static> Source<Out, Mat> {
     /// # }
     /// ```
     pub fn run_as_stream(&self) -> SourceStream<Out> {
+        self.run_as_stream_with(Attributes::none())
+    }
+
+    /// Like [`run_as_stream`](Source::run_as_stream), materialized with `attrs`: an
+    /// `input_buffer` among them sets how far the stream reads ahead, and they reach every
+    /// operator that has no closer ones.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use weir::prelude::*;
+    /// use weir::Attributes;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let stream = Source::range(1, 100).run_as_stream_with(Attributes::input_buffer(4));
+    /// let first: Vec<_> = stream.take(2).map(Result::unwrap).collect().await;
+    /// assert_eq!(first, vec![1, 2]);
+    /// # }
+    /// ```
+    pub fn run_as_stream_with(&self, attrs: Attributes) -> SourceStream<Out> {
         let mut m = Materializer::new();
-        let attrs = Attributes::none();
         let (up, _mat) = (self.make)(&mut m, &attrs);
         m.launch();
         SourceStream::new(up, attrs.input_buffer_size())
