@@ -859,7 +859,7 @@ async fn foreach_async_supervision_skips_the_panicking_element() {
         .unwrap_err();
     match err {
         StreamError::Panicked { stage, message } => {
-            assert_eq!(stage, "map_async");
+            assert_eq!(stage, "map_async_unordered");
             assert!(message.contains("two"), "{message}");
         }
         other => panic!("expected Panicked, got {other:?}"),
@@ -878,4 +878,24 @@ async fn last_waits_for_upstream_completion() {
     assert!(early.is_err(), "resolved before completion: {early:?}");
     src.send_complete();
     assert_eq!(last.await.unwrap(), 2);
+}
+
+/// As Akka's `foreachAsync` (on `mapAsyncUnordered`): a finished future makes room at once, so
+/// a slow one holds only its own slot.
+#[tokio::test(start_paused = true)]
+async fn foreach_async_a_slow_future_does_not_hold_back_later_ones() {
+    let finished = Arc::new(Mutex::new(Vec::new()));
+    let f = finished.clone();
+    Source::from_iter(vec![1u64, 2, 3, 4])
+        .run_with(Sink::foreach_async(2, move |x| {
+            let f = f.clone();
+            async move {
+                let delay = if x == 1 { 100 } else { 10 };
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                f.lock().unwrap().push(x);
+            }
+        }))
+        .await
+        .unwrap();
+    assert_eq!(*finished.lock().unwrap(), vec![2, 3, 4, 1]);
 }

@@ -217,9 +217,10 @@ impl<In: Send + 'static> Sink<In, Completion<()>> {
         consumer(move |a| consumers::Foreach::new(f.clone(), a))
     }
 
-    /// Runs `f` on each element with at most `parallelism` futures in flight, in order of
-    /// arrival; resolves when all have finished and the stream completed (Akka's
-    /// `Sink.foreachAsync`).
+    /// Runs `f` on each element, in order of arrival, with at most `parallelism` of its futures
+    /// in flight; they may finish in any order, and a finished one makes room at once even while
+    /// an earlier one is still running (Akka's `Sink.foreachAsync`, which also runs on
+    /// `mapAsyncUnordered`). Resolves when all have finished and the stream completed.
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
@@ -240,15 +241,15 @@ impl<In: Send + 'static> Sink<In, Completion<()>> {
     ///
     /// # Supervision
     /// A panic in `f` or in its future: Stop fails the stream with [`StreamError::Panicked`]
-    /// (naming the stage `map_async`, which runs the futures); Resume and Restart skip the
-    /// element.
+    /// (naming the stage `map_async_unordered`, which runs the futures); Resume and Restart skip
+    /// the element.
     pub fn foreach_async<F, Fut>(parallelism: usize, f: F) -> Self
     where
         F: FnMut(In) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         Flow::<In>::new()
-            .map_async(parallelism, f)
+            .map_async_unordered(parallelism, f)
             .to_mat(Sink::ignore(), Keep::right)
     }
 
