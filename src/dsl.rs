@@ -758,7 +758,10 @@ pub trait StreamOps: Sized {
     /// not yet emitted.
     ///
     /// # Errors
-    /// An upstream failure fails the stage at once, dropping in-flight futures (as in Akka).
+    /// An upstream failure fails the stage when it is seen, dropping in-flight futures (as in
+    /// Akka). It is seen on a pull: with `parallelism` futures in flight (or done and waiting
+    /// for their turn) upstream is not pulled, so the failure waits until one is emitted; Akka
+    /// fails at once.
     ///
     /// # Supervision
     /// A panic in `f` or in its future: Stop fails; Resume and Restart drop that element.
@@ -958,7 +961,7 @@ pub trait StreamOps: Sized {
     /// # Errors
     /// An upstream failure overtakes the batch not yet emitted, which is dropped (as in Akka).
     /// While a full batch back-pressures upstream, though, upstream is not pulled, so its
-    /// failure is seen only once downstream has taken that batch.
+    /// failure is seen only once downstream has taken that batch (Akka fails at once).
     ///
     /// # Supervision
     /// As [`conflate_with_seed`](StreamOps::conflate_with_seed): a panic in `seed` or `f` under
@@ -1386,6 +1389,11 @@ pub trait StreamOps: Sized {
     ///
     /// # Back pressure
     /// Pulls a new element from upstream only while fewer than `breadth` substreams are open.
+    ///
+    /// # Errors
+    /// An upstream failure fails the stream and cancels the open substreams when it is seen,
+    /// which is on a pull: while `breadth` substreams are open it waits until one of them
+    /// completes (Akka fails at once). A substream's failure fails the stream at once.
     ///
     /// # Supervision
     /// A panic in `f`: Stop fails the stream with [`StreamError::Panicked`]; Resume and Restart
