@@ -1144,9 +1144,9 @@ pub trait StreamOps: Sized {
         )
     }
 
-    /// Logs each element, completion, failure and cancellation through `tracing`, at the levels
-    /// of the [`LogLevels`](crate::LogLevels) attribute (default: elements and finish at DEBUG,
-    /// failure at ERROR).
+    /// Logs each element, completion, failure and cancellation through `tracing` under `name`,
+    /// at the levels of the [`LogLevels`](crate::LogLevels) attribute (default: elements and
+    /// finish at DEBUG, failure at ERROR).
     ///
     /// ```
     /// use weir::prelude::*;
@@ -1160,7 +1160,8 @@ pub trait StreamOps: Sized {
         Self::Out: Debug,
     {
         via_logic(self, "log", move |a| ops::Log {
-            name: a.name_or(name),
+            // The name given here is the operator's own: an outer `named` does not replace it.
+            name: std::borrow::Cow::Borrowed(name),
             levels: a.log_levels_or_default(),
             finished: false,
         })

@@ -1932,3 +1932,16 @@ async fn map_cancels_upstream_when_downstream_cancels() {
     sink.cancel();
     src.expect_cancellation().await;
 }
+
+#[tokio::test]
+async fn log_keeps_its_own_name_inside_a_named_composite() {
+    let (out, events) = run_logged(Source::range(1, 1).log("numbers").named("outer")).await;
+    assert_eq!(out.unwrap(), vec![1]);
+    assert_eq!(
+        events,
+        vec![
+            logged(Level::DEBUG, "element", "numbers", Some("1")),
+            logged(Level::DEBUG, "upstream finished", "numbers", None),
+        ]
+    );
+}
