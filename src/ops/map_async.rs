@@ -9,7 +9,9 @@ use crate::stage::{poll_caught, BoxPull, Pull, Step, Supervisor};
 use crate::supervision::Directive;
 use crate::{Attributes, StreamError};
 
-type Running<Fut> = Pin<Box<Fut>>;
+/// A future's home: pinned once, reused for the next future when this one is done, so running
+/// futures costs no allocation per element (at most `parallelism + 1` homes per stage).
+type Running<Fut> = Pin<Box<Option<Fut>>>;
 
 enum Slot<T, Fut> {
     Ready(T),
@@ -28,6 +30,8 @@ pub(crate) struct MapAsync<In, Out, F, Fut, const ORDERED: bool> {
     slots: VecDeque<Slot<Out, Fut>>,
     /// Unordered results that are ready but were not yet emitted.
     done: VecDeque<Out>,
+    /// Empty homes for the next futures.
+    free: Vec<Running<Fut>>,
     inbuf: Vec<In>,
     upstream_done: Option<Step>,
     sup: Supervisor,
@@ -47,6 +51,7 @@ impl<In, Out, F, Fut, const ORDERED: bool> MapAsync<In, Out, F, Fut, ORDERED> {
             parallelism,
             slots: VecDeque::with_capacity(parallelism),
             done: VecDeque::new(),
+            free: Vec::new(),
             inbuf: Vec::with_capacity(parallelism),
             upstream_done: None,
             sup: Supervisor::new(name, attrs),
@@ -79,6 +84,23 @@ where
     fn panicked(&self, payload: Box<dyn std::any::Any + Send>) -> Failure {
         self.failure(StreamError::panicked(self.sup.name.clone(), payload))
     }
+
+    /// Drops the finished future in its home and keeps the home for the next one.
+    fn recycle(&mut self, mut home: Running<Fut>) {
+        home.as_mut().set(None);
+        self.free.push(home);
+    }
+}
+
+/// Polls the future living in `home` (there is always one while it is `Running`).
+fn poll_home<Fut: Future>(
+    home: &mut Running<Fut>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Fut::Output, Box<dyn std::any::Any + Send>>> {
+    match home.as_mut().as_pin_mut() {
+        Some(fut) => poll_caught(fut, cx),
+        None => Poll::Pending,
+    }
 }
 
 impl<In, Out, F, Fut, const ORDERED: bool> Pull<Out> for MapAsync<In, Out, F, Fut, ORDERED>
@@ -94,14 +116,22 @@ where
             // 1. Poll what is in flight; emit what may be emitted.
             let mut i = 0;
             while i < self.slots.len() {
-                if let Slot::Running(fut) = &mut self.slots[i] {
-                    match poll_caught(fut.as_mut(), cx) {
+                if let Slot::Running(home) = &mut self.slots[i] {
+                    match poll_home(home, cx) {
                         Poll::Pending => {}
-                        Poll::Ready(Ok(y)) => self.slots[i] = Slot::Ready(y),
+                        Poll::Ready(Ok(y)) => {
+                            if let Slot::Running(home) =
+                                std::mem::replace(&mut self.slots[i], Slot::Ready(y))
+                            {
+                                self.recycle(home);
+                            }
+                        }
                         Poll::Ready(Err(p)) => match self.panicked(p) {
                             Failure::Stop(e) => return Poll::Ready(Step::Failed(e)),
                             Failure::Skip => {
-                                self.slots.remove(i);
+                                if let Some(Slot::Running(home)) = self.slots.remove(i) {
+                                    self.recycle(home);
+                                }
                                 continue;
                             }
                         },
@@ -172,10 +202,17 @@ where
                         Failure::Skip => continue,
                     },
                 };
-                let mut fut = Box::pin(fut);
+                let mut home = self.free.pop().unwrap_or_else(|| Box::pin(None));
+                home.as_mut().set(Some(fut));
                 // The fast path: a future that is ready at once is emitted (or queued) directly.
                 let can_emit_now = out.len() - start < max && (!ORDERED || self.slots.is_empty());
-                match poll_caught(fut.as_mut(), cx) {
+                let polled = poll_home(&mut home, cx);
+                if polled.is_pending() {
+                    self.slots.push_back(Slot::Running(home));
+                    continue;
+                }
+                self.recycle(home);
+                match polled {
                     Poll::Ready(Ok(y)) if can_emit_now => out.push(y),
                     Poll::Ready(Ok(y)) => {
                         if ORDERED {
@@ -188,7 +225,7 @@ where
                         Failure::Stop(e) => return Poll::Ready(Step::Failed(e)),
                         Failure::Skip => {}
                     },
-                    Poll::Pending => self.slots.push_back(Slot::Running(fut)),
+                    Poll::Pending => {}
                 }
             }
             self.inbuf = batch;
