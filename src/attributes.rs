@@ -34,7 +34,7 @@ impl Default for LogLevels {
 
 /// Settings for the operators of a blueprint (Akka's `Attributes`).
 ///
-/// Attach them with `with_attributes`, `named` or `add_attributes`. An attribute set on a
+/// Attach them with `with_attributes` or `named`. An attribute set on a
 /// composite blueprint applies to every operator inside it that does not carry a closer one.
 ///
 /// ```

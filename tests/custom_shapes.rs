@@ -649,3 +649,132 @@ async fn the_callback_refuses_values_once_the_stage_is_completing() {
     sink.expect_next_n(vec![2, 3]).await;
     sink.expect_complete().await;
 }
+
+/// Broadcasts to two outlets; when one cancels it goes on with the other (overriding the
+/// default, which completes the stage). Fails the stage with its own error on a negative
+/// number.
+struct Tee;
+
+struct TeeLogic(FanOutShapeN<i32, i32>);
+
+/// A stage's own failure.
+#[derive(Debug)]
+struct Negative(i32);
+
+impl std::fmt::Display for Negative {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "negative: {}", self.0)
+    }
+}
+
+impl std::error::Error for Negative {}
+
+impl GraphStage for Tee {
+    type Shape = FanOutShapeN<i32, i32>;
+    type Logic = TeeLogic;
+    type Mat = ();
+
+    fn name(&self) -> &'static str {
+        "tee"
+    }
+
+    fn shape(&self) -> Self::Shape {
+        FanOutShapeN::new(2, "in", "out")
+    }
+
+    fn create_logic(&self, _: &Attributes, _: AsyncCallback<()>) -> (TeeLogic, ()) {
+        (TeeLogic(self.shape()), ())
+    }
+}
+
+impl TeeLogic {
+    fn pull_if_ready(&mut self, ctx: &mut StageContext<'_, ()>) {
+        let outs = self.0.outs.clone();
+        let ready = outs
+            .iter()
+            .all(|o| ctx.is_closed_out(o) || ctx.is_available_out(o));
+        if ready {
+            ctx.try_pull(&self.0.inlet);
+        }
+    }
+}
+
+impl StageLogic for TeeLogic {
+    type Message = ();
+
+    fn on_pull(&mut self, _: PortId, ctx: &mut StageContext<'_, ()>) {
+        self.pull_if_ready(ctx);
+    }
+
+    fn on_push(&mut self, _: PortId, ctx: &mut StageContext<'_, ()>) {
+        let Some(x) = ctx.grab(&self.0.inlet) else {
+            return;
+        };
+        if x < 0 {
+            ctx.fail_stage(StreamError::failed(Negative(x)));
+            return;
+        }
+        for o in self.0.outs.clone() {
+            if !ctx.is_closed_out(&o) {
+                ctx.push(&o, x);
+            }
+        }
+        self.pull_if_ready(ctx);
+    }
+
+    fn on_downstream_finish(&mut self, _: PortId, ctx: &mut StageContext<'_, ()>) {
+        // Keep serving the other outlet; the stage stops once both are closed.
+        self.pull_if_ready(ctx);
+    }
+}
+
+fn tee() -> (
+    weir::testkit::SourceProbe<i32>,
+    weir::testkit::SinkProbe<i32>,
+    weir::testkit::SinkProbe<i32>,
+) {
+    let mut b = GraphBuilder::new();
+    let (t, _) = b.add_stage(Tee);
+    let (src, ks) = b.add_source_mat(TestSource::<i32>::probe());
+    b.connect(src, t.inlet);
+    let (s0, k0) = b.add_sink_mat(TestSink::probe());
+    let (s1, k1) = b.add_sink_mat(TestSink::probe());
+    b.connect(t.outs[0], s0);
+    b.connect(t.outs[1], s1);
+    b.build(move |m| (m.take(ks), m.take(k0), m.take(k1)))
+        .unwrap()
+        .run()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_overridden_on_downstream_finish_keeps_the_stage_serving_the_other_outlet() {
+    let (src, a, b) = tee();
+    a.request(5);
+    b.request(5);
+    src.send_next(1).await;
+    a.expect_next(1).await;
+    b.expect_next(1).await;
+    a.cancel();
+    src.send_next(2).await;
+    b.expect_next(2).await;
+    src.send_complete();
+    b.expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn fail_stage_with_the_stages_own_error_fails_every_outlet_and_cancels_the_inlet() {
+    let (src, a, b) = tee();
+    a.request(5);
+    b.request(5);
+    src.send_next(3).await;
+    a.expect_next(3).await;
+    b.expect_next(3).await;
+    src.send_next(-4).await;
+    for out in [&a, &b] {
+        match out.expect_error().await {
+            StreamError::Failed(cause) => assert_eq!(cause.to_string(), "negative: -4"),
+            other => panic!("expected the stage's own failure, got {other:?}"),
+        }
+    }
+    src.expect_cancellation().await;
+}

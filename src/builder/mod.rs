@@ -30,6 +30,18 @@
 //! # }
 //! ```
 //!
+//! Ports are typed: connecting an `Out<T>` to an `In<U>` does not compile.
+//!
+//! ```compile_fail
+//! use weir::builder::GraphBuilder;
+//! use weir::prelude::*;
+//!
+//! let mut b = GraphBuilder::new();
+//! let numbers = b.add_source(Source::single(1u32));
+//! let strings = b.add_sink(Sink::<String>::ignore());
+//! b.connect(numbers, strings); // expected `In<u32>`, found `In<String>`
+//! ```
+//!
 //! # Errors at build time
 //! An unconnected port, a port connected twice, and a cycle that runs through fused stages only
 //! are reported by the `build*` methods as a [`GraphError`], before anything runs.
