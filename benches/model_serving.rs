@@ -3,7 +3,7 @@
 //! rdkafka loop doing the same work, in one run.
 //!
 //! ```text
-//! cargo bench --bench model_serving
+//! cargo bench --features kafka --bench model_serving
 //! ```
 //!
 //! Two groups: `model_serving_run` times whole runs (clients created, every record processed,

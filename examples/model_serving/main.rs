@@ -2,8 +2,8 @@
 //! arriving over Kafka too, after Lightbend's "Kafka with Akka Streams" model-serving tutorial.
 //!
 //! ```text
-//! cargo run --release --example model_serving                 # everything in one process
-//! cargo run --release --example model_serving -- --help
+//! cargo run --release --features kafka --example model_serving   # everything in one process
+//! cargo run --release --features kafka --example model_serving -- --help
 //! ```
 //!
 //! With no `--brokers` it starts librdkafka's in-process mock cluster, creates the topics,
