@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use crate::builder::Deps;
 use crate::stage::{BoxPull, Pull, Step};
 use crate::{Attributes, Flow, Keep, Materializer, NotUsed, StreamError};
 
@@ -47,12 +48,15 @@ type BidiFn<I1, O1, I2, O2, Mat> =
 #[must_use = "streams do nothing unless run"]
 pub struct BidiFlow<I1, O1, I2, O2, Mat = NotUsed> {
     make: Arc<BidiFn<I1, O1, I2, O2, Mat>>,
+    /// Which input each output reads through fused stages only (see `Deps`).
+    deps: Deps,
 }
 
 impl<I1, O1, I2, O2, Mat> Clone for BidiFlow<I1, O1, I2, O2, Mat> {
     fn clone(&self) -> Self {
         BidiFlow {
             make: self.make.clone(),
+            deps: self.deps,
         }
     }
 }
@@ -101,8 +105,9 @@ where
     O2: Send + 'static,
     Mat: 'static,
 {
-    /// A bidi flow from its materialization function (raw tier).
-    pub(crate) fn from_fn<F>(make: F) -> Self
+    /// A bidi flow from its materialization function (raw tier); `deps` says which input
+    /// each output reads through fused stages only.
+    pub(crate) fn from_fn<F>(deps: Deps, make: F) -> Self
     where
         F: Fn(&mut Materializer, &Attributes) -> Halves<I1, O1, I2, O2, Mat>
             + Send
@@ -111,7 +116,13 @@ where
     {
         BidiFlow {
             make: Arc::new(make),
+            deps,
         }
+    }
+
+    /// Which input each output reads through fused stages only.
+    pub(crate) fn deps(&self) -> Deps {
+        self.deps
     }
 
     /// Materializes the bidi flow; each direction is wired by calling its half (raw tier).
@@ -135,7 +146,7 @@ where
         M2: 'static,
         F: Fn(M1, M2) -> Mat + Send + Sync + 'static,
     {
-        BidiFlow::from_fn(move |m, a| {
+        BidiFlow::from_fn(STRAIGHT, move |m, a| {
             let (fill1, up1) = deferred();
             let (fill2, up2) = deferred();
             let (out1, m1) = top.materialize_into(m, up1, a);
@@ -175,7 +186,8 @@ where
         M3: 'static,
         F: Fn(Mat, M2) -> M3 + Send + Sync + 'static,
     {
-        BidiFlow::from_fn(move |m, a| {
+        let deps = stacked(self.deps, other.deps);
+        BidiFlow::from_fn(deps, move |m, a| {
             let upper = self.materialize_halves(m, a);
             let lower = other.materialize_halves(m, a);
             let (t1, t2, b1, b2) = (upper.top, lower.top, upper.bottom, lower.bottom);
@@ -201,6 +213,13 @@ where
         M3: 'static,
         F: Fn(Mat, M2) -> M3 + Send + Sync + 'static,
     {
+        // A layer whose top output reads its bottom input (a crossed graph from `build_bidi`)
+        // closes a loop through `flow`: an async boundary keeps that loop from being fused.
+        let flow = if self.deps[0][1] {
+            flow.async_boundary()
+        } else {
+            flow
+        };
         Flow::from_fn(move |m, up, a| {
             let halves = self.materialize_halves(m, a);
             let top = (halves.top)(up);
@@ -211,7 +230,9 @@ where
 
     /// The same layer seen from the other side: top and bottom swapped.
     pub fn reversed(self) -> BidiFlow<I2, O2, I1, O1, Mat> {
-        BidiFlow::from_fn(move |m, a| {
+        let d = self.deps;
+        let deps = [[d[1][1], d[1][0]], [d[0][1], d[0][0]]];
+        BidiFlow::from_fn(deps, move |m, a| {
             let h = self.materialize_halves(m, a);
             Halves {
                 top: h.bottom,
@@ -227,7 +248,7 @@ where
         M2: 'static,
         F: Fn(Mat) -> M2 + Send + Sync + 'static,
     {
-        BidiFlow::from_fn(move |m, a| {
+        BidiFlow::from_fn(self.deps, move |m, a| {
             let h = self.materialize_halves(m, a);
             Halves {
                 top: h.top,
@@ -239,13 +260,66 @@ where
 
     /// Attaches attributes to every operator of this bidi flow that has no closer ones.
     pub fn with_attributes(self, attrs: Attributes) -> Self {
-        BidiFlow::from_fn(move |m, a| self.materialize_halves(m, &a.and(&attrs)))
+        let deps = self.deps;
+        BidiFlow::from_fn(deps, move |m, a| self.materialize_halves(m, &a.and(&attrs)))
     }
 
     /// Names this bidi flow (Akka's `named`).
     pub fn named(self, name: &'static str) -> Self {
         self.with_attributes(Attributes::name(name))
     }
+}
+
+/// Each output reads its own direction's input: two flows side by side.
+pub(crate) const STRAIGHT: Deps = [[true, false], [false, true]];
+
+/// Reads nothing through fused stages: a custom stage, its own island.
+pub(crate) const ISLAND: Deps = [[false, false], [false, false]];
+
+/// The dependencies of `upper` stacked on `lower` (`upper.atop(lower)`): the stack's top
+/// output is `lower`'s, its bottom output `upper`'s; `upper`'s bottom input is `lower`'s bottom
+/// output and `lower`'s top input is `upper`'s top output.
+fn stacked(upper: Deps, lower: Deps) -> Deps {
+    // Ports: 0/1 the stack's inputs; the rest name the layers' outputs.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Port {
+        Input(usize),
+        Upper(usize),
+        Lower(usize),
+    }
+    // What feeds each layer's input `i`.
+    let feed = |layer_is_upper: bool, i: usize| match (layer_is_upper, i) {
+        (true, 0) => Port::Input(0),
+        (true, _) => Port::Lower(1),
+        (false, 0) => Port::Upper(0),
+        (false, _) => Port::Input(1),
+    };
+    let reads = |out: Port| {
+        let mut found = [false; 2];
+        let mut stack = vec![out];
+        let mut seen = Vec::new();
+        while let Some(p) = stack.pop() {
+            if seen.contains(&p) {
+                continue;
+            }
+            seen.push(p);
+            let (is_upper, o, deps) = match p {
+                Port::Input(i) => {
+                    found[i] = true;
+                    continue;
+                }
+                Port::Upper(o) => (true, o, upper),
+                Port::Lower(o) => (false, o, lower),
+            };
+            for (i, &reads) in deps[o].iter().enumerate() {
+                if reads {
+                    stack.push(feed(is_upper, i));
+                }
+            }
+        }
+        found
+    };
+    [reads(Port::Lower(0)), reads(Port::Upper(1))]
 }
 
 /// A direction whose stages are already materialized on `fill`'s deferred input.

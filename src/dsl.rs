@@ -1361,6 +1361,12 @@ pub trait StreamOps: Sized {
     /// # }
     /// ```
     ///
+    /// # Errors
+    /// An upstream failure is seen on the next pull, once the current substream has completed
+    /// (Akka fails at once); it fails the stream, and elements that arrived with it, whose
+    /// substreams have not started, are dropped. A substream's failure fails the stream and
+    /// cancels upstream.
+    ///
     /// # Supervision
     /// A panic in `f`: Stop fails; Resume and Restart drop the element.
     fn flat_map_concat<T, M, F>(self, f: F) -> Self::Repr<T, Self::Mat>

@@ -465,3 +465,80 @@ fn a_cycle_from_a_direction_into_itself_is_rejected() {
         Err(GraphError::CycleWithoutBoundary { .. })
     ));
 }
+
+/// A bidi flow from a graph whose directions cross: `in1 → ×2 → out2` and `in2 → +1 → out1`.
+fn crossed() -> BidiFlow<i32, i32, i32, i32> {
+    let mut b = GraphBuilder::new();
+    let (a_in, a_out) = b.add_flow(Flow::<i32>::new().map(|x| x * 2));
+    let (b_in, b_out) = b.add_flow(Flow::<i32>::new().map(|x| x + 1));
+    let ports = BidiPorts {
+        in1: a_in,
+        out1: b_out,
+        in2: b_in,
+        out2: a_out,
+    };
+    b.build_bidi(ports, |_| ()).unwrap()
+}
+
+#[tokio::test]
+async fn a_crossed_bidi_flow_in_a_straight_line_is_accepted() {
+    // source → in1 → ×2 → out2 → ×10 → in2 → +1 → out1 → sink: no cycle at all.
+    let mut g = GraphBuilder::new();
+    let p = g.add_bidi(crossed());
+    let s = g.add_source(Source::from_iter(1..=3));
+    g.connect(s, p.in1);
+    let back = g.via(p.out2, Flow::<i32>::new().map(|x| x * 10));
+    g.connect(back, p.in2);
+    let (k, key) = g.add_sink_mat(Sink::seq());
+    g.connect(p.out1, k);
+    let out = g.build(move |m| m.take(key)).unwrap().run().await.unwrap();
+    assert_eq!(out, vec![21, 41, 61]);
+}
+
+#[test]
+fn a_fused_loop_through_a_crossed_bidi_flow_is_rejected() {
+    // out2 reads in1, and out2 feeds in1 through a fused flow: a loop with no island on it.
+    let mut g = GraphBuilder::new();
+    let p = g.add_bidi(crossed());
+    let s = g.add_source(Source::single(1));
+    g.connect(s, p.in2);
+    g.to(p.out1, Sink::ignore());
+    let looped = g.via(p.out2, Flow::<i32>::new().map(|x| x - 1));
+    g.connect(looped, p.in1);
+    assert!(matches!(
+        g.build(|_| ()),
+        Err(GraphError::CycleWithoutBoundary { .. })
+    ));
+}
+
+#[test]
+fn build_bidi_rejects_a_port_given_twice() {
+    let mut b = GraphBuilder::new();
+    let (in1, out1) = b.add_flow(Flow::<String>::new());
+    let (in2, _out2) = b.add_flow(Flow::<String>::new());
+    let ports = BidiPorts {
+        in1,
+        out1,
+        in2,
+        out2: out1,
+    };
+    assert!(matches!(
+        b.build_bidi(ports, |_| ()),
+        Err(GraphError::ConnectedTwice { .. })
+    ));
+}
+
+#[tokio::test]
+async fn stacked_straight_layers_keep_their_directions_apart_in_a_graph() {
+    // Two straight layers stacked stay straight: a loop from out1 into in2 is fine.
+    let mut g = GraphBuilder::new();
+    let p = g.add_bidi(layer("a").atop(layer("b")).reversed().reversed());
+    let s = g.add_source(Source::single("x".to_string()));
+    g.connect(s, p.in1);
+    let turned = g.via(p.out1, Flow::<String>::new().map(|s| format!("{s} |")));
+    g.connect(turned, p.in2);
+    let (k, key) = g.add_sink_mat(Sink::seq());
+    g.connect(p.out2, k);
+    let out = g.build(move |m| m.take(key)).unwrap().run().await.unwrap();
+    assert_eq!(out, strings(&["x >a >b | <b <a"]));
+}

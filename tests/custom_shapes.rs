@@ -13,7 +13,7 @@ use weir::custom::{
 };
 use weir::junctions::Merge;
 use weir::prelude::*;
-use weir::testkit::{TestSink, TestSource};
+use weir::testkit::{SinkProbe, SourceProbe, TestSink, TestSource};
 use weir::Attributes;
 
 /// Sends each number to `evens` or `odds`; pulls only when both outlets can take one.
@@ -75,22 +75,46 @@ impl StageLogic for SplitLogic {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_two_outlet_stage_routes_each_element_and_completes_both_outlets() {
+/// Probes around a stage's one inlet and two outlets in `b`, run with `attrs`.
+fn probed<I, A, B>(
+    mut b: GraphBuilder,
+    inlet: In<I>,
+    out0: Out<A>,
+    out1: Out<B>,
+    attrs: Attributes,
+) -> (SourceProbe<I>, SinkProbe<A>, SinkProbe<B>)
+where
+    I: Send + 'static,
+    A: Send + 'static,
+    B: Send + 'static,
+{
+    let (src, ks) = b.add_source_mat(TestSource::<I>::probe());
+    b.connect(src, inlet);
+    let (s0, k0) = b.add_sink_mat(TestSink::probe());
+    let (s1, k1) = b.add_sink_mat(TestSink::probe());
+    b.connect(out0, s0);
+    b.connect(out1, s1);
+    b.build(move |m| (m.take(ks), m.take(k0), m.take(k1)))
+        .expect("a closed graph")
+        .with_attributes(attrs)
+        .run()
+}
+
+/// The `Split` stage between probes: evens on the first sink, odds on the second.
+fn split(
+    push_after_complete: bool,
+    attrs: Attributes,
+) -> (SourceProbe<u32>, SinkProbe<u32>, SinkProbe<u32>) {
     let mut b = GraphBuilder::new();
     let (split, _) = b.add_stage(Split {
-        push_after_complete: false,
+        push_after_complete,
     });
-    let (src, probe) = b.add_source_mat(TestSource::<u32>::probe());
-    b.connect(src, split.inlet);
-    let (evens, e) = b.add_sink_mat(TestSink::probe());
-    let (odds, o) = b.add_sink_mat(TestSink::probe());
-    b.connect(split.out0, evens);
-    b.connect(split.out1, odds);
-    let (src, evens, odds) = b
-        .build(move |m| (m.take(probe), m.take(e), m.take(o)))
-        .unwrap()
-        .run();
+    probed(b, split.inlet, split.out0, split.out1, attrs)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_two_outlet_stage_routes_each_element_and_completes_both_outlets() {
+    let (src, evens, odds) = split(false, Attributes::none());
 
     evens.request(10);
     odds.request(10);
@@ -106,21 +130,7 @@ async fn a_two_outlet_stage_routes_each_element_and_completes_both_outlets() {
 
 #[tokio::test(start_paused = true)]
 async fn a_two_outlet_stage_waits_for_demand_on_both_outlets() {
-    let mut b = GraphBuilder::new();
-    let (split, _) = b.add_stage(Split {
-        push_after_complete: false,
-    });
-    let (src, probe) = b.add_source_mat(TestSource::<u32>::probe());
-    b.connect(src, split.inlet);
-    let (evens, e) = b.add_sink_mat(TestSink::probe());
-    let (odds, o) = b.add_sink_mat(TestSink::probe());
-    b.connect(split.out0, evens);
-    b.connect(split.out1, odds);
-    let (src, evens, odds) = b
-        .build(move |m| (m.take(probe), m.take(e), m.take(o)))
-        .unwrap()
-        .with_attributes(Attributes::input_buffer(1))
-        .run();
+    let (src, evens, odds) = split(false, Attributes::input_buffer(1));
 
     // Only `evens` asks: the stage's outlets hold one element each, so it pulls once, then
     // waits for `odds` to make room.
@@ -141,20 +151,7 @@ async fn a_two_outlet_stage_waits_for_demand_on_both_outlets() {
 /// naming the stage and the port.
 #[tokio::test(start_paused = true)]
 async fn push_to_a_closed_outlet_fails_the_other_outlets_naming_stage_and_port() {
-    let mut b = GraphBuilder::new();
-    let (split, _) = b.add_stage(Split {
-        push_after_complete: true,
-    });
-    let (src, probe) = b.add_source_mat(TestSource::<u32>::probe());
-    b.connect(src, split.inlet);
-    let (evens, e) = b.add_sink_mat(TestSink::probe());
-    let (odds, o) = b.add_sink_mat(TestSink::probe());
-    b.connect(split.out0, evens);
-    b.connect(split.out1, odds);
-    let (src, evens, odds) = b
-        .build(move |m| (m.take(probe), m.take(e), m.take(o)))
-        .unwrap()
-        .run();
+    let (src, evens, odds) = split(true, Attributes::none());
 
     evens.request(1);
     odds.request(1);
@@ -728,22 +725,10 @@ impl StageLogic for TeeLogic {
     }
 }
 
-fn tee() -> (
-    weir::testkit::SourceProbe<i32>,
-    weir::testkit::SinkProbe<i32>,
-    weir::testkit::SinkProbe<i32>,
-) {
+fn tee() -> (SourceProbe<i32>, SinkProbe<i32>, SinkProbe<i32>) {
     let mut b = GraphBuilder::new();
     let (t, _) = b.add_stage(Tee);
-    let (src, ks) = b.add_source_mat(TestSource::<i32>::probe());
-    b.connect(src, t.inlet);
-    let (s0, k0) = b.add_sink_mat(TestSink::probe());
-    let (s1, k1) = b.add_sink_mat(TestSink::probe());
-    b.connect(t.outs[0], s0);
-    b.connect(t.outs[1], s1);
-    b.build(move |m| (m.take(ks), m.take(k0), m.take(k1)))
-        .unwrap()
-        .run()
+    probed(b, t.inlet, t.outs[0], t.outs[1], Attributes::none())
 }
 
 #[tokio::test(start_paused = true)]
@@ -777,4 +762,71 @@ async fn fail_stage_with_the_stages_own_error_fails_every_outlet_and_cancels_the
         }
     }
     src.expect_cancellation().await;
+}
+
+/// A shape whose `handles` hands out an outlet that `declare` does not list.
+struct GhostShape {
+    inlet: Inlet<i32>,
+    out: Outlet<i32>,
+}
+
+impl StageShape for GhostShape {
+    type Handles = (In<i32>, Out<i32>, Out<i32>);
+
+    fn declare(&self, ports: &mut PortList<'_>) {
+        ports.inlet(&self.inlet);
+        ports.outlet(&self.out);
+    }
+
+    fn handles(&self, g: &GraphPorts) -> Self::Handles {
+        let ghost = Outlet::<i32>::new(5, "ghost");
+        (g.inlet(&self.inlet), g.outlet(&self.out), g.outlet(&ghost))
+    }
+}
+
+struct Ghostly;
+
+impl GraphStage for Ghostly {
+    type Shape = GhostShape;
+    type Logic = PassLogic;
+    type Mat = ();
+
+    fn name(&self) -> &'static str {
+        "ghostly"
+    }
+
+    fn shape(&self) -> GhostShape {
+        GhostShape {
+            inlet: Inlet::new(0, "in"),
+            out: Outlet::new(0, "out"),
+        }
+    }
+
+    fn create_logic(&self, _: &Attributes, _: AsyncCallback<()>) -> (PassLogic, ()) {
+        let s = self.shape();
+        (
+            PassLogic(FlowShape {
+                inlet: s.inlet,
+                out: s.out,
+            }),
+            (),
+        )
+    }
+}
+
+#[test]
+fn connecting_a_port_the_shape_does_not_declare_is_a_build_error() {
+    let mut b = GraphBuilder::new();
+    let ((inlet, out, ghost), _) = b.add_stage(Ghostly);
+    let s = b.add_source(Source::single(1));
+    b.connect(s, inlet);
+    b.to(out, Sink::ignore());
+    b.to(ghost, Sink::ignore());
+    assert!(matches!(
+        b.build(|_| ()),
+        Err(GraphError::InvalidShape {
+            stage: "ghostly",
+            ..
+        })
+    ));
 }

@@ -893,3 +893,15 @@ async fn import_without_mat_drops_the_value_and_still_runs() {
     let got = b.build(move |m| m.take(seq)).unwrap().run().await.unwrap();
     assert_eq!(got, vec![1, 2, 3]);
 }
+
+#[tokio::test]
+#[should_panic(expected = "a MatKey from another graph builder was used")]
+async fn a_mat_key_from_another_builder_is_refused() {
+    let mut other = GraphBuilder::new();
+    let (_, foreign) = other.add_source_mat(Source::single(1).map_materialized_value(|_| 7));
+    let mut b = GraphBuilder::new();
+    let s = b.add_source(Source::single(1));
+    b.to(s, Sink::ignore());
+    let graph = b.build(move |m| m.take(foreign)).unwrap();
+    let _ = graph.run();
+}

@@ -62,6 +62,23 @@ async fn expect_not_cancelled<T: Send + 'static>(probe: &SourceProbe<T>) {
     assert!(!probe.is_cancelled(), "upstream was cancelled");
 }
 
+/// Every input but `except` sees cancellation (within `QUIET`).
+async fn expect_others_cancelled<T: Send + 'static>(
+    srcs: &[SourceProbe<T>],
+    except: usize,
+    what: &str,
+) {
+    for (i, s) in srcs.iter().enumerate() {
+        if i != except {
+            timeout(QUIET, s.expect_cancellation())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("{what}: input {i} not cancelled (input {except} ended)")
+                });
+        }
+    }
+}
+
 /// `junction` with one source probe per input and a sink probe on its output.
 fn fan_in<T, O, J>(junction: J) -> (Vec<SourceProbe<T>>, SinkProbe<O>)
 where
@@ -579,13 +596,7 @@ async fn merge_prioritized_fails_when_any_input_fails_and_cancels_the_others() {
         }
         srcs[failing].send_error(boom());
         assert_boom(&sink.expect_error().await);
-        for (i, s) in srcs.iter().enumerate() {
-            if i != failing {
-                timeout(QUIET, s.expect_cancellation())
-                    .await
-                    .unwrap_or_else(|_| panic!("input {i} not cancelled when {failing} failed"));
-            }
-        }
+        expect_others_cancelled(&srcs, failing, "merge_prioritized").await;
     }
 }
 
@@ -1364,13 +1375,7 @@ async fn zip_with4_and_5_complete_when_any_input_completes_with_nothing_buffered
             sink.expect_next(digits(&vec![1; srcs.len()])).await;
             srcs[done].send_complete();
             sink.expect_complete().await;
-            for (i, s) in srcs.iter().enumerate() {
-                if i != done {
-                    timeout(QUIET, s.expect_cancellation())
-                        .await
-                        .unwrap_or_else(|_| panic!("{name}: input {i} not cancelled"));
-                }
-            }
+            expect_others_cancelled(&srcs, done, name).await;
         }
     }
 }
@@ -1393,13 +1398,7 @@ async fn zip_with4_and_5_complete_after_a_completed_inputs_buffered_elements_are
             srcs[done].send_complete();
             sink.expect_next(digits(&vec![1; srcs.len()])).await;
             sink.expect_complete().await;
-            for (i, s) in srcs.iter().enumerate() {
-                if i != done {
-                    timeout(QUIET, s.expect_cancellation())
-                        .await
-                        .unwrap_or_else(|_| panic!("{name}: input {i} not cancelled"));
-                }
-            }
+            expect_others_cancelled(&srcs, done, name).await;
         }
     }
 }
@@ -1438,13 +1437,7 @@ async fn zip_with4_and_5_fail_when_any_input_fails_and_cancel_the_others() {
             sink.expect_next(digits(&vec![1; srcs.len()])).await;
             srcs[failing].send_error(boom());
             assert_boom(&sink.expect_error().await);
-            for (i, s) in srcs.iter().enumerate() {
-                if i != failing {
-                    timeout(QUIET, s.expect_cancellation())
-                        .await
-                        .unwrap_or_else(|_| panic!("{name}: input {i} not cancelled"));
-                }
-            }
+            expect_others_cancelled(&srcs, failing, name).await;
         }
     }
 }

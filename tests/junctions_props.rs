@@ -11,6 +11,8 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
+mod support;
+
 use proptest::collection::vec;
 use proptest::prelude::*;
 use weir::builder::GraphBuilder;
@@ -20,6 +22,8 @@ use weir::junctions::{
 };
 use weir::testkit::{Event, SinkProbe, SourceProbe, TestSink, TestSource};
 use weir::Attributes;
+
+use support::observed::Observed;
 
 // =============================================================================================
 // Running a case
@@ -88,49 +92,7 @@ fn fan_out_script(outputs: usize, len: usize) -> impl Strategy<Value = Vec<Out>>
     vec(step, 0..len)
 }
 
-/// What one sink probe has observed, checked signal by signal.
-#[derive(Debug)]
-struct Observed<O> {
-    requested: u64,
-    elements: Vec<O>,
-    terminal: Option<Event<O>>,
-}
-
 impl<O: Send + Debug + PartialEq + 'static> Observed<O> {
-    fn new() -> Self {
-        Observed {
-            requested: 0,
-            elements: Vec::new(),
-            terminal: None,
-        }
-    }
-
-    fn absorb(&mut self, event: Event<O>) {
-        assert!(
-            self.terminal.is_none(),
-            "{event:?} after the terminal {:?}",
-            self.terminal
-        );
-        match event {
-            Event::Next(x) => {
-                self.elements.push(x);
-                assert!(
-                    self.elements.len() as u64 <= self.requested,
-                    "{} elements delivered for a demand of {}",
-                    self.elements.len(),
-                    self.requested
-                );
-            }
-            terminal => self.terminal = Some(terminal),
-        }
-    }
-
-    fn absorb_all(&mut self, sink: &SinkProbe<O>) {
-        for event in sink.drain_events() {
-            self.absorb(event);
-        }
-    }
-
     fn completed(&self) -> bool {
         matches!(self.terminal, Some(Event::Complete))
     }
@@ -176,7 +138,7 @@ impl<O: Send + Debug + PartialEq + 'static> FanInRun<O> {
             sink,
             sent: vec![Vec::new(); n],
             completed: vec![false; n],
-            obs: Observed::new(),
+            obs: Observed::default(),
         }
     }
 
@@ -313,7 +275,7 @@ impl FanOutRun {
             .expect("a fully connected graph")
             .with_attributes(Attributes::input_buffer(buffer))
             .run();
-        let obs = sinks.iter().map(|_| Observed::new()).collect();
+        let obs = sinks.iter().map(|_| Observed::default()).collect();
         FanOutRun {
             src,
             sinks,

@@ -35,6 +35,7 @@ use std::time::Duration;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use support::checker::ContractLog;
+use support::observed::Observed;
 use weir::prelude::*;
 use weir::testkit::{Event, SinkProbe, SourceProbe, TestSink, TestSource};
 use weir::OverflowStrategy;
@@ -748,43 +749,7 @@ async fn settle() {
     tokio::time::sleep(Duration::from_secs(10)).await;
 }
 
-/// What the sink has observed, checked signal by signal.
-#[derive(Default)]
-struct Observed {
-    requested: u64,
-    elements: Vec<u32>,
-    terminal: Option<Event<u32>>,
-    cancelled: bool,
-}
-
-impl Observed {
-    fn absorb(&mut self, event: Event<u32>) {
-        assert!(!self.cancelled, "signal {event:?} after the sink cancelled");
-        assert!(
-            self.terminal.is_none(),
-            "signal {event:?} after terminal {:?}",
-            self.terminal
-        );
-        match event {
-            Event::Next(x) => {
-                self.elements.push(x);
-                assert!(
-                    self.elements.len() as u64 <= self.requested,
-                    "{} elements delivered for a total demand of {}",
-                    self.elements.len(),
-                    self.requested
-                );
-            }
-            terminal => self.terminal = Some(terminal),
-        }
-    }
-
-    fn absorb_all(&mut self, sink: &SinkProbe<u32>) {
-        for event in sink.drain_events() {
-            self.absorb(event);
-        }
-    }
-
+impl Observed<u32> {
     fn end(&self) -> Option<End> {
         self.terminal.as_ref().map(End::of)
     }

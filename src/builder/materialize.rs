@@ -7,6 +7,7 @@ use crate::{Attributes, Materializer};
 
 /// A validated graph, shared by its materializations.
 pub(crate) struct Spec {
+    pub(crate) builder: u64,
     pub(crate) nodes: Vec<Node>,
     pub(crate) edges: HashMap<(usize, usize), (usize, usize)>,
     pub(crate) mats: usize,
@@ -42,7 +43,7 @@ impl Spec {
         // Islands first: their outputs are boundaries that exist before their inputs.
         let mut attach: Vec<(usize, Attach)> = Vec::new();
         for (n, node) in self.nodes.iter().enumerate() {
-            if let NodeImpl::Boundary(make) | NodeImpl::Bidi(make) = &node.imp {
+            if let NodeImpl::Boundary(make) | NodeImpl::Bidi(make, _) = &node.imp {
                 let (outs, att, mat) = make(m, attrs);
                 for (p, o) in outs.into_iter().enumerate() {
                     run.outputs.insert((n, p), o);
@@ -75,9 +76,17 @@ impl Spec {
                 .iter_mut()
                 .map(Option::take)
                 .collect();
-            values[d.slot] = Some((d.make)(&mut Mats { values: parts }));
+            let mut parts = Mats {
+                builder: d.builder,
+                values: parts,
+            };
+            values[d.slot] = Some((d.make)(&mut parts));
         }
-        (open, Mats { values })
+        let mats = Mats {
+            builder: self.builder,
+            values,
+        };
+        (open, mats)
     }
 }
 

@@ -75,6 +75,10 @@ pub(crate) type Attach = Box<dyn FnOnce(&mut Materializer, Vec<AnyPull>)>;
 pub(crate) type BoundaryFn =
     dyn Fn(&mut Materializer, &Attributes) -> (Vec<AnyPull>, Attach, AnyMat) + Send + Sync;
 
+/// Which inputs each output of a bidi flow is fused onto: `deps[o][i]` says output `o`
+/// (0 = `out1`, 1 = `out2`) reads input `i` through fused stages only.
+pub(crate) type Deps = [[bool; 2]; 2];
+
 /// How a node is materialized.
 #[derive(Clone)]
 pub(crate) enum NodeImpl {
@@ -82,9 +86,10 @@ pub(crate) enum NodeImpl {
     Fused(Arc<FusedFn>),
     /// It runs as its own island: its outputs (boundaries) exist before its inputs are known.
     Boundary(Arc<BoundaryFn>),
-    /// A bidi flow: materialized like `Boundary` (its directions read deferred inputs), but
-    /// output `p` is fused onto input `p`, so a cycle through one direction needs an island.
-    Bidi(Arc<BoundaryFn>),
+    /// A bidi flow: materialized like `Boundary` (its directions read deferred inputs), but its
+    /// outputs are fused onto the inputs its [`Deps`] name, so a cycle through them needs an
+    /// island.
+    Bidi(Arc<BoundaryFn>, Deps),
 }
 
 #[derive(Clone)]
@@ -114,6 +119,7 @@ pub struct In<T> {
 
 /// Names the materialized value of a blueprint added to a [`GraphBuilder`].
 pub struct MatKey<M> {
+    builder: u64,
     index: usize,
     _m: PhantomData<fn() -> M>,
 }
@@ -177,6 +183,8 @@ static NEXT_BUILDER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64
 
 /// The materialized values of one materialization, for the builder's combining function.
 pub struct Mats {
+    /// The builder whose keys index `values`.
+    builder: u64,
     values: Vec<Option<AnyMat>>,
 }
 
@@ -192,9 +200,13 @@ impl Mats {
     /// Takes the materialized value named by `key`.
     ///
     /// # Panics
-    /// If the value was already taken in this materialization (a bug in the combining function,
-    /// which shows on its first run).
+    /// If the value was already taken in this materialization, or `key` comes from another
+    /// builder (a bug in the combining function, which shows on its first run).
     pub fn take<M: 'static>(&mut self, key: MatKey<M>) -> M {
+        assert_eq!(
+            key.builder, self.builder,
+            "a MatKey from another graph builder was used"
+        );
         let value = self.values[key.index]
             .take()
             .expect("materialized value taken twice");
@@ -213,6 +225,8 @@ pub(crate) struct Derived {
     /// The partial graph's own values: `base..base + count`.
     pub(crate) base: usize,
     pub(crate) count: usize,
+    /// The imported graph's builder, whose keys its function uses.
+    pub(crate) builder: u64,
     pub(crate) make: Arc<dyn Fn(&mut Mats) -> AnyMat + Send + Sync>,
 }
 
@@ -480,6 +494,7 @@ impl GraphBuilder {
 
     fn mat_key<M>(&self, node: usize) -> MatKey<M> {
         MatKey {
+            builder: self.id,
             index: self.nodes[node]
                 .mat
                 .expect("node keeps its materialized value"),
@@ -619,18 +634,22 @@ impl GraphBuilder {
         O2: Send + 'static,
         M: 'static,
     {
-        let imp = NodeImpl::Bidi(Arc::new(move |m, a| {
-            let halves = bidi.materialize_halves(m, a);
-            let (top, bottom) = (halves.top, halves.bottom);
-            let (fill1, up1) = crate::bidi::deferred::<I1>();
-            let (fill2, up2) = crate::bidi::deferred::<I2>();
-            let outs: Vec<AnyPull> = vec![Box::new(top(up1)), Box::new(bottom(up2))];
-            let attach: Attach = Box::new(move |_, mut ins| {
-                fill1.fill(take_pull::<I1>(&mut ins, 0));
-                fill2.fill(take_pull::<I2>(&mut ins, 1));
-            });
-            (outs, attach, Box::new(halves.mat) as AnyMat)
-        }));
+        let deps = bidi.deps();
+        let imp = NodeImpl::Bidi(
+            Arc::new(move |m, a| {
+                let halves = bidi.materialize_halves(m, a);
+                let (top, bottom) = (halves.top, halves.bottom);
+                let (fill1, up1) = crate::bidi::deferred::<I1>();
+                let (fill2, up2) = crate::bidi::deferred::<I2>();
+                let outs: Vec<AnyPull> = vec![Box::new(top(up1)), Box::new(bottom(up2))];
+                let attach: Attach = Box::new(move |_, mut ins| {
+                    fill1.fill(take_pull::<I1>(&mut ins, 0));
+                    fill2.fill(take_pull::<I2>(&mut ins, 1));
+                });
+                (outs, attach, Box::new(halves.mat) as AnyMat)
+            }),
+            deps,
+        );
         self.add_node("bidi flow", 2, 2, imp, keep)
     }
 
@@ -653,6 +672,20 @@ impl GraphBuilder {
         if from.builder != self.id || to.builder != self.id {
             self.errors.push(GraphError::ForeignPort);
             return;
+        }
+        for (node, port, declared, dir) in [
+            (from.node, from.port, self.nodes[from.node].outputs, "out"),
+            (to.node, to.port, self.nodes[to.node].inputs, "in"),
+        ] {
+            if port >= declared {
+                // Only a user-defined stage shape whose `handles` and `declare` disagree.
+                self.errors.push(GraphError::InvalidShape {
+                    stage: self.nodes[node].name,
+                    port: dir,
+                    problem: "the shape made a handle for a port it does not declare",
+                });
+                return;
+            }
         }
         if !self.used_outlets.insert((from.node, from.port)) {
             self.errors.push(GraphError::ConnectedTwice {
@@ -710,6 +743,16 @@ impl GraphBuilder {
         if let Some(e) = self.errors.first() {
             return Err(e.clone());
         }
+        for (ports, dir) in [(open_in, "in"), (open_out, "out")] {
+            for (i, &(n, p)) in ports.iter().enumerate() {
+                if ports[..i].contains(&(n, p)) {
+                    return Err(GraphError::ConnectedTwice {
+                        node: self.nodes[n].name,
+                        port: format!("{dir} {p}"),
+                    });
+                }
+            }
+        }
         for (n, node) in self.nodes.iter().enumerate() {
             for p in 0..node.inputs {
                 let open = open_in.contains(&(n, p));
@@ -747,6 +790,31 @@ impl GraphBuilder {
         self.check_cycles()
     }
 
+    /// Which of `targets` (open inputs) output `from` reads through fused stages only.
+    fn fused_inputs(&self, from: (usize, usize), targets: &[(usize, usize); 2]) -> [bool; 2] {
+        let mut found = [false; 2];
+        let mut seen = HashSet::new();
+        let mut stack = vec![from];
+        while let Some((n, out_port)) = stack.pop() {
+            if !seen.insert((n, out_port)) {
+                continue;
+            }
+            let inputs: Vec<usize> = match &self.nodes[n].imp {
+                NodeImpl::Boundary(_) => continue,
+                NodeImpl::Bidi(_, deps) => (0..2).filter(|&i| deps[out_port][i]).collect(),
+                NodeImpl::Fused(_) => (0..self.nodes[n].inputs).collect(),
+            };
+            for i in inputs {
+                if let Some(t) = targets.iter().position(|&t| t == (n, i)) {
+                    found[t] = true;
+                } else if let Some(&up) = self.edges.get(&(n, i)) {
+                    stack.push(up);
+                }
+            }
+        }
+        found
+    }
+
     /// A cycle through fused nodes only would make materialization recurse forever (or, through
     /// one direction of a bidi flow, never start).
     fn check_cycles(&self) -> Result<(), GraphError> {
@@ -764,10 +832,13 @@ impl GraphBuilder {
             marks: &mut HashMap<Unit, Mark>,
             path: &mut Vec<usize>,
         ) -> Result<(), GraphError> {
-            let (unit, inputs) = match b.nodes[n].imp {
+            let (unit, inputs): (Unit, Vec<usize>) = match &b.nodes[n].imp {
                 NodeImpl::Boundary(_) => return Ok(()),
-                NodeImpl::Bidi(_) => ((n, out_port), out_port..out_port + 1),
-                NodeImpl::Fused(_) => ((n, 0), 0..b.nodes[n].inputs),
+                NodeImpl::Bidi(_, deps) => (
+                    (n, out_port),
+                    (0..2).filter(|&i| deps[out_port][i]).collect(),
+                ),
+                NodeImpl::Fused(_) => ((n, 0), (0..b.nodes[n].inputs).collect()),
             };
             match marks.get(&unit) {
                 Some(Mark::Done) => return Ok(()),
@@ -801,6 +872,7 @@ impl GraphBuilder {
 
     fn into_spec(self) -> Arc<materialize::Spec> {
         Arc::new(materialize::Spec {
+            builder: self.id,
             nodes: self.nodes,
             edges: self.edges,
             mats: self.mats,
@@ -928,9 +1000,11 @@ impl GraphBuilder {
             slot,
             base,
             count: graph.mats,
+            builder: graph.builder,
             make: Arc::new(move |m| Box::new(mat(m)) as AnyMat),
         });
         let key = MatKey {
+            builder: self.id,
             index: slot,
             _m: PhantomData,
         };
@@ -1097,8 +1171,12 @@ impl GraphBuilder {
         let ins = [(in1.node, in1.port), (in2.node, in2.port)];
         let outs = [(out1.node, out1.port), (out2.node, out2.port)];
         self.validate_open(&ins, &outs)?;
+        let deps = [
+            self.fused_inputs(outs[0], &ins),
+            self.fused_inputs(outs[1], &ins),
+        ];
         let spec = self.into_spec();
-        Ok(BidiFlow::from_fn(move |m, a| {
+        Ok(BidiFlow::from_fn(deps, move |m, a| {
             let (fill1, up1) = crate::bidi::deferred::<I1>();
             let (fill2, up2) = crate::bidi::deferred::<I2>();
             let external = vec![(ins[0], Box::new(up1) as AnyPull), (ins[1], Box::new(up2))];

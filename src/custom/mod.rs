@@ -120,6 +120,11 @@ pub trait GraphStage: Send + Sync + 'static {
     /// A fresh logic and materialized value. `callback` delivers values into
     /// [`StageLogic::on_message`] from any task or thread; keep it in the materialized value to
     /// let the outside talk to the running stage.
+    ///
+    /// # Panics
+    /// This runs while the graph is materialized, before anything streams: a panic here
+    /// propagates out of `run` (as an exception in Akka's `createLogic` fails materialization).
+    /// Put fallible work in `pre_start`, where a panic fails the stage.
     fn create_logic(
         &self,
         attrs: &Attributes,
@@ -477,15 +482,18 @@ impl<I: Send + 'static, O: Send + 'static> StageShape for FanOutShapeN<I, O> {
 
 /// Creates `stage`'s logic, materialized value and outlets; the returned closure wires its
 /// inlets and registers its island. Outlets exist before inlets, so a stage can sit on a cycle.
-fn prepare<G: GraphStage>(stage: &G, attrs: &Attributes) -> (Vec<AnyPull>, Attach, G::Mat) {
-    let shape = stage.shape();
-    let (outs, pulls, out_problem) = shape::outlets(&shape, attrs);
+fn prepare<G: GraphStage>(
+    stage: &G,
+    shape: Arc<G::Shape>,
+    attrs: &Attributes,
+) -> (Vec<AnyPull>, Attach, G::Mat) {
+    let (outs, pulls, out_problem) = shape::outlets(&*shape, attrs);
     let (tx, rx) = mpsc::channel(CALLBACK_CAPACITY);
     let (logic, mat) = stage.create_logic(attrs, AsyncCallback { tx });
     let name = attrs.name_or(stage.name());
     let attrs = attrs.clone();
     let attach = Box::new(move |m: &mut Materializer, ins: Vec<AnyPull>| {
-        let (ins, in_problem) = shape::inlets(&shape, &attrs, ins);
+        let (ins, in_problem) = shape::inlets(&*shape, &attrs, ins);
         let mut island = StageIsland::new(logic, name, ins, outs, rx);
         if let Some((port, problem)) = out_problem.or(in_problem) {
             island.fail_at_start(port, problem);
@@ -502,7 +510,7 @@ fn materialize<G: GraphStage>(
     attrs: &Attributes,
     ins: Vec<AnyPull>,
 ) -> (Vec<AnyPull>, G::Mat) {
-    let (outs, attach, mat) = prepare(stage, attrs);
+    let (outs, attach, mat) = prepare(stage, Arc::new(stage.shape()), attrs);
     attach(m, ins);
     (outs, mat)
 }
@@ -634,7 +642,7 @@ where
         G: GraphStage<Shape = BidiShape<I1, O1, I2, O2>, Mat = Mat>,
     {
         let stage = Arc::new(stage);
-        crate::BidiFlow::from_fn(move |m, a| {
+        crate::BidiFlow::from_fn(crate::bidi::ISLAND, move |m, a| {
             let (fill1, up1) = crate::bidi::deferred::<I1>();
             let (fill2, up2) = crate::bidi::deferred::<I2>();
             let (mut outs, mat) = materialize(m, &*stage, a, vec![erase(up1), erase(up2)]);
@@ -724,8 +732,11 @@ impl crate::builder::GraphBuilder {
         }
         let name = stage.name();
         let stage = Arc::new(stage);
+        // The shape whose ports were counted and handed out is the one every run wires.
+        let shape = Arc::new(shape);
+        let wired = shape.clone();
         let imp = crate::builder::NodeImpl::Boundary(Arc::new(move |_, a| {
-            let (outs, attach, mat) = prepare(&*stage, a);
+            let (outs, attach, mat) = prepare(&*stage, wired.clone(), a);
             (outs, attach, Box::new(mat) as crate::builder::AnyMat)
         }));
         let node = self.add_node(name, inlets, outlets, imp, true);

@@ -557,8 +557,9 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
         I: IntoIterator<Item = Out> + Clone + Send + Sync + 'static,
         I::IntoIter: Clone + Send + 'static,
     {
-        Source::from_fn(move |_, _| {
-            let cycle = iter::IterPull::new(iter.clone().into_iter().cycle());
+        Source::from_fn(move |_, a| {
+            let items = iter.clone().into_iter().cycle();
+            let cycle = iter::IterPull::named(items, a.name_or("cycle"));
             let pull = NonEmpty {
                 inner: cycle,
                 seen: false,

@@ -8,6 +8,7 @@ pub mod kafka;
 pub mod tansu;
 
 pub mod checker;
+pub mod observed;
 
 use std::fmt;
 use std::time::Duration;
