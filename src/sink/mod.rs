@@ -316,7 +316,8 @@ impl<In: Send + 'static> Sink<In, NotUsed> {
     /// Sends every element into a `futures::Sink`, flushing when the stream pauses and closing
     /// it on completion. One-shot: a second materialization fails its upstream with
     /// [`StreamError::AlreadyMaterialized`]. A send error fails the stream. On an upstream
-    /// failure the sink is flushed, not closed, and then dropped.
+    /// failure the sink is flushed, not closed, and then dropped: the failure is reported once
+    /// the sink has taken what it accepted (a channel sender waits for room, as a send would).
     ///
     /// ```
     /// use weir::prelude::*;
