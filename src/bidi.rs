@@ -147,15 +147,11 @@ where
         F: Fn(M1, M2) -> Mat + Send + Sync + 'static,
     {
         BidiFlow::from_fn(STRAIGHT, move |m, a| {
-            let (fill1, up1) = deferred();
-            let (fill2, up2) = deferred();
-            let (out1, m1) = top.materialize_into(m, up1, a);
-            let (out2, m2) = bottom.materialize_into(m, up2, a);
-            Halves {
-                top: half(fill1, out1),
-                bottom: half(fill2, out2),
-                mat: combine(m1, m2),
-            }
+            on_deferred_inputs(|up1, up2| {
+                let (out1, m1) = top.materialize_into(m, up1, a);
+                let (out2, m2) = bottom.materialize_into(m, up2, a);
+                (out1, out2, combine(m1, m2))
+            })
         })
     }
 
@@ -322,8 +318,29 @@ fn stacked(upper: Deps, lower: Deps) -> Deps {
     [reads(Port::Lower(0)), reads(Port::Upper(1))]
 }
 
+/// Materializes both directions at once on deferred inputs (`wire` gets them and returns the
+/// outputs and the value); each half then supplies its input and hands back its output.
+pub(crate) fn on_deferred_inputs<I1, O1, I2, O2, Mat>(
+    wire: impl FnOnce(BoxPull<I1>, BoxPull<I2>) -> (BoxPull<O1>, BoxPull<O2>, Mat),
+) -> Halves<I1, O1, I2, O2, Mat>
+where
+    I1: Send + 'static,
+    O1: 'static,
+    I2: Send + 'static,
+    O2: 'static,
+{
+    let (fill1, up1) = deferred();
+    let (fill2, up2) = deferred();
+    let (out1, out2, mat) = wire(up1, up2);
+    Halves {
+        top: half(fill1, out1),
+        bottom: half(fill2, out2),
+        mat,
+    }
+}
+
 /// A direction whose stages are already materialized on `fill`'s deferred input.
-pub(crate) fn half<I: Send + 'static, O: 'static>(fill: Filler<I>, out: BoxPull<O>) -> Half<I, O> {
+fn half<I: Send + 'static, O: 'static>(fill: Filler<I>, out: BoxPull<O>) -> Half<I, O> {
     Box::new(move |up| {
         fill.fill(up);
         out

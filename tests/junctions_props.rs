@@ -24,6 +24,7 @@ use weir::testkit::{Event, SinkProbe, SourceProbe, TestSink, TestSource};
 use weir::Attributes;
 
 use support::observed::Observed;
+use support::paused_runtime;
 
 // =============================================================================================
 // Running a case
@@ -36,14 +37,6 @@ fn config() -> ProptestConfig {
         failure_persistence: None,
         ..ProptestConfig::default()
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime")
 }
 
 /// Lets every runnable island run until the runtime is idle (time is paused).
@@ -404,7 +397,7 @@ proptest! {
     fn zip_is_the_pairwise_zip_and_completes_with_the_shorter_input(
         script in fan_in_script(2, 40),
     ) {
-        runtime().block_on(zip_case(Zip::<u32, u32>::new(), pair, script));
+        paused_runtime().block_on(zip_case(Zip::<u32, u32>::new(), pair, script));
     }
 
     #[test]
@@ -412,7 +405,7 @@ proptest! {
         script in fan_in_script(2, 40),
     ) {
         let junction = ZipWith::new(|a: u32, b: u32| weave((a, b)));
-        runtime().block_on(zip_case(junction, weave, script));
+        paused_runtime().block_on(zip_case(junction, weave, script));
     }
 }
 
@@ -501,7 +494,7 @@ proptest! {
         inputs in sorted_inputs(),
         script in fan_in_script(2, 50),
     ) {
-        runtime().block_on(merge_sorted_case(inputs, script));
+        paused_runtime().block_on(merge_sorted_case(inputs, script));
     }
 }
 
@@ -569,7 +562,7 @@ proptest! {
     fn merge_emits_every_element_keeps_per_input_order_and_completes_last(
         (inputs, script) in (2usize..=3).prop_flat_map(|n| (Just(n), fan_in_script(n, 50))),
     ) {
-        runtime().block_on(merge_case(inputs, script));
+        paused_runtime().block_on(merge_case(inputs, script));
     }
 }
 
@@ -660,7 +653,7 @@ proptest! {
         (inputs, segment, script) in (2usize..=3, 1usize..=3)
             .prop_flat_map(|(n, s)| (Just(n), Just(s), fan_in_script(n, 50))),
     ) {
-        runtime().block_on(interleave_case(inputs, segment, script));
+        paused_runtime().block_on(interleave_case(inputs, segment, script));
     }
 }
 
@@ -711,7 +704,7 @@ proptest! {
     fn concat_emits_the_first_input_then_the_second_and_pulls_the_second_only_after(
         script in fan_in_script(2, 40),
     ) {
-        runtime().block_on(concat_case(script));
+        paused_runtime().block_on(concat_case(script));
     }
 }
 
@@ -768,7 +761,7 @@ proptest! {
         (outputs, buffer, script) in (2usize..=3, 1usize..=3)
             .prop_flat_map(|(n, b)| (Just(n), Just(b), fan_out_script(n, 50))),
     ) {
-        runtime().block_on(broadcast_case(outputs, buffer, script));
+        paused_runtime().block_on(broadcast_case(outputs, buffer, script));
     }
 }
 
@@ -876,7 +869,7 @@ proptest! {
         (outputs, buffer, script) in (2usize..=3, 1usize..=3)
             .prop_flat_map(|(n, b)| (Just(n), Just(b), fan_out_script(n, 50))),
     ) {
-        runtime().block_on(partition_case(outputs, buffer, script));
+        paused_runtime().block_on(partition_case(outputs, buffer, script));
     }
 
     #[test]
@@ -884,7 +877,7 @@ proptest! {
         (outputs, buffer, script) in (2usize..=3, 1usize..=3)
             .prop_flat_map(|(n, b)| (Just(n), Just(b), fan_out_script(n, 50))),
     ) {
-        runtime().block_on(partition_per_target_case(outputs, buffer, script));
+        paused_runtime().block_on(partition_per_target_case(outputs, buffer, script));
     }
 }
 
@@ -945,6 +938,6 @@ proptest! {
         (outputs, buffer, script) in (2usize..=3, 1usize..=3)
             .prop_flat_map(|(n, b)| (Just(n), Just(b), fan_out_script(n, 50))),
     ) {
-        runtime().block_on(balance_case(outputs, buffer, script));
+        paused_runtime().block_on(balance_case(outputs, buffer, script));
     }
 }

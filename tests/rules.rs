@@ -36,6 +36,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use support::checker::ContractLog;
 use support::observed::Observed;
+use support::paused_runtime;
 use weir::prelude::*;
 use weir::testkit::{Event, SinkProbe, SourceProbe, TestSink, TestSource};
 use weir::OverflowStrategy;
@@ -734,14 +735,6 @@ impl SourceState {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime")
-}
-
 /// Lets every runnable island run until the runtime is idle. Time is paused, so this takes no
 /// real time however long it is, and it is long enough for every delayed future of `map_async`
 /// (a few milliseconds each, one after the other at parallelism 1) to complete.
@@ -905,7 +898,7 @@ proptest! {
 
     #[test]
     fn reactive_streams_rules_hold(ops in vec(op(), 0..6), script in script()) {
-        runtime().block_on(run_script(ops, script));
+        paused_runtime().block_on(run_script(ops, script));
     }
 
     #[test]
@@ -913,7 +906,7 @@ proptest! {
         ops in vec(op(), 0..6),
         requests in vec(prop_oneof![4 => 0u64..5, 1 => 5u64..40], 1..12),
     ) {
-        runtime().block_on(run_demand(ops, requests));
+        paused_runtime().block_on(run_demand(ops, requests));
     }
 }
 
@@ -1056,7 +1049,7 @@ fn the_contract_checker_reports_a_broken_stage() {
         }
     }
 
-    runtime().block_on(async {
+    paused_runtime().block_on(async {
         let log = ContractLog::new();
         let greedy = Flow::from_pull(|up, _| Greedy { up, pulls: 0 });
         // `take` asks for no more than it needs, and tolerates the surplus.
@@ -1092,7 +1085,7 @@ async fn expect_all(sink: &SinkProbe<u32>, expected: &[u32]) {
 
 #[test]
 fn demand_accumulates_across_requests() {
-    runtime().block_on(async {
+    paused_runtime().block_on(async {
         let (src, sink) = TestSource::<u32>::probe()
             .map(map_fn)
             .async_boundary()
@@ -1131,7 +1124,7 @@ fn demand_accumulates_across_requests() {
 /// the bounded demand of the island in front of it.
 #[test]
 fn demand_summing_past_u64_max_is_unbounded() {
-    runtime().block_on(async {
+    paused_runtime().block_on(async {
         let log = ContractLog::new();
         let ops = [
             Op::Map,
@@ -1175,7 +1168,7 @@ fn demand_summing_past_u64_max_is_unbounded() {
 /// stage's window: everything arrives and the stream completes.
 #[test]
 fn unbounded_demand_at_once_over_a_boundary() {
-    runtime().block_on(async {
+    paused_runtime().block_on(async {
         let log = ContractLog::new();
         let ops = [
             Op::AsyncBoundary,
@@ -1202,7 +1195,7 @@ fn unbounded_demand_at_once_over_a_boundary() {
 
 #[test]
 fn cancel_is_idempotent_and_stops_delivery() {
-    runtime().block_on(async {
+    paused_runtime().block_on(async {
         let (src, sink) = TestSource::<u32>::probe()
             .async_boundary()
             .map(map_fn)

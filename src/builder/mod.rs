@@ -1177,15 +1177,12 @@ impl GraphBuilder {
         ];
         let spec = self.into_spec();
         Ok(BidiFlow::from_fn(deps, move |m, a| {
-            let (fill1, up1) = crate::bidi::deferred::<I1>();
-            let (fill2, up2) = crate::bidi::deferred::<I2>();
-            let external = vec![(ins[0], Box::new(up1) as AnyPull), (ins[1], Box::new(up2))];
-            let (mut p, mut mats) = spec.materialize(m, a, external, &outs);
-            crate::bidi::Halves {
-                top: crate::bidi::half(fill1, take_pull::<O1>(&mut p, 0)),
-                bottom: crate::bidi::half(fill2, take_pull::<O2>(&mut p, 1)),
-                mat: mat(&mut mats),
-            }
+            crate::bidi::on_deferred_inputs(|up1: BoxPull<I1>, up2: BoxPull<I2>| {
+                let external = vec![(ins[0], Box::new(up1) as AnyPull), (ins[1], Box::new(up2))];
+                let (mut p, mut mats) = spec.materialize(m, a, external, &outs);
+                let out1 = take_pull::<O1>(&mut p, 0);
+                (out1, take_pull::<O2>(&mut p, 1), mat(&mut mats))
+            })
         }))
     }
 }

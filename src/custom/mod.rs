@@ -643,14 +643,11 @@ where
     {
         let stage = Arc::new(stage);
         crate::BidiFlow::from_fn(crate::bidi::ISLAND, move |m, a| {
-            let (fill1, up1) = crate::bidi::deferred::<I1>();
-            let (fill2, up2) = crate::bidi::deferred::<I2>();
-            let (mut outs, mat) = materialize(m, &*stage, a, vec![erase(up1), erase(up2)]);
-            crate::bidi::Halves {
-                top: crate::bidi::half(fill1, take_pull::<O1>(&mut outs, 0)),
-                bottom: crate::bidi::half(fill2, take_pull::<O2>(&mut outs, 1)),
-                mat,
-            }
+            crate::bidi::on_deferred_inputs(|up1, up2| {
+                let (mut outs, mat) = materialize(m, &*stage, a, vec![erase(up1), erase(up2)]);
+                let out1 = take_pull::<O1>(&mut outs, 0);
+                (out1, take_pull::<O2>(&mut outs, 1), mat)
+            })
         })
     }
 }

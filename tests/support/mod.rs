@@ -20,6 +20,16 @@ pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// A current-thread runtime with paused time, for one property-test case: deterministic, and
+/// no real time passes.
+pub fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime")
+}
+
 /// Lets every runnable island run until the runtime is idle (time is paused, so this returns
 /// as soon as nothing else can run).
 pub async fn settle() {
