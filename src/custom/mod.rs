@@ -1,9 +1,13 @@
 //! Custom stages: typed ports, push/pull handlers, timers and async callbacks (Akka's
 //! `GraphStage`); the user tier of the stage API.
 //!
-//! A [`GraphStage`] is an immutable blueprint: it declares its [shape](FanInShape2) (typed
-//! [`Inlet`]s and [`Outlet`]s) and creates a fresh [`StageLogic`] and materialized value for
-//! every materialization. All mutable state lives in the logic.
+//! A [`GraphStage`] is an immutable blueprint: it declares its [shape](StageShape) (typed
+//! [`Inlet`]s and [`Outlet`]s: [`SourceShape`], [`FlowShape`], [`SinkShape`], [`FanInShape2`],
+//! [`FanInShapeN`], [`FanOutShape2`], [`FanOutShapeN`], [`BidiShape`], [`ClosedShape`], or one
+//! of your own) and creates a fresh [`StageLogic`] and materialized value for every
+//! materialization. All mutable state lives in the logic. Any stage goes into a graph with
+//! [`GraphBuilder::add_stage`](crate::builder::GraphBuilder::add_stage); the fixed shapes
+//! also make blueprints (`Source`/`Flow`/`Sink`/`BidiFlow`/`RunnableGraph::from_graph`).
 //!
 //! # Lifecycle
 //! - `pre_start` runs first. Handlers then run one at a time, on the stage's own task (a custom
