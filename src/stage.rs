@@ -47,6 +47,16 @@ pub trait Pull<T>: Send + 'static {
     fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<T>, max: usize) -> Poll<Step>;
 }
 
+/// A stage that is complete from the start (the output of a junction with no inputs, a port
+/// that could not be wired).
+pub(crate) struct Completed;
+
+impl<T> Pull<T> for Completed {
+    fn pull(&mut self, _: &mut Context<'_>, _: &mut Vec<T>, _: usize) -> Poll<Step> {
+        Poll::Ready(Step::Complete)
+    }
+}
+
 /// A type-erased stage: how stages are chained at materialization.
 pub type BoxPull<T> = Box<dyn Pull<T>>;
 

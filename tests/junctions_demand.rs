@@ -154,3 +154,54 @@ async fn merge_prioritized_eager_complete_completes_when_any_input_does() {
     sink.request(5);
     sink.expect_no_message(ms(200)).await;
 }
+
+/// Runs the output of a fan-in junction with no inputs.
+async fn without_inputs<J>(junction: J) -> Result<Vec<u32>, StreamError>
+where
+    J: weir::junctions::Junction<Shape = weir::junctions::UniformFanInShape<u32, u32>>,
+{
+    let mut b = GraphBuilder::new();
+    let shape = b.add(junction);
+    assert!(shape.ins.is_empty());
+    let source = b.build_source(shape.out, |_| ()).unwrap();
+    source.run_with(Sink::seq()).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn fan_in_junctions_without_inputs_complete_at_once() {
+    use weir::junctions::{Concat, Interleave, Merge, MergeLatest, ZipN};
+    assert_eq!(without_inputs(Merge::new(0)).await.unwrap(), vec![]);
+    assert_eq!(without_inputs(Concat::new(0)).await.unwrap(), vec![]);
+    assert_eq!(
+        without_inputs(Interleave::new(0, 0, false)).await.unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        without_inputs(MergePrioritized::new(vec![])).await.unwrap(),
+        vec![]
+    );
+    let mut b = GraphBuilder::new();
+    let zip = b.add(ZipN::<u32>::new(0));
+    let zipped = b.build_source(zip.out, |_| ()).unwrap();
+    assert!(zipped.run_with(Sink::seq()).await.unwrap().is_empty());
+    let mut b = GraphBuilder::new();
+    let latest = b.add(MergeLatest::<u32>::new(0, false));
+    let merged = b.build_source(latest.out, |_| ()).unwrap();
+    assert!(merged.run_with(Sink::seq()).await.unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn fan_out_junctions_without_outputs_cancel_their_input() {
+    use weir::junctions::{Balance, Broadcast};
+    for which in 0..3 {
+        let mut b = GraphBuilder::new();
+        let inlet = match which {
+            0 => b.add(Broadcast::<u32>::new(0)).inlet,
+            1 => b.add(Balance::<u32>::new(0)).inlet,
+            _ => b.add(Partition::new(0, |x: &u32| *x as usize)).inlet,
+        };
+        let sink = b.build_sink(inlet, |_| ()).unwrap();
+        let src = TestSource::<u32>::probe().to(sink).run();
+        src.expect_cancellation().await;
+    }
+}

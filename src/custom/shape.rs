@@ -1,10 +1,8 @@
 //! Stage shapes: which typed ports a custom stage has, and how they are wired.
 
-use std::task::{Context, Poll};
-
 use super::ports::{InPort, InSlot, Inlet, OutPort, OutSlot, Outlet};
 use crate::builder::{AnyPull, In, Out};
-use crate::stage::{BoxPull, Pull, Step};
+use crate::stage::{BoxPull, Completed};
 use crate::{boundary, Attributes};
 
 /// The ports of a custom stage (Akka's `Shape`): a struct of typed [`Inlet`]s and [`Outlet`]s.
@@ -121,7 +119,7 @@ impl<'a> PortList<'a> {
                 _ => {
                     self.problem
                         .get_or_insert((inlet.name, "the shape declared different ports"));
-                    Box::new(Nothing) as BoxPull<T>
+                    Box::new(Completed) as BoxPull<T>
                 }
             };
             slots.push(Box::new(InSlot::new(up, attrs.input_buffer_size())));
@@ -147,15 +145,6 @@ impl<'a> PortList<'a> {
             slots.push(Box::new(OutSlot::new(tx)));
             pulls.push(Box::new(Box::new(rx) as BoxPull<T>));
         }
-    }
-}
-
-/// An upstream with nothing in it, for a port that could not be wired (the stage fails first).
-struct Nothing;
-
-impl<T> Pull<T> for Nothing {
-    fn pull(&mut self, _: &mut Context<'_>, _: &mut Vec<T>, _: usize) -> Poll<Step> {
-        Poll::Ready(Step::Complete)
     }
 }
 

@@ -122,10 +122,16 @@ where
     F: Fn(Vec<BoxPull<I>>) -> BoxPull<O> + Send + Sync + 'static,
 {
     let imp = NodeImpl::Fused(Arc::new(move |_, _, mut ins: Vec<AnyPull>| {
-        let typed = (0..ins.len())
-            .map(|i| take_pull::<I>(&mut ins, i))
-            .collect();
-        (vec![Box::new(make(typed)) as AnyPull], no_mat())
+        // A junction with no inputs has nothing to emit: it completes at once.
+        let out: BoxPull<O> = if ins.is_empty() {
+            Box::new(crate::stage::Completed)
+        } else {
+            let typed = (0..ins.len())
+                .map(|i| take_pull::<I>(&mut ins, i))
+                .collect();
+            make(typed)
+        };
+        (vec![Box::new(out) as AnyPull], no_mat())
     }));
     let node = b.add_node(name, n, 1, imp, false);
     UniformFanInShape {
@@ -411,7 +417,9 @@ impl<T: Send + 'static> Junction for Concat<T> {
     fn add_to(self, b: &mut GraphBuilder) -> Self::Shape {
         fan_in(b, "concat", self.n, |ins| {
             let mut ins = ins.into_iter().rev();
-            let last = ins.next().expect("at least one input");
+            let Some(last) = ins.next() else {
+                return Box::new(crate::stage::Completed) as BoxPull<T>;
+            };
             ins.fold(last, |rest, first| {
                 Box::new(ops::Concat {
                     first: Some(first),
