@@ -170,16 +170,16 @@ where
 #[tokio::test(start_paused = true)]
 async fn fan_in_junctions_without_inputs_complete_at_once() {
     use weir::junctions::{Concat, Interleave, Merge, MergeLatest, ZipN};
-    assert_eq!(without_inputs(Merge::new(0)).await.unwrap(), vec![]);
-    assert_eq!(without_inputs(Concat::new(0)).await.unwrap(), vec![]);
-    assert_eq!(
-        without_inputs(Interleave::new(0, 0, false)).await.unwrap(),
-        vec![]
-    );
-    assert_eq!(
-        without_inputs(MergePrioritized::new(vec![])).await.unwrap(),
-        vec![]
-    );
+    assert!(without_inputs(Merge::new(0)).await.unwrap().is_empty());
+    assert!(without_inputs(Concat::new(0)).await.unwrap().is_empty());
+    assert!(without_inputs(Interleave::new(0, 0, false))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(without_inputs(MergePrioritized::new(vec![]))
+        .await
+        .unwrap()
+        .is_empty());
     let mut b = GraphBuilder::new();
     let zip = b.add(ZipN::<u32>::new(0));
     let zipped = b.build_source(zip.out, |_| ()).unwrap();
