@@ -215,9 +215,25 @@ impl<T: Send + 'static> Pull<T> for Receiver<T> {
             return Poll::Pending;
         }
     }
+
+    /// A failure sent across the boundary overtakes the elements buffered before it.
+    fn poll_failed(&mut self, cx: &mut Context<'_>) -> Poll<StreamError> {
+        self.failed(cx)
+    }
 }
 
 impl<T> Receiver<T> {
+    fn failed(&mut self, cx: &mut Context<'_>) -> Poll<StreamError> {
+        let mut st = self.shared.lock();
+        match &st.terminal {
+            Some(Step::Failed(e)) => Poll::Ready(e.clone()),
+            _ => {
+                register(&mut st.consumer, cx);
+                Poll::Pending
+            }
+        }
+    }
+
     fn return_credit(&mut self) {
         let mut st = self.shared.lock();
         st.in_flight -= self.consumed;
@@ -264,7 +280,14 @@ impl<T: Send + 'static> Future for Producer<T> {
             let room = match this.tx.poll_room(cx) {
                 Poll::Ready(Ok(room)) => room,
                 Poll::Ready(Err(Cancelled)) => break,
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => match up.poll_failed(cx) {
+                    // The buffer is full, but a failure goes across at once.
+                    Poll::Ready(e) => {
+                        let _ = this.tx.send(&mut Vec::new(), Some(Step::Failed(e)));
+                        break;
+                    }
+                    Poll::Pending => return Poll::Pending,
+                },
             };
             match pull_guarded(up, cx, &mut this.buf, room) {
                 Poll::Pending => {

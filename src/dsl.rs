@@ -758,10 +758,8 @@ pub trait StreamOps: Sized {
     /// not yet emitted.
     ///
     /// # Errors
-    /// An upstream failure fails the stage when it is seen, dropping in-flight futures (as in
-    /// Akka). It is seen on a pull: with `parallelism` futures in flight (or done and waiting
-    /// for their turn) upstream is not pulled, so the failure waits until one is emitted; Akka
-    /// fails at once.
+    /// An upstream failure fails the stage at once, dropping in-flight futures (as in Akka),
+    /// even while `parallelism` futures are in flight and upstream is not pulled.
     ///
     /// # Supervision
     /// A panic in `f` or in its future: Stop fails; Resume and Restart drop that element.
@@ -959,9 +957,8 @@ pub trait StreamOps: Sized {
     /// ```
     ///
     /// # Errors
-    /// An upstream failure overtakes the batch not yet emitted, which is dropped (as in Akka).
-    /// While a full batch back-pressures upstream, though, upstream is not pulled, so its
-    /// failure is seen only once downstream has taken that batch (Akka fails at once).
+    /// An upstream failure overtakes the batch not yet emitted, which is dropped (as in Akka),
+    /// also while a full batch back-pressures upstream.
     ///
     /// # Supervision
     /// As [`conflate_with_seed`](StreamOps::conflate_with_seed): a panic in `seed` or `f` under
@@ -1362,10 +1359,9 @@ pub trait StreamOps: Sized {
     /// ```
     ///
     /// # Errors
-    /// An upstream failure is seen on the next pull, once the current substream has completed
-    /// (Akka fails at once); it fails the stream, and elements that arrived with it, whose
-    /// substreams have not started, are dropped. A substream's failure fails the stream and
-    /// cancels upstream.
+    /// An upstream failure fails the stream at once, cancelling the running substream (as in
+    /// Akka); elements that arrived before it whose substreams have not started are dropped. A
+    /// substream's failure fails the stream and cancels upstream.
     ///
     /// # Supervision
     /// A panic in `f`: Stop fails; Resume and Restart drop the element.
@@ -1398,9 +1394,9 @@ pub trait StreamOps: Sized {
     /// Pulls a new element from upstream only while fewer than `breadth` substreams are open.
     ///
     /// # Errors
-    /// An upstream failure fails the stream and cancels the open substreams when it is seen,
-    /// which is on a pull: while `breadth` substreams are open it waits until one of them
-    /// completes (Akka fails at once). A substream's failure fails the stream at once.
+    /// An upstream failure fails the stream at once and cancels the open substreams (as in
+    /// Akka), even while `breadth` substreams are open and upstream is not pulled. A
+    /// substream's failure fails the stream at once.
     ///
     /// # Supervision
     /// A panic in `f`: Stop fails the stream with [`StreamError::Panicked`]; Resume and Restart

@@ -42,9 +42,21 @@ impl Step {
 ///   can make progress.
 /// - Cancellation is `Drop`: dropping a stage cancels it and, through its fields, everything
 ///   upstream of it, releasing their resources.
+/// - A stage that stops pulling (it has all the work it can hold) may still ask
+///   [`poll_failed`](Pull::poll_failed), so that an upstream failure reaches it without demand,
+///   as Reactive Streams' `onError` does.
 pub trait Pull<T>: Send + 'static {
     /// Delivers up to `max` elements into `out`. See the trait docs for the contract.
     fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<T>, max: usize) -> Poll<Step>;
+
+    /// Whether the stream this stage reads has failed, asked without taking elements.
+    /// `Ready(e)` means it has, and the caller may fail at once (the failure overtakes elements
+    /// not yet delivered, as in Akka); the stage is then dropped, not pulled. `Pending` means it
+    /// has not, or this stage cannot tell; a stage that can tell wakes the task when it learns
+    /// of a failure. The default cannot tell.
+    fn poll_failed(&mut self, _cx: &mut Context<'_>) -> Poll<StreamError> {
+        Poll::Pending
+    }
 }
 
 /// A stage that is complete from the start (the output of a junction with no inputs, a port
@@ -64,6 +76,10 @@ impl<T: 'static> Pull<T> for BoxPull<T> {
     #[inline]
     fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<T>, max: usize) -> Poll<Step> {
         (**self).pull(cx, out, max)
+    }
+
+    fn poll_failed(&mut self, cx: &mut Context<'_>) -> Poll<StreamError> {
+        (**self).poll_failed(cx)
     }
 }
 

@@ -122,6 +122,19 @@ struct ProbeSourceStage<T> {
 }
 
 impl<T: Send + 'static> Pull<T> for ProbeSourceStage<T> {
+    /// `send_error` reaches a stage that is not pulling, as `onError` needs no demand; elements
+    /// sent before it (already delivered, in Reactive Streams terms) go first.
+    fn poll_failed(&mut self, cx: &mut Context<'_>) -> Poll<StreamError> {
+        let mut st = lock(&self.shared.state);
+        match &st.terminal {
+            Some(Step::Failed(e)) if st.queue.is_empty() => Poll::Ready(e.clone()),
+            _ => {
+                st.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
     fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<T>, max: usize) -> Poll<Step> {
         let mut st = lock(&self.shared.state);
         let max = max as u64;

@@ -830,3 +830,29 @@ fn connecting_a_port_the_shape_does_not_declare_is_a_build_error() {
         })
     ));
 }
+
+/// A failure needs no pull: an inlet the stage is not pulling still reports it (Akka's
+/// `onUpstreamFailure`), and the default handler fails the stage at once.
+#[tokio::test(start_paused = true)]
+async fn an_inlet_that_is_not_pulled_still_reports_its_upstream_failure() {
+    let mut b = GraphBuilder::new();
+    let (rr, _) = b.add_stage(RoundRobin(2));
+    let (first, k0) = b.add_source_mat(TestSource::<i32>::probe());
+    let (second, k1) = b.add_source_mat(TestSource::<i32>::probe());
+    b.connect(first, rr.ins[0]);
+    b.connect(second, rr.ins[1]);
+    let (sink, ks) = b.add_sink_mat(TestSink::probe());
+    b.connect(rr.out, sink);
+    let (first, second, sink) = b
+        .build(move |m| (m.take(k0), m.take(k1), m.take(ks)))
+        .unwrap()
+        .run();
+    sink.request(5);
+    // The stage waits on the first inlet's turn; the second is never pulled.
+    second.send_error(StreamError::failed(Negative(-1)));
+    match sink.expect_error().await {
+        StreamError::Failed(cause) => assert_eq!(cause.to_string(), "negative: -1"),
+        other => panic!("expected the upstream failure, got {other:?}"),
+    }
+    first.expect_cancellation().await;
+}

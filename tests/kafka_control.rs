@@ -187,6 +187,34 @@ async fn unreachable_brokers_fail_the_source_with_a_typed_error() {
     );
 }
 
+/// The source's failure needs no demand: a `map_async` whose every slot waits forever still
+/// fails with `BrokersUnreachable` once the brokers go away (as an Alpakka stream would),
+/// rather than hanging until a future finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_brokers_fail_a_stream_that_is_not_pulling() {
+    let c = cluster("stuck", 1);
+    produce(&c, "stuck", 10).await;
+    let settings =
+        consumer_settings(&c, "stuck-g").with_connection_timeout(Some(Duration::from_secs(2)));
+    let (_control, done) = Consumer::plain_source(settings, Subscription::topics(["stuck"]))
+        .map_async(2, |r| async move {
+            std::future::pending::<()>().await;
+            r
+        })
+        .to_mat(Sink::ignore(), Keep::both)
+        .run();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    c.broker_down(1).unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(30), done)
+        .await
+        .expect("the stream fails although map_async is saturated")
+        .unwrap_err();
+    assert!(
+        err.downcast_ref::<BrokersUnreachable>().is_some(),
+        "unexpected error {err}"
+    );
+}
+
 /// `metrics()` reports librdkafka's statistics: the raw document, and the group's lag per
 /// partition, which follows the commits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -238,23 +238,50 @@ async fn map_async_upstream_failure_fails_at_once_and_drops_in_flight_futures() 
     assert_eq!(gauge.current(), 0, "in-flight future must be dropped");
 }
 
-/// With `parallelism` futures in flight upstream is not pulled, so a failure is seen when a
-/// future finishes and makes room (the documented difference from Akka, which fails at once).
+/// With `parallelism` futures in flight upstream is not pulled, yet its failure fails the stage
+/// at once and drops the future in flight, as in Akka.
 #[tokio::test(start_paused = true)]
-async fn map_async_sees_an_upstream_failure_once_a_future_makes_room() {
+async fn map_async_upstream_failure_fails_at_once_even_when_parallelism_is_used_up() {
+    let gauge = Gauge::default();
+    let g = gauge.clone();
     let (src, sink) = TestSource::<u32>::probe()
-        .map_async(1, |x| async move {
-            tokio::time::sleep(ms(100)).await;
-            x
+        .map_async(1, move |x| {
+            let guard = g.enter();
+            async move {
+                std::future::pending::<()>().await;
+                drop(guard);
+                x
+            }
         })
         .to_mat(TestSink::probe(), Keep::both)
         .run();
     sink.request(10);
     src.send_next(1).await;
-    settle().await; // 1 is in flight: upstream is no longer pulled
+    settle().await;
+    assert_eq!(gauge.current(), 1);
     src.send_error(StreamError::failed(Boom));
-    sink.expect_no_message(ms(50)).await;
-    sink.expect_next(1).await;
+    let e = sink.expect_error().await;
+    assert!(is_boom(&e), "got {e:?}");
+    assert_eq!(gauge.current(), 0, "in-flight future must be dropped");
+}
+
+/// The same across an async boundary whose buffer is full: the failure crosses it at once.
+#[tokio::test(start_paused = true)]
+async fn map_async_upstream_failure_crosses_a_full_boundary_at_once() {
+    let (src, sink) = TestSource::<u32>::probe()
+        .async_boundary()
+        .map_async(1, |x| async move {
+            std::future::pending::<()>().await;
+            x
+        })
+        .to_mat(TestSink::probe(), Keep::both)
+        .with_attributes(weir::Attributes::input_buffer(1))
+        .run();
+    sink.request(10);
+    src.send_next(1).await; // in flight
+    src.send_next(2).await; // fills the boundary's buffer
+    settle().await;
+    src.send_error(StreamError::failed(Boom));
     let e = sink.expect_error().await;
     assert!(is_boom(&e), "got {e:?}");
 }

@@ -25,8 +25,9 @@
 //!   its ports are closed, unless `set_keep_going(true)`. `post_stop` runs exactly once on every
 //!   kind of termination, including an aborted task. Once `complete_stage` or `fail_stage` is
 //!   called no handler runs, and the async callback reports `StageStopped`.
-//! - Upstream termination is observed on a pull: an inlet that is never pulled does not report
-//!   `on_upstream_finish`.
+//! - Upstream completion is observed on a pull: an inlet that is never pulled does not report
+//!   `on_upstream_finish`. A failure needs no pull (as in Akka): `on_upstream_failure` runs as
+//!   soon as the stage learns of it, ahead of elements it prefetched.
 //! - Misuse of the API fails the stage with [`StreamError::StageMisuse`](crate::StreamError),
 //!   naming the stage and the port; it never panics or hangs. A panic in a handler fails the
 //!   stage with `StreamError::Panicked`.

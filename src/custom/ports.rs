@@ -125,7 +125,26 @@ impl<T: Send + 'static> InPort for InSlot<T> {
     }
 
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Option<InEvent> {
-        if self.closed || !self.pulled {
+        if self.closed {
+            return None;
+        }
+        if !self.pulled {
+            // Not pulled: a failure still arrives (Akka's `onUpstreamFailure` needs no pull),
+            // ahead of what was prefetched.
+            let failure = match self.terminal.take() {
+                Some(Step::Failed(e)) => Some(e),
+                other => {
+                    self.terminal = other;
+                    match self.up.as_mut().map(|up| up.poll_failed(cx)) {
+                        Some(Poll::Ready(e)) => Some(e),
+                        _ => None,
+                    }
+                }
+            };
+            if let Some(e) = failure {
+                self.cancel();
+                return Some(InEvent::Failure(e));
+            }
             return None;
         }
         loop {

@@ -146,6 +146,14 @@ impl<T: Send + 'static, R: Router<T>> Future for FanOut<T, R> {
                     Poll::Ready(step) => Some(step),
                 }
             };
+            if want == 0 {
+                // Not pulling (an output is full): a failure still reaches every output at
+                // once, as in Akka.
+                if let Some(Poll::Ready(e)) = this.up.as_mut().map(|up| up.poll_failed(cx)) {
+                    this.finish(&Step::Failed(e));
+                    return Poll::Ready(());
+                }
+            }
             let Some(step) = step else {
                 // Waiting for room or for upstream: any output cancelling (or being pulled for
                 // the first time) must wake us too.

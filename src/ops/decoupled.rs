@@ -94,6 +94,14 @@ where
                 let room = st.policy.room();
                 if room == 0 {
                     register(&mut st.producer, cx);
+                    drop(st);
+                    // Full, so not pulling: a failure still overtakes the aggregate, as in Akka.
+                    if let Poll::Ready(e) = up.poll_failed(cx) {
+                        let mut st = this.shared.lock();
+                        st.terminal = Some(Step::Failed(e));
+                        wake(&mut st.consumer);
+                        break;
+                    }
                     return Poll::Pending;
                 }
                 room.min(MAX_BATCH)
@@ -161,6 +169,18 @@ where
     Out: Send + 'static,
     P: Policy<In, Out>,
 {
+    /// A failure the producer side has seen overtakes what is buffered.
+    fn poll_failed(&mut self, cx: &mut Context<'_>) -> Poll<StreamError> {
+        let mut st = self.0.shared.lock();
+        match &st.terminal {
+            Some(Step::Failed(e)) => Poll::Ready(e.clone()),
+            _ => {
+                register(&mut st.consumer, cx);
+                Poll::Pending
+            }
+        }
+    }
+
     fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<Out>, max: usize) -> Poll<Step> {
         let shared = &self.0.shared;
         let mut st = shared.lock();

@@ -133,6 +133,13 @@ where
                 return Poll::Ready(Step::Open);
             }
             if !any_finished && !progressed {
+                // Every slot taken, so upstream is not pulled: a failure still fails the stage
+                // (and cancels the open substreams) at once, as in Akka.
+                if self.active.len() == self.breadth {
+                    if let Some(Poll::Ready(e)) = self.up.as_mut().map(|up| up.poll_failed(cx)) {
+                        return Poll::Ready(Step::Failed(e));
+                    }
+                }
                 return self.open_or_pending(out.len() > start);
             }
         }

@@ -85,6 +85,12 @@ pub(crate) trait Logic<In, Out>: Send + 'static {
         Err(error)
     }
 
+    /// Whether `on_failure` does more than pass the failure on (recovers, transforms, records
+    /// or flushes): then a failure must reach it through a pull, not overtake it.
+    fn intercepts_failure(&self) -> bool {
+        false
+    }
+
     /// The stage itself failed (its user code, under Stop); emit what is owed before the failure.
     fn on_stop(&mut self, _error: &StreamError, _out: &mut Emit<'_, Out>) {}
 
@@ -128,6 +134,13 @@ where
     Out: Send + 'static,
     L: Logic<In, Out>,
 {
+    fn poll_failed(&mut self, cx: &mut Context<'_>) -> Poll<StreamError> {
+        match self.up.as_mut() {
+            Some(up) if !self.logic.intercepts_failure() => up.poll_failed(cx),
+            _ => Poll::Pending,
+        }
+    }
+
     fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<Out>, max: usize) -> Poll<Step> {
         let start = out.len();
         let limit = start + max;

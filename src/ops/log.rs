@@ -44,6 +44,10 @@ impl<T: Debug + Send + 'static> Logic<T, T> for Log {
         Ok(())
     }
 
+    fn intercepts_failure(&self) -> bool {
+        true
+    }
+
     fn on_failure(
         &mut self,
         error: StreamError,

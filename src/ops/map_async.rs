@@ -110,6 +110,14 @@ where
     F: FnMut(In) -> Fut + Send + 'static,
     Fut: Future<Output = Out> + Send + 'static,
 {
+    /// An upstream failure overtakes the futures in flight.
+    fn poll_failed(&mut self, cx: &mut Context<'_>) -> Poll<StreamError> {
+        match self.up.as_mut() {
+            Some(up) => up.poll_failed(cx),
+            None => Poll::Pending,
+        }
+    }
+
     fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<Out>, max: usize) -> Poll<Step> {
         let start = out.len();
         loop {
@@ -169,6 +177,13 @@ where
             }
             // 2. Start new futures while there is room.
             let room = self.parallelism - self.in_flight();
+            if room == 0 {
+                // Saturated, so not pulling: a failure still fails the stage at once (in-flight
+                // work is dropped), as in Akka.
+                if let Some(Poll::Ready(e)) = self.up.as_mut().map(|up| up.poll_failed(cx)) {
+                    return Poll::Ready(Step::Failed(e));
+                }
+            }
             if room == 0 || self.up.is_none() {
                 if self.slots.is_empty() && self.done.is_empty() {
                     if let Some(t) = self.upstream_done.take() {

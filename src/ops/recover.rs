@@ -16,6 +16,10 @@ where
         Ok(Ctl::Continue)
     }
 
+    fn intercepts_failure(&self) -> bool {
+        true
+    }
+
     fn on_failure(&mut self, error: StreamError, out: &mut Emit<'_, T>) -> Result<(), StreamError> {
         let f = &mut self.0;
         match out.call(|| f(&error))? {
@@ -39,6 +43,10 @@ where
     fn on_element(&mut self, x: T, out: &mut Emit<'_, T>) -> Result<Ctl, StreamError> {
         out.push(x);
         Ok(Ctl::Continue)
+    }
+
+    fn intercepts_failure(&self) -> bool {
+        true
     }
 
     fn on_failure(&mut self, error: StreamError, out: &mut Emit<'_, T>) -> Result<(), StreamError> {

@@ -68,6 +68,10 @@ where
         Ok(())
     }
 
+    fn intercepts_failure(&self) -> bool {
+        true
+    }
+
     fn on_failure(
         &mut self,
         error: StreamError,

@@ -18,6 +18,10 @@ impl<T: Send + 'static> Logic<T, T> for WatchTermination {
         Ok(())
     }
 
+    fn intercepts_failure(&self) -> bool {
+        true
+    }
+
     fn on_failure(
         &mut self,
         error: StreamError,

@@ -404,6 +404,14 @@ impl<Out: Send + 'static, Mat: 'static> Source<Out, Mat> {
 pub(crate) struct FailedPull(pub(crate) Option<StreamError>);
 
 impl<T> Pull<T> for FailedPull {
+    /// As Akka's `Source.failed`, the failure needs no demand.
+    fn poll_failed(&mut self, _cx: &mut Context<'_>) -> Poll<StreamError> {
+        match &self.0 {
+            Some(e) => Poll::Ready(e.clone()),
+            None => Poll::Pending,
+        }
+    }
+
     fn pull(&mut self, _cx: &mut Context<'_>, _out: &mut Vec<T>, _max: usize) -> Poll<Step> {
         Poll::Ready(Step::Failed(
             self.0.take().unwrap_or(StreamError::AbruptTermination),

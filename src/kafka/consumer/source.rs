@@ -159,6 +159,19 @@ struct ConsumerStage<T, const COMMITTABLE: bool> {
 }
 
 impl<T: Send + 'static, const COMMITTABLE: bool> Pull<T> for ConsumerStage<T, COMMITTABLE> {
+    /// The consumer's failure (unreachable brokers, a fatal error) reaches a stream that is not
+    /// pulling, ahead of buffered records, as Alpakka's source fails.
+    fn poll_failed(&mut self, cx: &mut Context<'_>) -> Poll<StreamError> {
+        let mut st = self.handle.lock();
+        match &st.terminal {
+            Some(Step::Failed(e)) => Poll::Ready(e.clone()),
+            _ => {
+                st.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
     fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<T>, max: usize) -> Poll<Step> {
         let mut st = self.handle.lock();
         if st.stopped || (st.terminal.is_some() && st.queue.is_empty()) {
