@@ -220,6 +220,18 @@ impl<T: Send + 'static> Pull<T> for Receiver<T> {
     fn poll_failed(&mut self, cx: &mut Context<'_>) -> Poll<StreamError> {
         self.failed(cx)
     }
+
+    fn poll_complete(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.local.is_empty() {
+            return Poll::Pending;
+        }
+        let mut st = self.shared.lock();
+        if st.queue.is_empty() && matches!(st.terminal, Some(Step::Complete)) {
+            return Poll::Ready(());
+        }
+        register(&mut st.consumer, cx);
+        Poll::Pending
+    }
 }
 
 impl<T> Receiver<T> {

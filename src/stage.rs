@@ -57,6 +57,14 @@ pub trait Pull<T>: Send + 'static {
     fn poll_failed(&mut self, _cx: &mut Context<'_>) -> Poll<StreamError> {
         Poll::Pending
     }
+
+    /// Whether this stage has completed with nothing left to deliver, asked without demand
+    /// (Reactive Streams' `onComplete` needs none). `Ready` means the next pull would only
+    /// complete; `Pending` means it would not, or this stage cannot tell (the default); a stage
+    /// that can tell wakes the task when it completes.
+    fn poll_complete(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
 }
 
 /// A stage that is complete from the start (the output of a junction with no inputs, a port
@@ -80,6 +88,10 @@ impl<T: 'static> Pull<T> for BoxPull<T> {
 
     fn poll_failed(&mut self, cx: &mut Context<'_>) -> Poll<StreamError> {
         (**self).poll_failed(cx)
+    }
+
+    fn poll_complete(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        (**self).poll_complete(cx)
     }
 }
 

@@ -135,6 +135,15 @@ impl<T: Send + 'static> Pull<T> for ProbeSourceStage<T> {
         }
     }
 
+    fn poll_complete(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = lock(&self.shared.state);
+        if st.queue.is_empty() && matches!(st.terminal, Some(Step::Complete)) {
+            return Poll::Ready(());
+        }
+        st.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
     fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<T>, max: usize) -> Poll<Step> {
         let mut st = lock(&self.shared.state);
         let max = max as u64;

@@ -235,10 +235,14 @@ impl StageLogic for RoundRobinLogic {
     }
 
     fn on_upstream_finish(&mut self, inlet: PortId, ctx: &mut StageContext<'_, ()>) {
+        // Any inlet may finish, pulled or not (as in Akka); only the awaited one moves the turn.
+        let awaited = self.waiting && self.turns.front().is_some_and(|&i| inlet == self.s.ins[i]);
         self.turns.retain(|&i| inlet != self.s.ins[i]);
-        if self.waiting {
+        if awaited {
             self.waiting = false;
             self.next(ctx);
+        } else if self.turns.is_empty() {
+            ctx.complete_stage();
         }
     }
 }
@@ -855,4 +859,53 @@ async fn an_inlet_that_is_not_pulled_still_reports_its_upstream_failure() {
         other => panic!("expected the upstream failure, got {other:?}"),
     }
     first.expect_cancellation().await;
+}
+
+/// A sink stage that never pulls; it reports when its upstream finishes.
+struct NeverPulls(std::sync::mpsc::Sender<&'static str>);
+
+struct NeverPullsLogic(std::sync::mpsc::Sender<&'static str>);
+
+impl GraphStage for NeverPulls {
+    type Shape = weir::custom::SinkShape<i32>;
+    type Logic = NeverPullsLogic;
+    type Mat = ();
+
+    fn name(&self) -> &'static str {
+        "never pulls"
+    }
+
+    fn shape(&self) -> Self::Shape {
+        weir::custom::SinkShape::new("in")
+    }
+
+    fn create_logic(&self, _: &Attributes, _: AsyncCallback<()>) -> (NeverPullsLogic, ()) {
+        (NeverPullsLogic(self.0.clone()), ())
+    }
+}
+
+impl StageLogic for NeverPullsLogic {
+    type Message = ();
+
+    fn on_upstream_finish(&mut self, _: PortId, ctx: &mut StageContext<'_, ()>) {
+        let _ = self.0.send("finished");
+        ctx.complete_stage();
+    }
+}
+
+/// Completion needs no pull either (Akka's `onUpstreamFinish`).
+#[tokio::test(start_paused = true)]
+async fn an_inlet_that_is_not_pulled_still_reports_its_upstream_finishing() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let src = TestSource::<i32>::probe()
+        .to(Sink::from_graph(NeverPulls(tx)))
+        .run();
+    src.send_complete();
+    for _ in 0..100 {
+        if rx.try_recv() == Ok("finished") {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("on_upstream_finish never ran");
 }

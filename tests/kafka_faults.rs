@@ -158,7 +158,7 @@ async fn a_shutdown_during_a_slow_commit_closes_cleanly() {
         .unwrap();
     gate.add_permits(1);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    tokio::time::timeout(Duration::from_secs(30), control.shutdown())
+    tokio::time::timeout(Duration::from_secs(60), control.shutdown())
         .await
         .expect("the consumer shuts down");
     // The record still held in `map_async` goes on; its commit may fail (the consumer is

@@ -25,9 +25,11 @@
 //!   its ports are closed, unless `set_keep_going(true)`. `post_stop` runs exactly once on every
 //!   kind of termination, including an aborted task. Once `complete_stage` or `fail_stage` is
 //!   called no handler runs, and the async callback reports `StageStopped`.
-//! - Upstream completion is observed on a pull: an inlet that is never pulled does not report
-//!   `on_upstream_finish`. A failure needs no pull (as in Akka): `on_upstream_failure` runs as
-//!   soon as the stage learns of it, ahead of elements it prefetched.
+//! - Upstream termination needs no pull (as in Akka): `on_upstream_finish` runs once the
+//!   upstream has completed and the elements the inlet prefetched are gone, pulled or not, and
+//!   `on_upstream_failure` runs as soon as the stage learns of the failure, ahead of prefetched
+//!   elements. (A stage learns of them from upstreams that can tell without being pulled:
+//!   boundaries, other stages' outlets, stateless operators in between.)
 //! - Misuse of the API fails the stage with [`StreamError::StageMisuse`](crate::StreamError),
 //!   naming the stage and the port; it never panics or hangs. A panic in a handler fails the
 //!   stage with `StreamError::Panicked`.

@@ -145,6 +145,20 @@ impl<T: Send + 'static> InPort for InSlot<T> {
                 self.cancel();
                 return Some(InEvent::Failure(e));
             }
+            // Completion needs no pull either, once nothing prefetched is left.
+            if self.buf.is_empty() {
+                let complete = matches!(self.terminal, Some(Step::Complete))
+                    || matches!(
+                        self.up.as_mut().map(|up| up.poll_complete(cx)),
+                        Some(Poll::Ready(()))
+                    );
+                if complete {
+                    self.up = None;
+                    self.terminal = None;
+                    self.closed = true;
+                    return Some(InEvent::Finish);
+                }
+            }
             return None;
         }
         loop {

@@ -146,11 +146,19 @@ impl<T: Send + 'static, R: Router<T>> Future for FanOut<T, R> {
                     Poll::Ready(step) => Some(step),
                 }
             };
-            if want == 0 {
-                // Not pulling (an output is full): a failure still reaches every output at
-                // once, as in Akka.
+            if want == 0 && !this.completed {
+                // Not pulling (an output is full): the input's end still reaches every output
+                // at once, as in Akka (a held element goes out before completion).
                 if let Some(Poll::Ready(e)) = this.up.as_mut().map(|up| up.poll_failed(cx)) {
                     this.finish(&Step::Failed(e));
+                    return Poll::Ready(());
+                }
+                if let Some(Poll::Ready(())) = this.up.as_mut().map(|up| up.poll_complete(cx)) {
+                    if this.router.holding() {
+                        this.completed = true;
+                        continue;
+                    }
+                    this.finish(&Step::Complete);
                     return Poll::Ready(());
                 }
             }

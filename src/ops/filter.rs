@@ -11,6 +11,10 @@ where
     T: Send + 'static,
     F: FnMut(&T) -> bool + Send + 'static,
 {
+    fn passes_completion(&self) -> bool {
+        true
+    }
+
     #[inline]
     fn on_element(&mut self, x: T, out: &mut Emit<'_, T>) -> Result<Ctl, StreamError> {
         let f = &mut self.0;

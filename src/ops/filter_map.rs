@@ -11,6 +11,10 @@ where
     Out: Send + 'static,
     F: FnMut(In) -> Option<Out> + Send + 'static,
 {
+    fn passes_completion(&self) -> bool {
+        true
+    }
+
     #[inline]
     fn on_element(&mut self, x: In, out: &mut Emit<'_, Out>) -> Result<Ctl, StreamError> {
         let f = &mut self.0;

@@ -91,6 +91,13 @@ pub(crate) trait Logic<In, Out>: Send + 'static {
         false
     }
 
+    /// Whether completion passes through unchanged: `on_complete` emits nothing, records
+    /// nothing, and the stage holds nothing back. Then a consumer may learn of it without a
+    /// pull. `false` unless a logic says so.
+    fn passes_completion(&self) -> bool {
+        false
+    }
+
     /// The stage itself failed (its user code, under Stop); emit what is owed before the failure.
     fn on_stop(&mut self, _error: &StreamError, _out: &mut Emit<'_, Out>) {}
 
@@ -137,6 +144,14 @@ where
     fn poll_failed(&mut self, cx: &mut Context<'_>) -> Poll<StreamError> {
         match self.up.as_mut() {
             Some(up) if !self.logic.intercepts_failure() => up.poll_failed(cx),
+            _ => Poll::Pending,
+        }
+    }
+
+    fn poll_complete(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let holding = !self.overflow.is_empty() || !self.inbuf.is_empty() || !self.started;
+        match self.up.as_mut() {
+            Some(up) if self.logic.passes_completion() && !holding => up.poll_complete(cx),
             _ => Poll::Pending,
         }
     }

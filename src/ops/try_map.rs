@@ -12,6 +12,10 @@ where
     E: std::error::Error + Send + Sync + 'static,
     F: FnMut(In) -> Result<Out, E> + Send + 'static,
 {
+    fn passes_completion(&self) -> bool {
+        true
+    }
+
     #[inline]
     fn on_element(&mut self, x: In, out: &mut Emit<'_, Out>) -> Result<Ctl, StreamError> {
         let f = &mut self.0;
