@@ -909,3 +909,21 @@ async fn an_inlet_that_is_not_pulled_still_reports_its_upstream_finishing() {
     }
     panic!("on_upstream_finish never ran");
 }
+
+/// Completion passes through a stateless operator that was never pulled, too.
+#[tokio::test(start_paused = true)]
+async fn completion_reaches_an_unpulled_inlet_through_a_map() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let src = TestSource::<i32>::probe()
+        .map(|x| x + 1)
+        .to(Sink::from_graph(NeverPulls(tx)))
+        .run();
+    src.send_complete();
+    for _ in 0..100 {
+        if rx.try_recv() == Ok("finished") {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("on_upstream_finish never ran");
+}

@@ -1076,3 +1076,32 @@ async fn wire_tap_upstream_failure_reaches_the_main_stream_when_the_side_lags() 
     main.expect_next_n(1..=5).await;
     assert!(is_boom(&main.expect_error().await));
 }
+
+/// A busy substream does not hold back an upstream failure: the stream fails at once.
+#[tokio::test(start_paused = true)]
+async fn flat_map_concat_upstream_failure_overtakes_a_busy_substream() {
+    let (src, sink) = TestSource::<u32>::probe()
+        .flat_map_concat(Source::repeat)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(1);
+    src.send_next(7).await;
+    sink.expect_next(7).await;
+    src.send_error(StreamError::failed(Boom));
+    sink.request(100_000);
+    let mut elements = 0;
+    loop {
+        match sink.expect_event().await {
+            weir::testkit::Event::Next(_) => elements += 1,
+            weir::testkit::Event::Error(e) => {
+                assert!(is_boom(&e), "{e:?}");
+                break;
+            }
+            other => panic!("expected the failure, got {other:?}"),
+        }
+        assert!(
+            elements < 100_000,
+            "the failure never overtook the busy substream"
+        );
+    }
+}

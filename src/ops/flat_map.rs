@@ -58,6 +58,13 @@ where
         loop {
             // Whether upstream answered this round (then no waker is registered with it).
             let mut upstream_ready = false;
+            // Every slot taken, so upstream is not pulled: a failure still fails the stage (and
+            // cancels the open substreams) at once, as in Akka, however busy they are.
+            if self.active.len() == self.breadth {
+                if let Some(Poll::Ready(e)) = self.up.as_mut().map(|up| up.poll_failed(cx)) {
+                    return Poll::Ready(Step::Failed(e));
+                }
+            }
             // Open substreams while there is room.
             if self.active.len() < self.breadth {
                 if let Some(up) = self.up.as_mut() {
@@ -133,8 +140,8 @@ where
                 return Poll::Ready(Step::Open);
             }
             if !any_finished && !progressed {
-                // Every slot taken, so upstream is not pulled: a failure still fails the stage
-                // (and cancels the open substreams) at once, as in Akka.
+                // Substreams opened this round may have filled the slots: watch for a failure
+                // before waiting.
                 if self.active.len() == self.breadth {
                     if let Some(Poll::Ready(e)) = self.up.as_mut().map(|up| up.poll_failed(cx)) {
                         return Poll::Ready(Step::Failed(e));

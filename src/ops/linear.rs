@@ -91,9 +91,9 @@ pub(crate) trait Logic<In, Out>: Send + 'static {
         false
     }
 
-    /// Whether completion passes through unchanged: `on_complete` emits nothing, records
-    /// nothing, and the stage holds nothing back. Then a consumer may learn of it without a
-    /// pull. `false` unless a logic says so.
+    /// Whether completion passes through unchanged: `on_start` and `on_complete` emit nothing
+    /// and record nothing. Then a consumer may learn of it without a pull. `false` unless a
+    /// logic says so.
     fn passes_completion(&self) -> bool {
         false
     }
@@ -149,7 +149,8 @@ where
     }
 
     fn poll_complete(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let holding = !self.overflow.is_empty() || !self.inbuf.is_empty() || !self.started;
+        // `passes_completion` logics emit nothing on start, so one never pulled holds nothing.
+        let holding = !self.overflow.is_empty() || !self.inbuf.is_empty();
         match self.up.as_mut() {
             Some(up) if self.logic.passes_completion() && !holding => up.poll_complete(cx),
             _ => Poll::Pending,
