@@ -218,7 +218,14 @@ impl<T: Send + 'static> Pull<T> for Receiver<T> {
 
     /// A failure sent across the boundary overtakes the elements buffered before it.
     fn poll_failed(&mut self, cx: &mut Context<'_>) -> Poll<StreamError> {
-        self.failed(cx)
+        let mut st = self.shared.lock();
+        match &st.terminal {
+            Some(Step::Failed(e)) => Poll::Ready(e.clone()),
+            _ => {
+                register(&mut st.consumer, cx);
+                Poll::Pending
+            }
+        }
     }
 
     fn poll_complete(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -235,17 +242,6 @@ impl<T: Send + 'static> Pull<T> for Receiver<T> {
 }
 
 impl<T> Receiver<T> {
-    fn failed(&mut self, cx: &mut Context<'_>) -> Poll<StreamError> {
-        let mut st = self.shared.lock();
-        match &st.terminal {
-            Some(Step::Failed(e)) => Poll::Ready(e.clone()),
-            _ => {
-                register(&mut st.consumer, cx);
-                Poll::Pending
-            }
-        }
-    }
-
     fn return_credit(&mut self) {
         let mut st = self.shared.lock();
         st.in_flight -= self.consumed;

@@ -212,57 +212,34 @@ async fn map_async_emits_in_flight_results_before_completing() {
     sink.expect_complete().await;
 }
 
+/// Whether or not `parallelism` is used up (then upstream is not pulled), an upstream failure
+/// fails the stage at once and drops the futures in flight, as in Akka.
 #[tokio::test(start_paused = true)]
 async fn map_async_upstream_failure_fails_at_once_and_drops_in_flight_futures() {
-    let gauge = Gauge::default();
-    let g = gauge.clone();
-    let (src, sink) = TestSource::<u32>::probe()
-        .map_async(2, move |x| {
-            let guard = g.enter();
-            async move {
-                // Never finishes on its own.
-                std::future::pending::<()>().await;
-                drop(guard);
-                x
-            }
-        })
-        .to_mat(TestSink::probe(), Keep::both)
-        .run();
-    sink.request(10);
-    src.send_next(1).await;
-    settle().await;
-    assert_eq!(gauge.current(), 1);
-    src.send_error(StreamError::failed(Boom));
-    let e = sink.expect_error().await;
-    assert!(is_boom(&e), "got {e:?}");
-    assert_eq!(gauge.current(), 0, "in-flight future must be dropped");
-}
-
-/// With `parallelism` futures in flight upstream is not pulled, yet its failure fails the stage
-/// at once and drops the future in flight, as in Akka.
-#[tokio::test(start_paused = true)]
-async fn map_async_upstream_failure_fails_at_once_even_when_parallelism_is_used_up() {
-    let gauge = Gauge::default();
-    let g = gauge.clone();
-    let (src, sink) = TestSource::<u32>::probe()
-        .map_async(1, move |x| {
-            let guard = g.enter();
-            async move {
-                std::future::pending::<()>().await;
-                drop(guard);
-                x
-            }
-        })
-        .to_mat(TestSink::probe(), Keep::both)
-        .run();
-    sink.request(10);
-    src.send_next(1).await;
-    settle().await;
-    assert_eq!(gauge.current(), 1);
-    src.send_error(StreamError::failed(Boom));
-    let e = sink.expect_error().await;
-    assert!(is_boom(&e), "got {e:?}");
-    assert_eq!(gauge.current(), 0, "in-flight future must be dropped");
+    for parallelism in [1, 2] {
+        let gauge = Gauge::default();
+        let g = gauge.clone();
+        let (src, sink) = TestSource::<u32>::probe()
+            .map_async(parallelism, move |x| {
+                let guard = g.enter();
+                async move {
+                    // Never finishes on its own.
+                    std::future::pending::<()>().await;
+                    drop(guard);
+                    x
+                }
+            })
+            .to_mat(TestSink::probe(), Keep::both)
+            .run();
+        sink.request(10);
+        src.send_next(1).await;
+        settle().await;
+        assert_eq!(gauge.current(), 1);
+        src.send_error(StreamError::failed(Boom));
+        let e = sink.expect_error().await;
+        assert!(is_boom(&e), "parallelism {parallelism}: got {e:?}");
+        assert_eq!(gauge.current(), 0, "in-flight future must be dropped");
+    }
 }
 
 /// The same across an async boundary whose buffer is full: the failure crosses it at once.

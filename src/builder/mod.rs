@@ -790,6 +790,20 @@ impl GraphBuilder {
         self.check_cycles()
     }
 
+    /// The unit output `out_port` of node `n` belongs to (a fused node is one unit, each
+    /// direction of a bidi flow one) and the inputs it reads through fused stages; `None` for
+    /// an island, which reads nothing fused.
+    fn fused_reads(&self, n: usize, out_port: usize) -> Option<((usize, usize), Vec<usize>)> {
+        match &self.nodes[n].imp {
+            NodeImpl::Boundary(_) => None,
+            NodeImpl::Bidi(_, deps) => Some((
+                (n, out_port),
+                (0..2).filter(|&i| deps[out_port][i]).collect(),
+            )),
+            NodeImpl::Fused(_) => Some(((n, 0), (0..self.nodes[n].inputs).collect())),
+        }
+    }
+
     /// Which of `targets` (open inputs) output `from` reads through fused stages only.
     fn fused_inputs(&self, from: (usize, usize), targets: &[(usize, usize); 2]) -> [bool; 2] {
         let mut found = [false; 2];
@@ -799,10 +813,8 @@ impl GraphBuilder {
             if !seen.insert((n, out_port)) {
                 continue;
             }
-            let inputs: Vec<usize> = match &self.nodes[n].imp {
-                NodeImpl::Boundary(_) => continue,
-                NodeImpl::Bidi(_, deps) => (0..2).filter(|&i| deps[out_port][i]).collect(),
-                NodeImpl::Fused(_) => (0..self.nodes[n].inputs).collect(),
+            let Some((_, inputs)) = self.fused_reads(n, out_port) else {
+                continue;
             };
             for i in inputs {
                 if let Some(t) = targets.iter().position(|&t| t == (n, i)) {
@@ -823,7 +835,7 @@ impl GraphBuilder {
             Active,
             Done,
         }
-        /// A fused node is one unit; each direction of a bidi flow is one.
+        /// See `fused_reads`.
         type Unit = (usize, usize);
         fn visit(
             b: &GraphBuilder,
@@ -832,13 +844,8 @@ impl GraphBuilder {
             marks: &mut HashMap<Unit, Mark>,
             path: &mut Vec<usize>,
         ) -> Result<(), GraphError> {
-            let (unit, inputs): (Unit, Vec<usize>) = match &b.nodes[n].imp {
-                NodeImpl::Boundary(_) => return Ok(()),
-                NodeImpl::Bidi(_, deps) => (
-                    (n, out_port),
-                    (0..2).filter(|&i| deps[out_port][i]).collect(),
-                ),
-                NodeImpl::Fused(_) => ((n, 0), (0..b.nodes[n].inputs).collect()),
+            let Some((unit, inputs)) = b.fused_reads(n, out_port) else {
+                return Ok(());
             };
             match marks.get(&unit) {
                 Some(Mark::Done) => return Ok(()),
