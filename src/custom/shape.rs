@@ -58,21 +58,17 @@ pub struct PortList<'a> {
     mode: Mode<'a>,
     inlets: usize,
     outlets: usize,
-    problem: Option<(&'static str, &'static str)>,
+    problem: Option<Problem>,
+    in_slots: Vec<Box<dyn InPort>>,
+    out_slots: Vec<Box<dyn OutPort>>,
+    out_pulls: Vec<AnyPull>,
 }
 
+/// What declaring a port does: count it, or wire it.
 enum Mode<'a> {
     Count,
-    Outlets {
-        attrs: &'a Attributes,
-        slots: Vec<Box<dyn OutPort>>,
-        pulls: Vec<AnyPull>,
-    },
-    Inlets {
-        attrs: &'a Attributes,
-        pulls: std::vec::IntoIter<AnyPull>,
-        slots: Vec<Box<dyn InPort>>,
-    },
+    Outlets(&'a Attributes),
+    Inlets(&'a Attributes, std::vec::IntoIter<AnyPull>),
 }
 
 impl std::fmt::Debug for PortList<'_> {
@@ -91,6 +87,9 @@ impl<'a> PortList<'a> {
             inlets: 0,
             outlets: 0,
             problem: None,
+            in_slots: Vec::new(),
+            out_slots: Vec::new(),
+            out_pulls: Vec::new(),
         }
     }
 
@@ -107,12 +106,7 @@ impl<'a> PortList<'a> {
             );
         }
         self.inlets += 1;
-        if let Mode::Inlets {
-            attrs,
-            pulls,
-            slots,
-        } = &mut self.mode
-        {
+        if let Mode::Inlets(attrs, pulls) = &mut self.mode {
             let up = match pulls.next().map(|p| p.downcast::<BoxPull<T>>()) {
                 Some(Ok(up)) => *up,
                 // Only a shape that declares different ports on different calls gets here.
@@ -122,7 +116,8 @@ impl<'a> PortList<'a> {
                     Box::new(Completed) as BoxPull<T>
                 }
             };
-            slots.push(Box::new(InSlot::new(up, attrs.input_buffer_size())));
+            let batch = attrs.input_buffer_size();
+            self.in_slots.push(Box::new(InSlot::new(up, batch)));
         }
     }
 
@@ -135,15 +130,10 @@ impl<'a> PortList<'a> {
             );
         }
         self.outlets += 1;
-        if let Mode::Outlets {
-            attrs,
-            slots,
-            pulls,
-        } = &mut self.mode
-        {
+        if let Mode::Outlets(attrs) = self.mode {
             let (tx, rx) = boundary::channel::<T>(attrs.input_buffer_size());
-            slots.push(Box::new(OutSlot::new(tx)));
-            pulls.push(Box::new(Box::new(rx) as BoxPull<T>));
+            self.out_slots.push(Box::new(OutSlot::new(tx)));
+            self.out_pulls.push(Box::new(Box::new(rx) as BoxPull<T>));
         }
     }
 }
@@ -186,17 +176,9 @@ pub(crate) fn outlets<S: StageShape>(
     shape: &S,
     attrs: &Attributes,
 ) -> (Vec<Box<dyn OutPort>>, Vec<AnyPull>, Option<Problem>) {
-    let mut list = PortList::new(Mode::Outlets {
-        attrs,
-        slots: Vec::new(),
-        pulls: Vec::new(),
-    });
+    let mut list = PortList::new(Mode::Outlets(attrs));
     shape.declare(&mut list);
-    let problem = list.problem;
-    match list.mode {
-        Mode::Outlets { slots, pulls, .. } => (slots, pulls, problem),
-        _ => unreachable!("the mode is not changed by declaring ports"),
-    }
+    (list.out_slots, list.out_pulls, list.problem)
 }
 
 /// The inlets' slots, fed by `pulls` (one per inlet, in id order).
@@ -205,15 +187,7 @@ pub(crate) fn inlets<S: StageShape>(
     attrs: &Attributes,
     pulls: Vec<AnyPull>,
 ) -> (Vec<Box<dyn InPort>>, Option<Problem>) {
-    let mut list = PortList::new(Mode::Inlets {
-        attrs,
-        pulls: pulls.into_iter(),
-        slots: Vec::new(),
-    });
+    let mut list = PortList::new(Mode::Inlets(attrs, pulls.into_iter()));
     shape.declare(&mut list);
-    let problem = list.problem;
-    match list.mode {
-        Mode::Inlets { slots, .. } => (slots, problem),
-        _ => unreachable!("the mode is not changed by declaring ports"),
-    }
+    (list.in_slots, list.problem)
 }
