@@ -85,6 +85,15 @@ impl<L: StageLogic> StageIsland<L> {
         }
     }
 
+    /// Runs the handler for `event` on inlet `i`.
+    fn dispatch(&mut self, i: usize, event: InEvent) {
+        match event {
+            InEvent::Push => self.handle(|l, ctx| l.on_push(PortId(i), ctx)),
+            InEvent::Finish => self.handle(|l, ctx| l.on_upstream_finish(PortId(i), ctx)),
+            InEvent::Failure(e) => self.handle(|l, ctx| l.on_upstream_failure(PortId(i), e, ctx)),
+        }
+    }
+
     /// Applies `complete_stage`/`fail_stage`; true once every port is closed and nothing is
     /// queued, so the stage can stop.
     fn settle(&mut self) -> bool {
@@ -165,16 +174,10 @@ impl<L: StageLogic> Future for StageIsland<L> {
                 }
             }
             for i in 0..this.ins.len() {
-                match this.ins[i].poll_event(cx) {
-                    Some(InEvent::Push) => this.handle(|l, ctx| l.on_push(PortId(i), ctx)),
-                    Some(InEvent::Finish) => {
-                        this.handle(|l, ctx| l.on_upstream_finish(PortId(i), ctx))
-                    }
-                    Some(InEvent::Failure(e)) => {
-                        this.handle(|l, ctx| l.on_upstream_failure(PortId(i), e, ctx))
-                    }
-                    None => continue,
-                }
+                let Some(event) = this.ins[i].poll_event(cx) else {
+                    continue;
+                };
+                this.dispatch(i, event);
                 progressed = true;
                 if this.stopping() {
                     continue 'events;
@@ -208,6 +211,18 @@ impl<L: StageLogic> Future for StageIsland<L> {
             }
             // A logic that always has work (a hot upstream, self-sent messages) still yields.
             if !progressed || crate::stage::poll_budget(cx).is_pending() {
+                // Inlets the logic is not pulling may still end (Akka signals termination
+                // without a pull); asked once per turn, not on every event.
+                let mut ended = false;
+                for i in 0..this.ins.len() {
+                    if let Some(event) = this.ins[i].poll_unpulled(cx) {
+                        this.dispatch(i, event);
+                        ended = true;
+                    }
+                }
+                if ended {
+                    continue 'events;
+                }
                 let mut cancelled = false;
                 for o in &mut this.outs {
                     o.flush();

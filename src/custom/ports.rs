@@ -88,6 +88,9 @@ pub(crate) trait InPort: Send {
     fn as_any(&mut self) -> &mut dyn Any;
     /// Makes progress; returns an event for the logic if there is one.
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Option<InEvent>;
+    /// The end of an inlet the logic has not pulled: a failure at once, ahead of prefetched
+    /// elements; completion once none is left (Akka signals both without a pull).
+    fn poll_unpulled(&mut self, cx: &mut Context<'_>) -> Option<InEvent>;
     fn cancel(&mut self);
     fn is_closed(&self) -> bool;
 }
@@ -125,40 +128,7 @@ impl<T: Send + 'static> InPort for InSlot<T> {
     }
 
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Option<InEvent> {
-        if self.closed {
-            return None;
-        }
-        if !self.pulled {
-            // Not pulled: a failure still arrives (Akka's `onUpstreamFailure` needs no pull),
-            // ahead of what was prefetched.
-            let failure = match self.terminal.take() {
-                Some(Step::Failed(e)) => Some(e),
-                other => {
-                    self.terminal = other;
-                    match self.up.as_mut().map(|up| up.poll_failed(cx)) {
-                        Some(Poll::Ready(e)) => Some(e),
-                        _ => None,
-                    }
-                }
-            };
-            if let Some(e) = failure {
-                self.cancel();
-                return Some(InEvent::Failure(e));
-            }
-            // Completion needs no pull either, once nothing prefetched is left.
-            if self.buf.is_empty() {
-                let complete = matches!(self.terminal, Some(Step::Complete))
-                    || matches!(
-                        self.up.as_mut().map(|up| up.poll_complete(cx)),
-                        Some(Poll::Ready(()))
-                    );
-                if complete {
-                    self.up = None;
-                    self.terminal = None;
-                    self.closed = true;
-                    return Some(InEvent::Finish);
-                }
-            }
+        if self.closed || !self.pulled {
             return None;
         }
         loop {
@@ -187,6 +157,41 @@ impl<T: Send + 'static> InPort for InSlot<T> {
                 }
             }
         }
+    }
+
+    fn poll_unpulled(&mut self, cx: &mut Context<'_>) -> Option<InEvent> {
+        if self.closed || self.pulled {
+            return None;
+        }
+        let failure = match self.terminal.take() {
+            Some(Step::Failed(e)) => Some(e),
+            other => {
+                self.terminal = other;
+                match self.up.as_mut().map(|up| up.poll_failed(cx)) {
+                    Some(Poll::Ready(e)) => Some(e),
+                    _ => None,
+                }
+            }
+        };
+        if let Some(e) = failure {
+            self.cancel();
+            return Some(InEvent::Failure(e));
+        }
+        // Completion needs no pull either, once nothing prefetched is left.
+        if self.buf.is_empty() {
+            let complete = matches!(self.terminal, Some(Step::Complete))
+                || matches!(
+                    self.up.as_mut().map(|up| up.poll_complete(cx)),
+                    Some(Poll::Ready(()))
+                );
+            if complete {
+                self.up = None;
+                self.terminal = None;
+                self.closed = true;
+                return Some(InEvent::Finish);
+            }
+        }
+        None
     }
 
     fn cancel(&mut self) {
