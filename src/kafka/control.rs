@@ -37,6 +37,9 @@ pub struct ConsumerMetrics {
     /// The latest statistics document, JSON as librdkafka writes it (its `STATISTICS.md`
     /// describes the fields: per-broker round-trip times, queue depths, per-partition offsets).
     pub statistics: Option<Arc<str>>,
+    /// Partitions paused because the stream has not read its full buffer for a while; they
+    /// are resumed once it drains to half (weir's own; Alpakka does not report it).
+    pub paused: Vec<TopicPartition>,
 }
 
 impl fmt::Debug for Control {
@@ -100,6 +103,7 @@ impl Control {
             assigned: st.assigned.clone(),
             lag: st.lag.clone(),
             statistics: st.statistics.clone(),
+            paused: st.paused.clone(),
         }
     }
 }

@@ -3,7 +3,10 @@
 //! Each source materializes one librdkafka consumer run by a dedicated thread: polls (and so
 //! librdkafka's synchronous rebalance callbacks) never block a tokio worker. The thread fills a
 //! bounded buffer and pauses the assigned partitions while it is full, so a slow downstream
-//! never grows memory beyond `buffer_size` records.
+//! never grows memory beyond `buffer_size` records plus librdkafka's prefetch queue
+//! (`queued.max.messages.kbytes`, 64 MiB, overshot by at most one fetch per partition).
+//! librdkafka refetches 10 ms after that queue was full instead of 1 s (`fetch.queue.backoff.ms`,
+//! see `LIBRDKAFKA_DEFAULTS`): with its default, a long read stalled once a second (issue 16).
 
 mod source;
 mod thread;
@@ -142,6 +145,10 @@ pub(crate) struct State {
     pub(crate) statistics: Option<Arc<str>>,
     /// Consumer lag per partition, from the latest statistics.
     pub(crate) lag: Vec<(TopicPartition, i64)>,
+    /// Partitions the consumer thread has paused because the stream is not reading.
+    pub(crate) paused: Vec<TopicPartition>,
+    /// The consumer thread waits for the stream to drain its full buffer to half.
+    pub(crate) thread_waiting: bool,
     /// For partitioned sources: a buffer and a substream per assigned partition.
     pub(crate) partitioned: Option<Partitioned>,
 }

@@ -145,6 +145,7 @@ impl ConsumerContext for Ctx {
                     p.announced.retain(|tp| !revoked.contains(tp));
                 }
                 st.assigned.retain(|tp| !revoked.contains(tp));
+                st.paused.retain(|tp| !revoked.contains(tp));
                 pending
             };
             if !pending.is_empty() {
@@ -327,11 +328,15 @@ fn run_loop(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
                 }
                 tpl
             };
+            let before = paused_parts.len();
             if !pause.is_empty() && consumer.pause(&list(&pause)).is_ok() {
                 paused_parts.extend(pause);
             }
             if !resume.is_empty() && consumer.resume(&list(&resume)).is_ok() {
                 paused_parts.retain(|tp| !resume.contains(tp));
+            }
+            if paused_parts.len() != before || !resume.is_empty() {
+                handle.lock().paused = paused_parts.clone();
             }
         }
         if shutdown {
@@ -353,6 +358,7 @@ fn run_loop(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
         if full && !stopped && !paused {
             let deadline = Instant::now() + PAUSE_AFTER;
             let mut st = handle.lock();
+            st.thread_waiting = true;
             while st.queue.len() > handle.buffer_size / 2 && !st.shutdown && !st.stopped {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -365,6 +371,7 @@ fn run_loop(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
             }
+            st.thread_waiting = false;
             drop(st);
             if !stalled {
                 continue;
@@ -377,6 +384,7 @@ fn run_loop(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
             if let Ok(assignment) = consumer.assignment() {
                 if assignment.count() != paused_count && consumer.pause(&assignment).is_ok() {
                     paused_count = assignment.count();
+                    handle.lock().paused = partitions(&assignment);
                 }
             }
         }
@@ -391,6 +399,11 @@ fn run_loop(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
                     Ok(()) => {
                         paused = want_pause;
                         paused_count = assignment.count();
+                        handle.lock().paused = if paused {
+                            partitions(&assignment)
+                        } else {
+                            Vec::new()
+                        };
                     }
                     Err(e) => tracing::warn!(error = %e, "pause/resume failed"),
                 }
