@@ -19,13 +19,21 @@ use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::CommitMode;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
+use rdkafka::Message as _;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use weir::kafka::{Consumer, ConsumerSettings, Subscription, TopicPartition};
+use weir::kafka::{
+    Committer, CommitterSettings, Consumer, ConsumerSettings, Envelope, Producer, ProducerRecord,
+    ProducerSettings, Subscription, TopicPartition,
+};
 use weir::prelude::*;
 
 const TOPIC: &str = "bench-in";
+const OUT: &str = "bench-out";
+/// The pipeline writes what it reads: it runs at lengths up to this.
+const PIPELINE_MAX: u64 = 1_000_000;
 const PARTITIONS: i32 = 4;
 const RUNS: usize = 3;
 
@@ -48,7 +56,10 @@ async fn preload(brokers: &str, n: u64) {
         .set("bootstrap.servers", brokers)
         .create()
         .unwrap();
-    let topic = [NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(1))];
+    let topic = [
+        NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(1)),
+        NewTopic::new(OUT, PARTITIONS, TopicReplication::Fixed(1)),
+    ];
     // An existing topic answers TopicAlreadyExists: keep it and its records.
     let _ = admin.create_topics(&topic, &AdminOptions::new()).await;
     let have = end_offsets(brokers) as u64;
@@ -90,11 +101,8 @@ fn group(variant: &str, n: u64, run: usize) -> String {
 async fn weir_plain_source(brokers: &str, n: u64, run: usize) -> Duration {
     let settings = ConsumerSettings::new(brokers, &group("weir", n, run))
         .with_property("auto.offset.reset", "earliest");
-    let subscription = Subscription::assignment_with_offsets(
-        (0..PARTITIONS).map(|p| (TopicPartition::new(TOPIC, p), 0)),
-    );
     let start = Instant::now();
-    let (control, count) = Consumer::plain_source(settings, subscription)
+    let (control, count) = Consumer::plain_source(settings, assign_all())
         .take(n)
         .to_mat(Sink::fold(0u64, |c, _| c + 1), Keep::both)
         .run();
@@ -135,6 +143,110 @@ fn base_consumer_loop(brokers: &str, n: u64, run: usize, tuned: bool) -> Duratio
     let took = start.elapsed();
     std::hint::black_box(bytes);
     took
+}
+
+fn assign_all() -> Subscription {
+    Subscription::assignment_with_offsets(
+        (0..PARTITIONS).map(|p| (TopicPartition::new(TOPIC, p), 0)),
+    )
+}
+
+/// Consume, map, produce, commit (at-least-once): the committable source, the flexi flow and
+/// the committer with batches of 1000.
+async fn weir_pipeline(brokers: &str, n: u64, run: usize) -> Duration {
+    let group = group("weir-pipe", n, run);
+    let consumer =
+        ConsumerSettings::new(brokers, &group).with_property("auto.offset.reset", "earliest");
+    let producer = ProducerSettings::new(brokers)
+        .with_property("linger.ms", "5")
+        .with_parallelism(10_000);
+    let committer = CommitterSettings::default().with_max_batch(1000);
+    let start = Instant::now();
+    let (control, done) = Consumer::committable_source(consumer, assign_all())
+        .take(n)
+        .map(|m| {
+            let value = m.record.value.unwrap_or_default();
+            Envelope::Message(ProducerRecord::new(OUT, value), m.offset)
+        })
+        .via(Producer::flexi_flow(producer))
+        .map(|r| r.into_pass_through())
+        .to_mat(Committer::sink(committer), Keep::both)
+        .run();
+    done.await.unwrap();
+    let took = start.elapsed();
+    control.shutdown().await;
+    took
+}
+
+/// The same pipeline by hand: a `BaseConsumer` drained without waiting while records are
+/// ready, a `BaseProducer` batching by `linger.ms`, and every 10 000 records a flush and an
+/// asynchronous commit of the offsets after them (so a commit never covers an unacknowledged
+/// record).
+fn base_pipeline(brokers: &str, n: u64, run: usize) -> Duration {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group("base-pipe", n, run))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.queue.backoff.ms", "10")
+        .create()
+        .unwrap();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(TOPIC, p, Offset::Offset(0))
+            .unwrap();
+    }
+    let start = Instant::now();
+    consumer.assign(&tpl).unwrap();
+    let mut next = vec![-1i64; PARTITIONS as usize];
+    let (mut count, mut since_commit) = (0u64, 0u64);
+    let commit = |next: &[i64], mode| {
+        let mut tpl = TopicPartitionList::new();
+        for (p, &o) in next.iter().enumerate() {
+            if o >= 0 {
+                tpl.add_partition_offset(TOPIC, p as i32, Offset::Offset(o))
+                    .unwrap();
+            }
+        }
+        consumer.commit(&tpl, mode).unwrap();
+    };
+    while count < n {
+        let mut timeout = Duration::from_millis(100);
+        while count < n {
+            let Some(Ok(m)) = consumer.poll(timeout) else {
+                break;
+            };
+            timeout = Duration::ZERO;
+            let mut record =
+                BaseRecord::<(), [u8]>::to(OUT).payload(m.payload().unwrap_or_default());
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((_, r)) => {
+                        record = r;
+                        producer.poll(Duration::from_millis(1));
+                    }
+                }
+            }
+            next[m.partition() as usize] = m.offset() + 1;
+            count += 1;
+            since_commit += 1;
+        }
+        producer.poll(Duration::ZERO);
+        if since_commit >= 10_000 {
+            producer.flush(Duration::from_secs(30)).unwrap();
+            commit(&next, CommitMode::Async);
+            since_commit = 0;
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    commit(&next, CommitMode::Sync);
+    start.elapsed()
 }
 
 fn rate(n: u64, d: Duration) -> f64 {
@@ -218,6 +330,28 @@ async fn main() {
             span(&tuned),
             median(&weir) / median(&base),
             median(&weir) / median(&tuned),
+        );
+    }
+    println!(
+        "consume → map → produce → commit on Apache Kafka (batches of 1000), M records/s, \
+         worst–best of {RUNS}"
+    );
+    println!("{:>9} | {:>11} | {:>11} | weir/loop", "N", "weir", "loop");
+    for &n in lengths.iter().filter(|&&n| n <= PIPELINE_MAX) {
+        let (mut weir, mut base) = (Vec::new(), Vec::new());
+        for run in 0..RUNS {
+            weir.push(rate(n, weir_pipeline(&brokers, n, run).await));
+            let b = brokers.clone();
+            let took = tokio::task::spawn_blocking(move || base_pipeline(&b, n, run))
+                .await
+                .unwrap();
+            base.push(rate(n, took));
+        }
+        println!(
+            "{n:>9} | {:>11} | {:>11} | {:>8.2}×",
+            span(&weir),
+            span(&base),
+            median(&weir) / median(&base),
         );
     }
 }

@@ -159,3 +159,66 @@ async fn a_delivery_failure_fails_the_stream_with_a_kafka_error() {
         "unexpected {err}"
     );
 }
+
+/// librdkafka's queue holds 5 records here, so most sends are refused for a while and retried:
+/// the records still land in the order they came, headers and all, each envelope's results
+/// with its own offsets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_refused_by_a_full_client_queue_keep_their_order() {
+    let c = cluster("full", 1);
+    let settings = producer_settings(&c)
+        .with_property("queue.buffering.max.messages", "5")
+        .with_parallelism(1000);
+    let envelopes: Vec<_> = (0..300u32)
+        .map(|i| {
+            let r =
+                |v: u32| ProducerRecord::new("full", v.to_string()).with_header("n", v.to_string());
+            if i % 2 == 0 {
+                Envelope::Message(r(2 * i), i)
+            } else {
+                Envelope::MultiMessage(vec![r(2 * i), r(2 * i + 1)], i)
+            }
+        })
+        .collect();
+    let results = Source::from_iter(envelopes)
+        .via(Producer::flexi_flow(settings))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    let offsets: Vec<i64> = results
+        .iter()
+        .flat_map(|r| match r {
+            Results::Result(m, _) => vec![m.offset],
+            Results::MultiResult(ms, _) => ms.iter().map(|m| m.offset).collect(),
+            Results::PassThroughResult(_) => vec![],
+        })
+        .collect();
+    assert_eq!(offsets, (0..450).collect::<Vec<i64>>());
+    let (control, read) = Consumer::plain_source(
+        consumer_settings(&c, "full-reader"),
+        Subscription::topics(["full"]),
+    )
+    .take(450)
+    .map(|r| {
+        let header = r.headers[0].1.clone().unwrap();
+        assert_eq!(header, r.value.clone().unwrap());
+        r.value_str().unwrap().parse::<u32>().unwrap()
+    })
+    .to_mat(Sink::seq(), Keep::both)
+    .run();
+    let read = tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the records arrive")
+        .unwrap();
+    control.shutdown().await;
+    let expected: Vec<u32> = (0..300u32)
+        .flat_map(|i| {
+            if i % 2 == 0 {
+                vec![2 * i]
+            } else {
+                vec![2 * i, 2 * i + 1]
+            }
+        })
+        .collect();
+    assert_eq!(read, expected);
+}

@@ -5,6 +5,8 @@
 //! shared slot table, so no future or channel is allocated per record.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -124,8 +126,30 @@ impl<P> Results<P> {
 /// Delivery reports of one producer, by sequence number.
 #[derive(Default)]
 pub(crate) struct Deliveries {
-    done: HashMap<usize, Result<RecordMetadata, KafkaError>>,
+    done: HashMap<usize, Result<RecordMetadata, KafkaError>, BuildHasherDefault<SeqHasher>>,
     waker: Option<Waker>,
+}
+
+/// Sequence numbers are distinct counters: they are their own hash (SipHash showed in the
+/// profile of a 1 M-record pipeline).
+#[derive(Default)]
+pub(crate) struct SeqHasher(u64);
+
+impl Hasher for SeqHasher {
+    fn finish(&self) -> u64 {
+        // Spread the low bits over the high ones hashbrown uses for its control bytes.
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = n as u64;
+    }
 }
 
 pub(crate) struct Ctx {
@@ -221,7 +245,11 @@ pub(crate) fn create(
 }
 
 enum Pending<P> {
-    Waiting { seqs: Vec<usize>, pass: P },
+    /// An envelope's records got consecutive sequence numbers.
+    Waiting {
+        seqs: Range<usize>,
+        pass: P,
+    },
     Pass(P),
 }
 
@@ -280,21 +308,52 @@ impl<P> ProduceStage<P> {
         self.pending.len() + self.retry.len()
     }
 
+    /// Gives `r` the next sequence number and sends it, or queues it for a retry while
+    /// librdkafka's queue is full.
+    fn send_or_queue(&mut self, r: ProducerRecord) -> Result<(), StreamError> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.in_flight += 1;
+        let Ok(producer) = &self.producer else {
+            return Err(StreamError::failed(KafkaError::new(
+                "produce",
+                "producer unavailable",
+            )));
+        };
+        // Behind queued retries, order is kept by queueing this one too.
+        if !self.retry.is_empty() {
+            self.retry.push_back((r, seq));
+            return Ok(());
+        }
+        match Self::send(producer, &r, seq) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.retry.push_back((r, seq));
+                Ok(())
+            }
+            Err(e) => Err(StreamError::failed(e)),
+        }
+    }
+
     /// Hands one record to librdkafka; `false` if its queue is full (retry later).
     fn send(
         producer: &ThreadedProducer<Ctx>,
         r: &ProducerRecord,
         seq: usize,
     ) -> Result<bool, KafkaError> {
-        let mut headers = OwnedHeaders::new();
-        for (k, v) in &r.headers {
-            headers = headers.insert(Header {
-                key: k,
-                value: v.as_deref(),
-            });
-        }
         let mut record: BaseRecord<'_, [u8], [u8], usize> =
-            BaseRecord::with_opaque_to(&r.topic, seq).headers(headers);
+            BaseRecord::with_opaque_to(&r.topic, seq);
+        // librdkafka allocates a header list even for none: only records with headers get one.
+        if !r.headers.is_empty() {
+            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+            for (k, v) in &r.headers {
+                headers = headers.insert(Header {
+                    key: k,
+                    value: v.as_deref(),
+                });
+            }
+            record = record.headers(headers);
+        }
         if let Some(k) = &r.key {
             record = record.key(k.as_slice());
         }
@@ -323,19 +382,19 @@ impl<P: Send + 'static> Pull<Results<P>> for ProduceStage<P> {
             }
             return Poll::Ready(t.take().unwrap_or(Step::Complete));
         }
-        let producer = match &mut self.producer {
-            Ok(p) => p,
-            Err(e) => {
-                let e = e
-                    .take()
-                    .unwrap_or_else(|| KafkaError::new("produce", "producer unavailable"));
-                return Poll::Ready(Step::Failed(StreamError::failed(e)));
-            }
-        };
+        if let Err(e) = &mut self.producer {
+            let e = e
+                .take()
+                .unwrap_or_else(|| KafkaError::new("produce", "producer unavailable"));
+            return Poll::Ready(Step::Failed(StreamError::failed(e)));
+        }
         let start = out.len();
         loop {
             // Retry records librdkafka could not queue.
-            while let Some((r, seq)) = self.retry.pop_front() {
+            while let Ok(producer) = &self.producer {
+                let Some((r, seq)) = self.retry.pop_front() else {
+                    break;
+                };
                 match Self::send(producer, &r, seq) {
                     Ok(true) => {}
                     Ok(false) => {
@@ -353,7 +412,7 @@ impl<P: Send + 'static> Pull<Results<P>> for ProduceStage<P> {
                     let ready = match self.pending.front() {
                         Some(Pending::Pass(_)) => true,
                         Some(Pending::Waiting { seqs, .. }) => {
-                            seqs.iter().all(|s| d.done.contains_key(s))
+                            seqs.clone().all(|s| d.done.contains_key(&s))
                         }
                         None => false,
                     };
@@ -364,14 +423,25 @@ impl<P: Send + 'static> Pull<Results<P>> for ProduceStage<P> {
                         Pending::Pass(p) => out.push(Results::PassThroughResult(p)),
                         Pending::Waiting { seqs, pass } => {
                             self.in_flight -= seqs.len();
-                            let mut metas = Vec::with_capacity(seqs.len());
                             let mut failure = None;
-                            for s in &seqs {
-                                match d.done.remove(s).expect("checked above") {
-                                    Ok(m) => metas.push(m),
-                                    Err(e) => failure = Some(e),
+                            let result = if seqs.len() == 1 {
+                                match d.done.remove(&seqs.start).expect("checked above") {
+                                    Ok(m) => Some(Results::Result(m, pass)),
+                                    Err(e) => {
+                                        failure = Some(e);
+                                        None
+                                    }
                                 }
-                            }
+                            } else {
+                                let mut metas = Vec::with_capacity(seqs.len());
+                                for s in seqs {
+                                    match d.done.remove(&s).expect("checked above") {
+                                        Ok(m) => metas.push(m),
+                                        Err(e) => failure = Some(e),
+                                    }
+                                }
+                                Some(Results::MultiResult(metas, pass))
+                            };
                             if let Some(e) = failure {
                                 let e = StreamError::failed(e);
                                 if self.sup.decide(&e) == Directive::Stop {
@@ -379,11 +449,7 @@ impl<P: Send + 'static> Pull<Results<P>> for ProduceStage<P> {
                                 }
                                 continue;
                             }
-                            out.push(if metas.len() == 1 && matches!(seqs.len(), 1) {
-                                Results::Result(metas.pop().expect("one"), pass)
-                            } else {
-                                Results::MultiResult(metas, pass)
-                            });
+                            out.extend(result);
                         }
                     }
                     emitted = true;
@@ -424,32 +490,34 @@ impl<P: Send + 'static> Pull<Results<P>> for ProduceStage<P> {
                 if let Some(up) = self.up.as_mut() {
                     if let Poll::Ready(step) = up.pull(cx, &mut self.scratch, room) {
                         pulled = true;
-                        let envelopes: Vec<_> = self.scratch.drain(..).collect();
-                        for env in envelopes {
-                            let (records, pass) = match env {
-                                Envelope::Message(r, p) => (vec![r], p),
-                                Envelope::MultiMessage(rs, p) => (rs, p),
+                        // The scratch batch is taken and given back, so its buffer is reused.
+                        let mut envelopes = std::mem::take(&mut self.scratch);
+                        for env in envelopes.drain(..) {
+                            let first = self.next_seq;
+                            let pass = match env {
+                                Envelope::Message(r, p) => {
+                                    if let Err(e) = self.send_or_queue(r) {
+                                        return Poll::Ready(Step::Failed(e));
+                                    }
+                                    p
+                                }
+                                Envelope::MultiMessage(rs, p) => {
+                                    for r in rs {
+                                        if let Err(e) = self.send_or_queue(r) {
+                                            return Poll::Ready(Step::Failed(e));
+                                        }
+                                    }
+                                    p
+                                }
                                 Envelope::PassThrough(p) => {
                                     self.pending.push_back(Pending::Pass(p));
                                     continue;
                                 }
                             };
-                            let mut seqs = Vec::with_capacity(records.len());
-                            for r in records {
-                                let seq = self.next_seq;
-                                self.next_seq += 1;
-                                seqs.push(seq);
-                                self.in_flight += 1;
-                                match Self::send(producer, &r, seq) {
-                                    Ok(true) => {}
-                                    Ok(false) => self.retry.push_back((r, seq)),
-                                    Err(e) => {
-                                        return Poll::Ready(Step::Failed(StreamError::failed(e)))
-                                    }
-                                }
-                            }
+                            let seqs = first..self.next_seq;
                             self.pending.push_back(Pending::Waiting { seqs, pass });
                         }
+                        self.scratch = envelopes;
                         if step.is_terminal() {
                             self.up = None;
                             self.upstream_done = Some(step);
