@@ -86,8 +86,11 @@ final class Peer {
     return Admin.create(p);
   }
 
-  /** The sum of the end offsets of {@code topic}'s partitions. */
+  /** The sum of the end offsets of {@code topic}'s partitions; 0 when there is no such topic. */
   static long endOffsets(Admin admin, String topic, int partitions) throws Exception {
+    if (!admin.listTopics().names().get(30, TimeUnit.SECONDS).contains(topic)) {
+      return 0;
+    }
     Map<TopicPartition, OffsetSpec> query = new HashMap<>();
     for (int p = 0; p < partitions; p++) {
       query.put(new TopicPartition(topic, p), OffsetSpec.latest());
