@@ -275,6 +275,15 @@ fn median(v: &[f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// The rates of the runs in run order, for the `weir_consume` line that `scripts/bench-peers`
+/// reads.
+fn rates(v: &[f64]) -> String {
+    v.iter()
+        .map(|r| format!("{r:.3}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn span(v: &[f64]) -> String {
     let lo = v.iter().cloned().fold(f64::MAX, f64::min);
     let hi = v.iter().cloned().fold(0.0, f64::max);
@@ -330,6 +339,12 @@ async fn main() {
             span(&tuned),
             median(&weir) / median(&base),
             median(&weir) / median(&tuned),
+        );
+        println!(
+            "weir_consume N={n} rates={} loop_rates={} tuned_rates={}",
+            rates(&weir),
+            rates(&base),
+            rates(&tuned)
         );
     }
     println!(
