@@ -6,9 +6,9 @@ mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::apache_kafka::{create_topic, unique, ApacheKafka};
+use support::apache_kafka::{create_topic, unique, until, ApacheKafka};
 use support::kafka::committed;
 use weir::kafka::{
     Committer, CommitterSettings, Consumer, ConsumerSettings, Producer, ProducerRecord,
@@ -38,16 +38,6 @@ async fn produce(brokers: &str, topic: &str, values: Vec<String>, partition: Opt
         ))
         .await
         .unwrap();
-}
-
-/// Polls `f` in real time (the broker is a separate process) until it holds; panics after a
-/// minute.
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,7 +213,7 @@ async fn processed_offsets_of_revoked_partitions_are_committed_on_revoke() {
             .map(recorder(&first_seen, &first_n))
             .to_mat(Committer::sink(held.clone()), Keep::both)
             .run();
-    until("the first consumer reads everything", || {
+    until("the first consumer reads everything", 60, || {
         first_n.load(Ordering::SeqCst) == 400
     })
     .await;
@@ -237,7 +227,7 @@ async fn processed_offsets_of_revoked_partitions_are_committed_on_revoke() {
             .map(recorder(&second_seen, &second_n))
             .to_mat(Committer::sink(held), Keep::both)
             .run();
-    until("the partitions split between the consumers", || {
+    until("the partitions split between the consumers", 60, || {
         let (one, two) = (first.metrics().assigned, second.metrics().assigned);
         !one.is_empty() && !two.is_empty() && one.len() + two.len() == 4
     })
@@ -249,7 +239,7 @@ async fn processed_offsets_of_revoked_partitions_are_committed_on_revoke() {
     for p in 0..4 {
         produce(b, &topic, vec![format!("after-{p}")], Some(p)).await;
     }
-    until("the new records are read", || {
+    until("the new records are read", 60, || {
         first_n.load(Ordering::SeqCst) + second_n.load(Ordering::SeqCst) >= 404
     })
     .await;

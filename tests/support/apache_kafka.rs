@@ -124,6 +124,27 @@ impl ApacheKafka {
         self.running = false;
     }
 
+    /// Kills it (SIGKILL: a crash; its log is recovered on the next start).
+    pub fn kill(&mut self) {
+        let pid = self.pid().expect("the broker runs");
+        let status = Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -9 {pid}");
+        // It is not our child: wait until its listener is gone.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::path::Path::new(&format!("/proc/{pid}/stat")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.split(' ').nth(2) == Some("Z"))
+        {
+            assert!(Instant::now() < deadline, "pid {pid} did not die");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_file(self.dir.join("pid"));
+        self.running = false;
+    }
+
     /// Starts it again on the same log dir and ports, and waits until it answers metadata.
     pub fn start_again(&mut self) {
         assert!(!self.running, "the broker runs");
@@ -194,4 +215,144 @@ pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
     })
     .await
     .unwrap();
+}
+
+/// Writes `0..n` to `topic`, each keyed and valued by its decimal number, with an idempotent
+/// producer (so a retry never duplicates an input).
+pub async fn produce_numbers(bootstrap: &str, topic: &str, n: u32) {
+    use weir::kafka::{Producer, ProducerRecord, ProducerSettings};
+    use weir::prelude::*;
+    let topic = topic.to_owned();
+    Source::range(0u32, n - 1)
+        .map(move |i| ProducerRecord::new(topic.clone(), i.to_string()).with_key(i.to_string()))
+        .run_with(Producer::plain_sink(
+            ProducerSettings::new(bootstrap)
+                .with_property("enable.idempotence", "true")
+                .with_property("linger.ms", "5"),
+        ))
+        .await
+        .expect("the inputs are written");
+}
+
+/// Every record of `topic`'s partitions (values as strings, in offset order per partition),
+/// read from the beginning to the partition's end as of now — its last stable offset under
+/// `read_committed`, its high watermark otherwise.
+pub async fn read_all(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    read_committed: bool,
+) -> Vec<Vec<String>> {
+    use rdkafka::error::KafkaError;
+    use rdkafka::Message as _;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique("read-all"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set(
+            "isolation.level",
+            if read_committed {
+                "read_committed"
+            } else {
+                "read_uncommitted"
+            },
+        )
+        .create()
+        .expect("reader");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).expect("assign");
+    tokio::task::spawn_blocking(move || {
+        let mut out = vec![Vec::new(); partitions as usize];
+        let mut at_end = vec![false; partitions as usize];
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while at_end.iter().any(|e| !e) {
+            assert!(
+                Instant::now() < deadline,
+                "the reader did not reach the end"
+            );
+            match consumer.poll(Duration::from_millis(100)) {
+                None => {}
+                Some(Ok(m)) => {
+                    at_end[m.partition() as usize] = false;
+                    let v = String::from_utf8(m.payload().unwrap_or_default().to_vec()).unwrap();
+                    out[m.partition() as usize].push(v);
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) => at_end[p as usize] = true,
+                Some(Err(e)) => panic!("reading: {e}"),
+            }
+        }
+        out
+    })
+    .await
+    .unwrap()
+}
+
+/// Polls `f` in real time (the broker is a separate process) until it holds; panics after
+/// `secs` seconds.
+pub async fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Reads the committed next-offsets of a group, asking for stable offsets (KIP-447): a pending
+/// transactional commit is waited for, not reported.
+pub struct CommittedOffsets {
+    consumer: BaseConsumer,
+    topic: String,
+    partitions: i32,
+}
+
+impl CommittedOffsets {
+    pub fn new(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Self {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", group)
+            .set("isolation.level", "read_committed")
+            .create()
+            .expect("consumer");
+        CommittedOffsets {
+            consumer,
+            topic: topic.to_owned(),
+            partitions,
+        }
+    }
+
+    /// Per partition (-1: none), or `None` when the broker does not answer within 5 s. Blocks:
+    /// call it from a multi-threaded runtime.
+    pub fn get(&self) -> Option<Vec<i64>> {
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for p in 0..self.partitions {
+            tpl.add_partition(&self.topic, p);
+        }
+        let got = tokio::task::block_in_place(|| {
+            self.consumer.committed_offsets(tpl, Duration::from_secs(5))
+        })
+        .ok()?;
+        Some(
+            (0..self.partitions)
+                .map(
+                    |p| match got.find_partition(&self.topic, p).map(|e| e.offset()) {
+                        Some(rdkafka::Offset::Offset(o)) => o,
+                        _ => -1,
+                    },
+                )
+                .collect(),
+        )
+    }
+
+    /// The sum of the committed offsets (partitions without one count 0), 0 when the broker
+    /// does not answer.
+    pub fn total(&self) -> i64 {
+        self.get()
+            .map(|c| c.iter().filter(|&&o| o > 0).sum())
+            .unwrap_or(0)
+    }
 }
