@@ -92,6 +92,7 @@ fn create(
             records_in: 0,
             statistics: None,
             lag: Vec::new(),
+            in_transaction: None,
             partitioned: partitioned.then(|| {
                 // Manual assignments get no rebalance callback: announce them now.
                 let mut p = super::Partitioned::default();
@@ -141,6 +142,7 @@ fn dead_handle() -> Arc<ConsumerHandle> {
             statistics: None,
             lag: Vec::new(),
             partitioned: None,
+            in_transaction: None,
         }),
         consumer: Mutex::new(None),
         buffer_size: 1,
@@ -194,6 +196,11 @@ impl<T: Send + 'static, const COMMITTABLE: bool> Pull<T> for ConsumerStage<T, CO
                 }
             }
         }
+        if let Some(open) = st.in_transaction.as_mut() {
+            for r in &records {
+                open.insert(r.topic_partition(), r.offset + 1);
+            }
+        }
         drop(st);
         out.extend(records.into_iter().map(|r| (self.wrap)(r, &self.handle)));
         Poll::Ready(Step::Open)
@@ -230,6 +237,9 @@ fn source<T: Send + 'static, const COMMITTABLE: bool>(
             None,
         ) {
             Ok(handle) => {
+                if transactional {
+                    handle.lock().in_transaction = Some(HashMap::new());
+                }
                 let stage = ConsumerStage::<T, COMMITTABLE> {
                     handle: handle.clone(),
                     wrap,
@@ -357,6 +367,9 @@ impl<T: Send + 'static, const COMMITTABLE: bool> Pull<T> for PartStage<T, COMMIT
                 }
             }
         }
+        if let (Some(open), Some(last)) = (st.in_transaction.as_mut(), records.last()) {
+            open.insert(self.tp.clone(), last.offset + 1);
+        }
         drop(st);
         out.extend(records.into_iter().map(|r| (self.wrap)(r, &self.handle)));
         Poll::Ready(Step::Open)
@@ -447,6 +460,7 @@ fn partitioned_source<T: Send + 'static, const COMMITTABLE: bool>(
     wrap: fn(ConsumerRecord, &Arc<ConsumerHandle>) -> T,
     assignment: Option<Arc<dyn PartitionAssignmentHandler>>,
     offsets_on_assign: Option<super::thread::OffsetsOnAssign>,
+    transactional: bool,
 ) -> Source<(TopicPartition, Source<T>), Control> {
     Source::from_fn(move |_, _| {
         match create(
@@ -458,6 +472,9 @@ fn partitioned_source<T: Send + 'static, const COMMITTABLE: bool>(
             offsets_on_assign.clone(),
         ) {
             Ok(handle) => {
+                if transactional {
+                    handle.lock().in_transaction = Some(HashMap::new());
+                }
                 let stage = PartitionedStage::<T, COMMITTABLE> {
                     handle: handle.clone(),
                     wrap,
@@ -490,7 +507,7 @@ impl Consumer {
         settings: ConsumerSettings,
         subscription: Subscription,
     ) -> Source<(TopicPartition, Source<ConsumerRecord>), Control> {
-        partitioned_source::<_, false>(settings, subscription, |r, _| r, None, None)
+        partitioned_source::<_, false>(settings, subscription, |r, _| r, None, None, false)
     }
 
     /// [`plain_partitioned_source`](Consumer::plain_partitioned_source) for offsets kept outside
@@ -524,6 +541,7 @@ impl Consumer {
             |r, _| r,
             Some(Arc::new(OnRevoke(on_revoke))),
             Some(Arc::new(offsets_on_assign)),
+            false,
         )
     }
 
@@ -533,7 +551,7 @@ impl Consumer {
         settings: ConsumerSettings,
         subscription: Subscription,
     ) -> Source<(TopicPartition, Source<CommittableMessage>), Control> {
-        partitioned_source::<_, true>(settings, subscription, committable, None, None)
+        partitioned_source::<_, true>(settings, subscription, committable, None, None, false)
     }
 }
 
@@ -553,7 +571,7 @@ pub(crate) fn transactional_partitioned_source(
     settings: ConsumerSettings,
     subscription: Subscription,
 ) -> Source<(TopicPartition, Source<CommittableMessage>), Control> {
-    partitioned_source::<_, false>(settings, subscription, committable, None, None)
+    partitioned_source::<_, false>(settings, subscription, committable, None, None, true)
 }
 
 /// Commits one offset synchronously; `Err` if the commit failed.
