@@ -1,5 +1,5 @@
-//! End-to-end tests of the server: on librdkafka's mock cluster, and scale-out on the Tansu
-//! broker (started by the test; `scripts/test` installs it).
+//! End-to-end tests of the server: on librdkafka's mock cluster, and scale-out on the suite's
+//! Apache Kafka broker (`tests/support/apache_kafka.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,11 +18,12 @@ use crate::models::{bundled, ServingModel};
 use crate::server::{Config, Server};
 use crate::stats::get;
 
-// The integration tests' helpers: `eventually`, the Tansu broker, committed offsets.
+// The integration tests' helpers: `eventually`, the Apache Kafka broker, committed offsets.
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
-use support::{eventually, tansu};
+use support::apache_kafka::{unique, ApacheKafka};
+use support::eventually;
 
 type Mock = MockCluster<'static, DefaultProducerContext>;
 
@@ -350,15 +351,16 @@ async fn get_http(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::V
 /// model; every record is scored exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_split_the_data_and_each_serves_every_model() {
-    let broker = tansu::Tansu::start();
+    let brokers = ApacheKafka::shared();
     let config = Config {
-        group: "scale-out".to_owned(),
+        group: unique("scale-out"),
+        data_topic: unique("data"),
+        models_topic: unique("models"),
+        scored_topic: unique("scored"),
         commit_interval: Duration::from_millis(100),
-        ..Config::new(&broker.brokers)
+        ..Config::new(brokers)
     };
-    feed::create_topics(&broker.brokers, &config, 4)
-        .await
-        .unwrap();
+    feed::create_topics(brokers, &config, 4).await.unwrap();
     let one = Server::start(&config).await.unwrap();
     let two = Server::start(&config).await.unwrap();
     let both_serve = |name: &str| {

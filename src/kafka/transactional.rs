@@ -162,6 +162,8 @@ struct TxStage {
     /// Next offsets to send with the open transaction, per partition.
     offsets: BTreeMap<TopicPartition, i64>,
     consumer: Option<Arc<ConsumerHandle>>,
+    /// Partitions this flow has sent offsets for: released on the consumer when it fails.
+    partitions: Vec<TopicPartition>,
     inner_done: Option<Step>,
     setup_error: Option<KafkaError>,
 }
@@ -227,6 +229,7 @@ impl TxStage {
             deadline: Box::pin(tokio::time::sleep(interval)),
             offsets: BTreeMap::new(),
             consumer: None,
+            partitions: Vec::new(),
             inner_done: None,
             setup_error,
         }
@@ -245,9 +248,15 @@ impl TxStage {
             return;
         };
         let offsets = std::mem::take(&mut self.offsets);
+        for tp in offsets.keys() {
+            if !self.partitions.contains(tp) {
+                self.partitions.push(tp.clone());
+            }
+        }
         // Taken for this commit only: the consumer thread closes the client once it holds the
         // last reference.
         let consumer = self.consumer.as_ref().and_then(|h| h.client());
+        let handle = self.consumer.clone();
         self.phase = Phase::Committing(blocking(move || {
             if !offsets.is_empty() {
                 let consumer = consumer
@@ -265,6 +274,11 @@ impl TxStage {
             }
             p.commit_transaction(TX_TIMEOUT)
                 .map_err(|e| tx_error("commit transaction", &e))?;
+            if let Some(h) = handle {
+                // A revoke of these partitions may go on (it waits for this commit).
+                let committed: Vec<(TopicPartition, i64)> = offsets.into_iter().collect();
+                h.transaction_committed(&committed);
+            }
             if !last {
                 p.begin_transaction()
                     .map_err(|e| tx_error("begin transaction", &e))?;
@@ -273,7 +287,17 @@ impl TxStage {
         }));
     }
 
+    /// Nothing more of this flow will commit: a revoke need not wait for it.
+    fn release(&mut self) {
+        if let Some(h) = &self.consumer {
+            let mut partitions = std::mem::take(&mut self.partitions);
+            partitions.extend(self.offsets.keys().cloned());
+            h.transaction_released(&partitions);
+        }
+    }
+
     fn fail(&mut self, e: KafkaError) -> Poll<Step> {
+        self.release();
         self.gate.store(false, Ordering::Relaxed);
         if let Some(p) = self.producer.take() {
             // Abort what is open; nothing waits for it.
@@ -289,6 +313,11 @@ impl TxStage {
 
 impl Drop for TxStage {
     fn drop(&mut self) {
+        // Cancelled mid-way (a flow that completed or failed has settled this already; its
+        // partitions may have a new flow by now).
+        if !matches!(self.phase, Phase::Done) {
+            self.release();
+        }
         // Cancelled with a transaction open: abort it rather than leave it to time out (which
         // would hold back read_committed readers). Not on a tokio worker: a plain thread.
         if let (Some(p), Phase::Open | Phase::Starting(_)) = (self.producer.take(), &self.phase) {

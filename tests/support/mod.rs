@@ -3,9 +3,9 @@
 #![allow(dead_code)]
 
 #[cfg(feature = "kafka")]
-pub mod kafka;
+pub mod apache_kafka;
 #[cfg(feature = "kafka")]
-pub mod tansu;
+pub mod kafka;
 
 pub mod checker;
 pub mod observed;

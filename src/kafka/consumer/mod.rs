@@ -151,6 +151,10 @@ pub(crate) struct State {
     pub(crate) thread_waiting: bool,
     /// For partitioned sources: a buffer and a substream per assigned partition.
     pub(crate) partitioned: Option<Partitioned>,
+    /// For transactional sources: per partition, one past the last emitted record whose
+    /// transaction is not resolved yet. A revoke waits for these partitions (see
+    /// `thread::Ctx::pre_rebalance`).
+    pub(crate) in_transaction: Option<HashMap<TopicPartition, i64>>,
 }
 
 /// The per-partition state of a partitioned source.
@@ -345,6 +349,33 @@ impl ConsumerHandle {
             .map_err(|e| KafkaError::from_client("commit", &e))?;
         self.committed(offsets);
         Ok(())
+    }
+
+    /// A transaction with these next-offsets committed: their records are resolved.
+    pub(crate) fn transaction_committed(&self, offsets: &[(TopicPartition, i64)]) {
+        let mut st = self.lock();
+        if let Some(open) = st.in_transaction.as_mut() {
+            for (tp, next) in offsets {
+                if open.get(tp).is_some_and(|emitted| emitted <= next) {
+                    open.remove(tp);
+                }
+            }
+        }
+        drop(st);
+        self.drained.notify_all();
+    }
+
+    /// A transactional flow failed or went away: nothing it held for these partitions will
+    /// commit (an abort, or the transaction timeout, resolves it on the broker).
+    pub(crate) fn transaction_released(&self, partitions: &[TopicPartition]) {
+        let mut st = self.lock();
+        if let Some(open) = st.in_transaction.as_mut() {
+            for tp in partitions {
+                open.remove(tp);
+            }
+        }
+        drop(st);
+        self.drained.notify_all();
     }
 
     /// Asks the thread to shut the consumer down.

@@ -87,6 +87,7 @@ fn create(
             lag: Vec::new(),
             paused: Vec::new(),
             thread_waiting: false,
+            in_transaction: None,
             partitioned: partitioned.then(|| {
                 // Manual assignments get no rebalance callback: announce them now.
                 let mut p = super::Partitioned::default();
@@ -165,6 +166,7 @@ fn dead_handle() -> Arc<ConsumerHandle> {
             paused: Vec::new(),
             thread_waiting: false,
             partitioned: None,
+            in_transaction: None,
         }),
         consumer: Mutex::new(None),
         buffer_size: 1,
@@ -228,6 +230,11 @@ impl<T: Send + 'static, const COMMITTABLE: bool> Pull<T> for ConsumerStage<T, CO
                 start = end;
             }
         }
+        if let Some(open) = st.in_transaction.as_mut() {
+            for r in st.queue.range(..n) {
+                open.insert(r.topic_partition(), r.offset + 1);
+            }
+        }
         // Moved straight from the shared buffer into the batch: the lock is held for a copy of
         // `n` records, and the thread is woken only when it waits for room (a condvar notify is
         // a system call even without a waiter).
@@ -269,6 +276,9 @@ fn source<T: Send + 'static, const COMMITTABLE: bool>(
             None,
         ) {
             Ok(handle) => {
+                if transactional {
+                    handle.lock().in_transaction = Some(HashMap::new());
+                }
                 let stage = ConsumerStage::<T, COMMITTABLE> {
                     handle: handle.clone(),
                     wrap,
@@ -396,6 +406,9 @@ impl<T: Send + 'static, const COMMITTABLE: bool> Pull<T> for PartStage<T, COMMIT
                 }
             }
         }
+        if let (Some(open), Some(last)) = (st.in_transaction.as_mut(), records.last()) {
+            open.insert(self.tp.clone(), last.offset + 1);
+        }
         drop(st);
         out.extend(records.into_iter().map(|r| (self.wrap)(r, &self.handle)));
         Poll::Ready(Step::Open)
@@ -486,6 +499,7 @@ fn partitioned_source<T: Send + 'static, const COMMITTABLE: bool>(
     wrap: fn(ConsumerRecord, &Arc<ConsumerHandle>) -> T,
     assignment: Option<Arc<dyn PartitionAssignmentHandler>>,
     offsets_on_assign: Option<super::thread::OffsetsOnAssign>,
+    transactional: bool,
 ) -> Source<(TopicPartition, Source<T>), Control> {
     Source::from_fn(move |_, _| {
         match create(
@@ -497,6 +511,9 @@ fn partitioned_source<T: Send + 'static, const COMMITTABLE: bool>(
             offsets_on_assign.clone(),
         ) {
             Ok(handle) => {
+                if transactional {
+                    handle.lock().in_transaction = Some(HashMap::new());
+                }
                 let stage = PartitionedStage::<T, COMMITTABLE> {
                     handle: handle.clone(),
                     wrap,
@@ -529,7 +546,7 @@ impl Consumer {
         settings: ConsumerSettings,
         subscription: Subscription,
     ) -> Source<(TopicPartition, Source<ConsumerRecord>), Control> {
-        partitioned_source::<_, false>(settings, subscription, |r, _| r, None, None)
+        partitioned_source::<_, false>(settings, subscription, |r, _| r, None, None, false)
     }
 
     /// [`plain_partitioned_source`](Consumer::plain_partitioned_source) for offsets kept outside
@@ -563,6 +580,7 @@ impl Consumer {
             |r, _| r,
             Some(Arc::new(OnRevoke(on_revoke))),
             Some(Arc::new(offsets_on_assign)),
+            false,
         )
     }
 
@@ -572,7 +590,7 @@ impl Consumer {
         settings: ConsumerSettings,
         subscription: Subscription,
     ) -> Source<(TopicPartition, Source<CommittableMessage>), Control> {
-        partitioned_source::<_, true>(settings, subscription, committable, None, None)
+        partitioned_source::<_, true>(settings, subscription, committable, None, None, false)
     }
 }
 
@@ -592,7 +610,7 @@ pub(crate) fn transactional_partitioned_source(
     settings: ConsumerSettings,
     subscription: Subscription,
 ) -> Source<(TopicPartition, Source<CommittableMessage>), Control> {
-    partitioned_source::<_, false>(settings, subscription, committable, None, None)
+    partitioned_source::<_, false>(settings, subscription, committable, None, None, true)
 }
 
 /// Commits one offset synchronously; `Err` if the commit failed.

@@ -146,6 +146,7 @@ impl ConsumerContext for Ctx {
                 }
                 st.assigned.retain(|tp| !revoked.contains(tp));
                 st.paused.retain(|tp| !revoked.contains(tp));
+                wait_for_transactions(&handle, st, &revoked);
                 pending
             };
             if !pending.is_empty() {
@@ -255,6 +256,45 @@ pub(crate) fn to_record<M: Message>(m: &M) -> ConsumerRecord {
         value: m.payload().map(<[u8]>::to_vec),
         timestamp: m.timestamp().to_millis(),
         headers,
+    }
+}
+
+/// How long a revoke waits for the open transactions of the revoked partitions.
+const TRANSACTIONS_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Transactional sources: holds the rebalance until the records already emitted from the
+/// revoked partitions are committed (or their flow failed), as Alpakka's transactional source
+/// drains on revoke. Otherwise a transaction could commit them after the next owner read the
+/// partition's offsets (with this member's new generation, which KIP-447 fencing accepts), and
+/// the next owner would process them again. Meanwhile the group only prepares the rebalance,
+/// so the old generation the transaction carries is still valid.
+fn wait_for_transactions(
+    handle: &ConsumerHandle,
+    mut st: std::sync::MutexGuard<'_, super::State>,
+    revoked: &[TopicPartition],
+) {
+    let deadline = Instant::now() + TRANSACTIONS_TIMEOUT;
+    loop {
+        let failed = matches!(st.terminal, Some(crate::stage::Step::Failed(_)));
+        let Some(open) = st.in_transaction.as_mut() else {
+            return;
+        };
+        let waiting = revoked.iter().any(|tp| open.contains_key(tp));
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !waiting || failed || left.is_zero() {
+            if waiting {
+                tracing::warn!("revoking partitions whose transactions are still open");
+            }
+            for tp in revoked {
+                open.remove(tp);
+            }
+            return;
+        }
+        st = handle
+            .drained
+            .wait_timeout(st, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
     }
 }
 
