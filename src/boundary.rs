@@ -32,6 +32,11 @@ struct Shared<T> {
     cancelled: AtomicBool,
     /// Set on the receiver's first pull (for `Balance::wait_for_all_downstreams`).
     pulled: AtomicBool,
+    /// Whether a failure overtakes the elements still buffered (`buffer`), rather than
+    /// following them.
+    overtake: bool,
+    /// Set when a failure was sent, so that an overtaking receiver sees it without the lock.
+    failed: AtomicBool,
 }
 
 impl<T> Shared<T> {
@@ -67,6 +72,10 @@ pub(crate) struct Receiver<T> {
 
 /// A bounded boundary of `capacity` (at least 1) elements.
 pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    channel_with(capacity, false)
+}
+
+fn channel_with<T>(capacity: usize, overtake: bool) -> (Sender<T>, Receiver<T>) {
     let capacity = capacity.max(1);
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
@@ -80,6 +89,8 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         capacity,
         cancelled: AtomicBool::new(false),
         pulled: AtomicBool::new(false),
+        overtake,
+        failed: AtomicBool::new(false),
     });
     (
         Sender {
@@ -151,6 +162,9 @@ impl<T> Sender<T> {
         st.in_flight += n;
         self.room = self.shared.capacity - st.in_flight;
         if let Some(t) = terminal {
+            if matches!(t, Step::Failed(_)) {
+                self.shared.failed.store(true, Ordering::Release);
+            }
             st.terminal = Some(t);
             self.finished = true;
         }
@@ -168,6 +182,7 @@ impl<T> Drop for Sender<T> {
             let mut st = self.shared.lock();
             if st.terminal.is_none() {
                 st.terminal = Some(Step::Failed(StreamError::AbruptTermination));
+                self.shared.failed.store(true, Ordering::Release);
             }
             if let Some(w) = st.consumer.take() {
                 drop(st);
@@ -185,6 +200,16 @@ impl<T: Send + 'static> Pull<T> for Receiver<T> {
             // A producer waiting for its outputs' first pull must hear of it.
             if let Some(w) = self.shared.lock().producer.take() {
                 w.wake();
+            }
+        }
+        if self.shared.overtake && self.shared.failed.load(Ordering::Acquire) {
+            // As Akka's buffer (and its input boundaries): the failure goes first, and what
+            // is buffered is dropped.
+            self.local.clear();
+            let mut st = self.shared.lock();
+            st.queue.clear();
+            if let Some(t) = st.terminal.take() {
+                return Poll::Ready(t);
             }
         }
         let start = out.len();
@@ -329,7 +354,25 @@ pub(crate) fn boundary<T: Send + 'static>(
     up: BoxPull<T>,
     capacity: usize,
 ) -> Receiver<T> {
-    let (tx, rx) = channel(capacity);
+    boundary_with(m, up, capacity, false)
+}
+
+/// A [`boundary`] whose upstream failure overtakes the buffered elements (`buffer`).
+pub(crate) fn overtaking_boundary<T: Send + 'static>(
+    m: &mut Materializer,
+    up: BoxPull<T>,
+    capacity: usize,
+) -> Receiver<T> {
+    boundary_with(m, up, capacity, true)
+}
+
+fn boundary_with<T: Send + 'static>(
+    m: &mut Materializer,
+    up: BoxPull<T>,
+    capacity: usize,
+    overtake: bool,
+) -> Receiver<T> {
+    let (tx, rx) = channel_with(capacity, overtake);
     let cap = capacity.max(1);
     m.spawn_island(Producer {
         up: Some(up),

@@ -714,8 +714,9 @@ pub trait StreamOps: Sized {
     /// ```
     ///
     /// # Supervision
-    /// A panic in `f`: Stop fails; Resume drops the element and keeps the state; Restart drops it
-    /// and calls `create` again.
+    /// A panic in `f`: Stop fails; Resume drops the element and keeps the state; Restart drops
+    /// it, closes the old state with `on_complete` (emitting what it returns, as Pekko's
+    /// `statefulMap`) and calls `create` again.
     fn stateful_map<S, T, C, F, D>(
         self,
         create: C,
@@ -755,7 +756,8 @@ pub trait StreamOps: Sized {
     ///
     /// # Back pressure
     /// Pulls from upstream only while fewer than `parallelism` futures are in flight or done but
-    /// not yet emitted.
+    /// not yet emitted. A slot freed by an emitted result is refilled at once, as in Akka, so
+    /// up to `parallelism` futures keep running while downstream holds its demand.
     ///
     /// # Errors
     /// An upstream failure fails the stage at once, dropping in-flight futures (as in Akka),
@@ -853,7 +855,8 @@ pub trait StreamOps: Sized {
     ///
     /// # Errors
     /// With `OverflowStrategy::Fail`, [`StreamError::BufferOverflow`] when an element arrives
-    /// while full.
+    /// while full. Under every strategy an upstream failure overtakes the buffered elements
+    /// (they are dropped), as in Akka.
     ///
     /// # Panics
     /// If `size` is 0.
@@ -862,7 +865,7 @@ pub trait StreamOps: Sized {
         self.via_mat(
             Flow::from_fn(move |m, up, a| {
                 let out: BoxPull<Self::Out> = if strategy == OverflowStrategy::BackPressure {
-                    Box::new(boundary::boundary(m, up, size))
+                    Box::new(boundary::overtaking_boundary(m, up, size))
                 } else {
                     let policy = ops::BufferPolicy {
                         queue: std::collections::VecDeque::with_capacity(size),
@@ -1009,8 +1012,9 @@ pub trait StreamOps: Sized {
     /// ```
     ///
     /// # Supervision
-    /// A panic in `f`: Stop fails the stream with [`StreamError::Panicked`]; Resume and Restart
-    /// drop the element and go on extrapolating the previous one. A panic in the iterator: Stop
+    /// A panic in `f`: Stop fails the stream with [`StreamError::Panicked`]; Resume drops the
+    /// element and goes on extrapolating the previous one; Restart drops both, so nothing is
+    /// emitted until the next element arrives (as Pekko). A panic in the iterator: Stop
     /// fails the stream; Resume and Restart drop the iterator and wait for the next element.
     fn expand<T, I, F>(self, f: F) -> Self::Repr<T, Self::Mat>
     where

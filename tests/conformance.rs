@@ -140,3 +140,235 @@ async fn or_else_with_a_failed_secondary_fails_at_once() {
     let out = within(out).await;
     assert!(is_boom(&out.unwrap_err()));
 }
+
+// ---------------------------------------------------------------------------------------------
+// FlowBufferSpec
+// ---------------------------------------------------------------------------------------------
+
+/// "fail upstream if buffer is full and configured so" is about `Fail`; with `BackPressure`
+/// an upstream failure overtakes what is buffered, as Pekko's buffer and async boundaries do.
+#[tokio::test(start_paused = true)]
+async fn buffer_back_pressure_upstream_failure_overtakes_the_buffered_elements() {
+    let (src, sink) = TestSource::<u32>::probe()
+        .buffer(8, weir::OverflowStrategy::BackPressure)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    for x in 1..=3 {
+        src.send_next(x).await;
+    }
+    settle().await;
+    src.send_error(StreamError::failed(Boom));
+    settle().await;
+    sink.request(10);
+    assert!(is_boom(&sink.expect_error().await));
+}
+
+// ---------------------------------------------------------------------------------------------
+// FlowMapAsyncSpec / FlowMapAsyncUnorderedSpec
+// ---------------------------------------------------------------------------------------------
+
+/// "not run more futures than requested parallelism": a slot is refilled as soon as its
+/// result is emitted, so after request(1) with parallelism 8 the function ran 9 times.
+async fn map_async_refills_a_slot_as_soon_as_its_result_is_emitted(ordered: bool) {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = calls.clone();
+    let f = move |n: u32| {
+        c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move { n }
+    };
+    let src = Source::range(1u32, 20);
+    let sink = if ordered {
+        src.map_async(8, f).run_with(TestSink::probe())
+    } else {
+        src.map_async_unordered(8, f).run_with(TestSink::probe())
+    };
+    let called = || calls.load(std::sync::atomic::Ordering::SeqCst);
+    settle().await;
+    assert_eq!(called(), 0);
+    sink.request(1);
+    settle().await;
+    assert_eq!(called(), 9);
+    sink.request(2);
+    settle().await;
+    assert_eq!(called(), 11);
+    sink.request(10);
+    settle().await;
+    assert_eq!(called(), 20);
+    let mut got: Vec<u32> = Vec::new();
+    for _ in 0..13 {
+        got.push(sink.expect_next_element().await);
+    }
+    if !ordered {
+        got.sort_unstable();
+    }
+    assert_eq!(got, (1..=13).collect::<Vec<_>>());
+    sink.expect_no_message(support::ms(100)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn map_async_refills_a_slot_as_soon_as_its_result_is_emitted_ordered() {
+    map_async_refills_a_slot_as_soon_as_its_result_is_emitted(true).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn map_async_unordered_refills_a_slot_as_soon_as_its_result_is_emitted() {
+    map_async_refills_a_slot_as_soon_as_its_result_is_emitted(false).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// FlowStatefulMapSpec
+// ---------------------------------------------------------------------------------------------
+
+/// "be able to restart": at the restart the old state is closed with `on_complete`, and what
+/// it returns is emitted, before a new state is created.
+#[tokio::test(start_paused = true)]
+async fn stateful_map_restart_emits_what_on_complete_returns_for_the_old_state() {
+    let out = Source::from_iter(vec![1, 2, 0, 3, 4])
+        .stateful_map(
+            Vec::<i32>::new,
+            |seen: &mut Vec<i32>, x| {
+                assert!(x != 0, "zero");
+                seen.push(x);
+                seen.len() as i32 * 100 + x
+            },
+            |seen| Some(-(seen.iter().sum::<i32>())),
+        )
+        .with_attributes(weir::Attributes::supervision(weir::Decider::restarting()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![101, 202, -3, 103, 204, -7]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// FlowExpandSpec
+// ---------------------------------------------------------------------------------------------
+
+/// "restart and reset current extrapolation when expander throws".
+#[tokio::test(start_paused = true)]
+async fn expand_restart_resets_the_current_extrapolation() {
+    let (src, sink) = TestSource::<i32>::probe()
+        .expand(|i| {
+            assert!(i != 2, "two");
+            if i == 1 {
+                vec![1, 10, 11].into_iter()
+            } else {
+                vec![i].into_iter()
+            }
+        })
+        .with_attributes(weir::Attributes::supervision(weir::Decider::restarting()))
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    src.send_next(1).await;
+    assert_eq!(sink.request_next().await, 1);
+    src.send_next(2).await;
+    settle().await;
+    sink.request(1);
+    sink.expect_no_message(support::ms(300)).await;
+    src.send_next(3).await;
+    sink.expect_next(3).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GraphPartitionSpec
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `Partition` into two collecting sinks with the graph's `attrs`.
+async fn partition_into_two(
+    source: Source<i32>,
+    f: fn(&i32) -> usize,
+    attrs: weir::Attributes,
+) -> (Result<Vec<i32>, StreamError>, Result<Vec<i32>, StreamError>) {
+    let mut b = weir::builder::GraphBuilder::new();
+    let shape = b.add(weir::junctions::Partition::new(2, f));
+    let src = b.add_source(source);
+    b.connect(src, shape.inlet);
+    let (s0, k0) = b.add_sink_mat(Sink::seq());
+    let (s1, k1) = b.add_sink_mat(Sink::seq());
+    b.connect(shape.outs[0], s0);
+    b.connect(shape.outs[1], s1);
+    let (a, c) = b
+        .build(move |m| (m.take(k0), m.take(k1)))
+        .expect("a fully connected graph")
+        .with_attributes(attrs)
+        .run();
+    (a.await, c.await)
+}
+
+/// "support resuming on partitioner's out-of-range index": the element is dropped.
+#[tokio::test(start_paused = true)]
+async fn partition_resume_drops_an_element_with_an_out_of_range_index() {
+    for decider in [weir::Decider::resuming(), weir::Decider::restarting()] {
+        let (evens, odds) = partition_into_two(
+            Source::from_iter(vec![1, 2, 7, 3, 4]),
+            |x| if *x == 7 { 5 } else { (*x % 2) as usize },
+            weir::Attributes::supervision(decider),
+        )
+        .await;
+        assert_eq!(evens.unwrap(), vec![2, 4]);
+        assert_eq!(odds.unwrap(), vec![1, 3]);
+    }
+}
+
+/// A panicking partitioner is supervised the same way.
+#[tokio::test(start_paused = true)]
+async fn partition_resume_drops_an_element_whose_partitioner_panics() {
+    let (evens, odds) = partition_into_two(
+        Source::from_iter(vec![1, 2, 0, 3, 4]),
+        |x| {
+            assert!(*x != 0, "zero");
+            (*x % 2) as usize
+        },
+        weir::Attributes::supervision(weir::Decider::resuming()),
+    )
+    .await;
+    assert_eq!(evens.unwrap(), vec![2, 4]);
+    assert_eq!(odds.unwrap(), vec![1, 3]);
+}
+
+/// Without a decider (Stop) an out-of-range index still fails every output.
+#[tokio::test(start_paused = true)]
+async fn partition_stop_fails_on_an_out_of_range_index() {
+    let (evens, odds) = partition_into_two(
+        Source::from_iter(vec![1, 2, 7]),
+        |x| if *x == 7 { 5 } else { (*x % 2) as usize },
+        weir::Attributes::none(),
+    )
+    .await;
+    for out in [evens, odds] {
+        assert!(matches!(
+            out,
+            Err(StreamError::PartitionOutOfBounds {
+                index: 5,
+                outputs: 2
+            })
+        ));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GraphInterleaveSpec
+// ---------------------------------------------------------------------------------------------
+
+/// "fail when segmentSize is not positive": rejected when the graph is built.
+#[test]
+fn interleave_with_segment_size_zero_is_rejected_when_the_graph_is_built() {
+    let mut b = weir::builder::GraphBuilder::new();
+    let shape = b.add(weir::junctions::Interleave::<i32>::new(2, 0, false));
+    let (a, c) = (
+        b.add_source(Source::single(1)),
+        b.add_source(Source::single(2)),
+    );
+    b.connect(a, shape.ins[0]);
+    b.connect(c, shape.ins[1]);
+    let sink = b.add_sink(Sink::ignore());
+    b.connect(shape.out, sink);
+    let built = b.build(|_| ());
+    assert!(matches!(
+        built.err(),
+        Some(weir::builder::GraphError::InvalidArgument {
+            node: "interleave",
+            ..
+        })
+    ));
+}

@@ -5,7 +5,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::boundary::{Cancelled, Sender};
-use crate::stage::{pull_guarded, BoxPull, Step};
+use crate::stage::{pull_guarded, BoxPull, Step, Supervisor};
+use crate::supervision::Directive;
 use crate::StreamError;
 
 /// Where elements go. `demand` says how many elements may be pulled now given each output's
@@ -309,6 +310,8 @@ pub(crate) struct PartitionRouter<T, F> {
     pub(crate) outputs: usize,
     /// An element whose output had no room, and that output.
     pub(crate) held: Option<(usize, T)>,
+    /// Decides what an index out of range or a panic in `f` does.
+    pub(crate) sup: Supervisor,
 }
 
 impl<T: Send + 'static, F: FnMut(&T) -> usize + Send + 'static> Router<T>
@@ -336,13 +339,21 @@ impl<T: Send + 'static, F: FnMut(&T) -> usize + Send + 'static> Router<T>
         rooms: &mut [Option<usize>],
         batches: &mut [Vec<T>],
     ) -> Result<(), StreamError> {
-        let i = (self.f)(&x);
-        if i >= self.outputs {
-            return Err(StreamError::PartitionOutOfBounds {
+        let f = &mut self.f;
+        let picked = match self.sup.call(|| f(&x)) {
+            Ok(i) if i < self.outputs => Ok(i),
+            Ok(i) => Err(StreamError::PartitionOutOfBounds {
                 index: i,
                 outputs: self.outputs,
-            });
-        }
+            }),
+            Err(e) => Err(e),
+        };
+        let i = match picked {
+            Ok(i) => i,
+            // As Akka's Partition: Resume and Restart drop the element and go on.
+            Err(e) if self.sup.decide(&e) != Directive::Stop => return Ok(()),
+            Err(e) => return Err(e),
+        };
         match rooms[i].as_mut() {
             Some(0) => self.held = Some((i, x)),
             Some(r) => {
@@ -392,9 +403,7 @@ where
     type Out = A;
 
     fn demand(&self, rooms: &[Option<usize>], _pulled: &[bool]) -> usize {
-        if rooms.iter().any(Option::is_none) {
-            return 0;
-        }
+        // A cancelled output no longer holds the other back.
         rooms.iter().flatten().copied().min().unwrap_or(0)
     }
 
@@ -408,10 +417,6 @@ where
         batches[0].push(a);
         batches[1].push(b);
         Ok(())
-    }
-
-    fn should_stop(&self, rooms: &[Option<usize>]) -> bool {
-        rooms.iter().any(Option::is_none)
     }
 }
 

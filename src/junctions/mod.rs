@@ -17,7 +17,7 @@ pub(crate) use fan_out::{
 use crate::boundary;
 use crate::builder::{take_pull, AnyMat, AnyPull, GraphBuilder, In, NodeImpl, Out};
 use crate::ops;
-use crate::stage::BoxPull;
+use crate::stage::{BoxPull, Supervisor};
 
 /// Something that adds itself to a [`GraphBuilder`] and returns its ports.
 pub trait Junction {
@@ -150,7 +150,11 @@ fn fan_out<I, O, F>(
 where
     I: Send + 'static,
     O: Send + 'static,
-    F: Fn(BoxPull<I>, Vec<boundary::Sender<O>>) -> futures::future::BoxFuture<'static, ()>
+    F: Fn(
+            BoxPull<I>,
+            Vec<boundary::Sender<O>>,
+            &crate::Attributes,
+        ) -> futures::future::BoxFuture<'static, ()>
         + Send
         + Sync
         + 'static,
@@ -165,9 +169,10 @@ where
             .map(|rx| Box::new(Box::new(rx) as BoxPull<O>) as AnyPull)
             .collect();
         let make = make.clone();
+        let attrs = a.clone();
         let attach: crate::builder::Attach = Box::new(move |m, mut ins| {
             let up = take_pull::<I>(&mut ins, 0);
-            m.spawn_island(make(up, txs));
+            m.spawn_island(make(up, txs, &attrs));
         });
         (outs, attach, no_mat())
     }));
@@ -374,6 +379,9 @@ impl<T: Clone + Send + 'static> Junction for MergeLatest<T> {
 junction_struct!(
     /// Takes `segment_size` elements from each input in turn (Akka's `Interleave`). With
     /// `eager_close` it completes when any input completes; otherwise it goes on with the rest.
+    /// A `segment_size` of 0 makes the graph's `build` fail with
+    /// [`GraphError::InvalidArgument`](crate::builder::GraphError::InvalidArgument), as Akka
+    /// rejects it when the stage is created.
     Interleave { n: usize, segment_size: usize, eager_close: bool }
 );
 
@@ -393,6 +401,12 @@ impl<T: Send + 'static> Junction for Interleave<T> {
     type Shape = UniformFanInShape<T, T>;
     fn add_to(self, b: &mut GraphBuilder) -> Self::Shape {
         let (seg, eager) = (self.segment_size, self.eager_close);
+        if seg == 0 {
+            b.report(crate::builder::GraphError::InvalidArgument {
+                node: "interleave",
+                problem: "segment_size must be at least 1",
+            });
+        }
         fan_in(b, "interleave", self.n, move |ins| {
             Box::new(ops::Interleave::new(ins, seg, eager))
         })
@@ -771,7 +785,7 @@ impl<T: Clone + Send + 'static> Junction for Broadcast<T> {
     type Shape = UniformFanOutShape<T, T>;
     fn add_to(self, b: &mut GraphBuilder) -> Self::Shape {
         let eager = self.eager_cancel;
-        fan_out(b, "broadcast", self.n, move |up, txs| {
+        fan_out(b, "broadcast", self.n, move |up, txs, _| {
             Box::pin(FanOut::new(
                 up,
                 txs,
@@ -813,7 +827,7 @@ impl<T: Send + 'static> Junction for Balance<T> {
     type Shape = UniformFanOutShape<T, T>;
     fn add_to(self, b: &mut GraphBuilder) -> Self::Shape {
         let wait = self.wait_for_all_downstreams;
-        fan_out(b, "balance", self.n, move |up, txs| {
+        fan_out(b, "balance", self.n, move |up, txs, _| {
             Box::pin(FanOut::new(
                 up,
                 txs,
@@ -829,6 +843,11 @@ impl<T: Send + 'static> Junction for Balance<T> {
 
 /// Sends each element to the output its function picks (Akka's `Partition`); an index out of
 /// range fails the stream with [`StreamError::PartitionOutOfBounds`](crate::StreamError).
+///
+/// # Supervision
+/// An index out of range, or a panic in the function, is handed to the decider of the graph's
+/// [`Attributes::supervision`](crate::Attributes::supervision): Stop fails every output; Resume
+/// and Restart drop the element and go on, as Akka's `Partition`.
 ///
 /// # Back pressure
 /// An element waits for room on its own output only: while one output is full, elements for the
@@ -870,7 +889,7 @@ where
     type Shape = UniformFanOutShape<T, T>;
     fn add_to(self, b: &mut GraphBuilder) -> Self::Shape {
         let (n, f) = (self.n, self.f);
-        fan_out(b, "partition", n, move |up, txs| {
+        fan_out(b, "partition", n, move |up, txs, a| {
             Box::pin(FanOut::new(
                 up,
                 txs,
@@ -878,6 +897,7 @@ where
                     f: f.clone(),
                     outputs: n,
                     held: None,
+                    sup: Supervisor::new("partition", a),
                 },
             ))
         })
@@ -885,7 +905,8 @@ where
 }
 
 /// Splits each element in two with a function and sends the halves to two outputs, when both
-/// have room (Akka's `UnzipWith`); cancels upstream when either output cancels.
+/// have room (Akka's `UnzipWith`). When one output cancels, the other goes on alone; upstream
+/// is cancelled when both have cancelled (as current Pekko).
 pub struct UnzipWith<I, A, B, F>(F, PhantomData<fn(I) -> (A, B)>);
 
 impl<I, A, B, F> std::fmt::Debug for UnzipWith<I, A, B, F> {
@@ -928,7 +949,7 @@ where
     fn add_to(self, b: &mut GraphBuilder) -> Self::Shape {
         // One island routes `Half`s; each output strips its half in a fused map.
         let f = self.0;
-        let shape = fan_out::<I, Half<A, B>, _>(b, "unzip", 2, move |up, txs| {
+        let shape = fan_out::<I, Half<A, B>, _>(b, "unzip", 2, move |up, txs, _| {
             let mut f = f.clone();
             Box::pin(FanOut::new(
                 up,

@@ -550,8 +550,11 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
         Source::from_iter(std::iter::repeat(value))
     }
 
-    /// Emits the elements of `iter` over and over (Akka's `cycle`). An empty `iter` fails the
-    /// stream with [`StreamError::Empty`], as Akka's `cycle` fails on an empty iterator.
+    /// Emits the elements of `iter` over and over (Akka's `cycle`).
+    ///
+    /// # Errors
+    /// An empty `iter` fails the stream with [`StreamError::InvalidArgument`], as Akka's `cycle`
+    /// fails with an `IllegalArgumentException`.
     ///
     /// ```
     /// use weir::prelude::*;
@@ -856,8 +859,8 @@ where
     }
 }
 
-/// Fails with [`StreamError::Empty`] when `inner` completes without ever emitting: a cycle of
-/// nothing. (`cycle` only ends when its iterator is empty.)
+/// Fails with [`StreamError::InvalidArgument`] when `inner` completes without ever emitting: a
+/// cycle of nothing. (`cycle` only ends when its iterator is empty.)
 struct NonEmpty<P> {
     inner: P,
     seen: bool,
@@ -870,7 +873,10 @@ impl<T: Send + 'static, P: Pull<T>> Pull<T> for NonEmpty<P> {
         self.seen |= out.len() > before;
         match step {
             Poll::Ready(Step::Complete) if !self.seen => {
-                Poll::Ready(Step::Failed(StreamError::Empty { stage: "cycle" }))
+                Poll::Ready(Step::Failed(StreamError::InvalidArgument {
+                    stage: "cycle",
+                    problem: "empty iterator",
+                }))
             }
             step => step,
         }
