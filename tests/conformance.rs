@@ -372,3 +372,94 @@ fn interleave_with_segment_size_zero_is_rejected_when_the_graph_is_built() {
         })
     ));
 }
+
+// ---------------------------------------------------------------------------------------------
+// FlowConcatSpec / SourceSpec: supervised iterator sources
+// ---------------------------------------------------------------------------------------------
+
+/// An iterator over `items` that panics on 2 the first time `attempt` is 0 and counts attempts.
+fn iter_panicking_once(
+    attempts: Arc<std::sync::atomic::AtomicUsize>,
+) -> impl Iterator<Item = i32> + Clone + Send + Sync {
+    let n = attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let items = if n == 0 { vec![1, 2, 3] } else { vec![4, 5] };
+    items.into_iter().map(|v| {
+        assert!(v != 2, "two");
+        v
+    })
+}
+
+/// A `from_iter` source whose every materialized iterator comes from `iter_panicking_once`.
+#[derive(Clone)]
+struct Attempts(Arc<std::sync::atomic::AtomicUsize>);
+
+impl IntoIterator for Attempts {
+    type Item = i32;
+    type IntoIter = Box<dyn Iterator<Item = i32> + Send + Sync>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(iter_panicking_once(self.0))
+    }
+}
+
+/// "honor supervision Restart decider by recreating the iterator after throw".
+#[tokio::test(start_paused = true)]
+async fn from_iter_restart_recreates_the_iterator() {
+    let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let out = Source::single(0)
+        .concat(
+            Source::from_iter(Attempts(attempts.clone()))
+                .with_attributes(weir::Attributes::supervision(weir::Decider::restarting())),
+        )
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![0, 1, 4, 5]);
+}
+
+/// "honor supervision Resume decider when the inlined iterator throws".
+#[tokio::test(start_paused = true)]
+async fn from_iter_resume_skips_the_failing_element() {
+    let out = Source::single(0)
+        .concat(
+            Source::from_iter((1..=5).map(|v| {
+                assert!(v != 3, "three");
+                v
+            }))
+            .with_attributes(weir::Attributes::supervision(weir::Decider::resuming())),
+        )
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![0, 1, 2, 4, 5]);
+}
+
+/// The factory of `from_stream_fn` is called again under Restart, after a panic in the stream.
+#[tokio::test(start_paused = true)]
+async fn from_stream_fn_restart_calls_the_factory_again() {
+    let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let a = attempts.clone();
+    let out = Source::from_stream_fn(move || futures::stream::iter(iter_panicking_once(a.clone())))
+        .with_attributes(weir::Attributes::supervision(weir::Decider::restarting()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![1, 4, 5]);
+    assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+/// A factory that panics once is called again under Restart.
+#[tokio::test(start_paused = true)]
+async fn from_stream_fn_restart_calls_a_failed_factory_again() {
+    let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let a = attempts.clone();
+    let out = Source::from_stream_fn(move || {
+        let n = a.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        assert!(n != 0, "first attempt");
+        futures::stream::iter(vec![7, 8])
+    })
+    .with_attributes(weir::Attributes::supervision(weir::Decider::restarting()))
+    .run_with(Sink::seq())
+    .await
+    .unwrap();
+    assert_eq!(out, vec![7, 8]);
+}
