@@ -1712,6 +1712,40 @@ async fn balance_gives_an_output_without_demand_nothing_beyond_its_buffer() {
     assert!(out2.windows(2).all(|w| w[0] < w[1]), "{out2:?}");
 }
 
+/// Pekko's `GraphBalanceSpec` "cancel upstream when any downstream cancel if eagerCancel is
+/// true": the other output completes.
+#[tokio::test(start_paused = true)]
+async fn balance_eager_cancel_cancels_upstream_when_any_output_cancels() {
+    let (src, sinks) = fan_out(Balance::<i32>::eager_cancel(2), Attributes::input_buffer(1));
+    sinks[0].request(1);
+    src.send_next(1).await;
+    sinks[0].expect_next(1).await;
+    sinks[1].request(1);
+    src.send_next(2).await;
+    sinks[1].expect_next(2).await;
+    sinks[1].cancel();
+    src.expect_cancellation().await;
+    sinks[0].request(1);
+    sinks[0].expect_complete().await;
+}
+
+/// Without `eager_cancel`, upstream is cancelled only when every output has cancelled
+/// ("cancel upstream when all downstreams cancel if eagerCancel is false").
+#[tokio::test(start_paused = true)]
+async fn balance_cancels_upstream_only_when_every_output_cancelled() {
+    let (src, sinks) = fan_out(Balance::<i32>::new(2), Attributes::input_buffer(1));
+    sinks[0].request(1);
+    src.send_next(1).await;
+    sinks[0].expect_next(1).await;
+    sinks[1].cancel();
+    expect_not_cancelled(&src).await;
+    sinks[0].request(1);
+    src.send_next(2).await;
+    sinks[0].expect_next(2).await;
+    sinks[0].cancel();
+    src.expect_cancellation().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn balance_wait_for_all_downstreams_holds_elements_until_every_output_asked() {
     let (src, sinks) = fan_out(

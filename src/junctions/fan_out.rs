@@ -263,6 +263,7 @@ impl<T: Clone + Send + 'static> Router<T> for BroadcastRouter {
 /// outputs that signalled demand in FIFO order, which amounts to the same).
 pub(crate) struct BalanceRouter {
     pub(crate) wait_for_all_downstreams: bool,
+    pub(crate) eager_cancel: bool,
     pub(crate) started: bool,
     pub(crate) next: usize,
 }
@@ -297,6 +298,14 @@ impl<T: Send + 'static> Router<T> for BalanceRouter {
         self.next = (i + 1) % n;
         batches[i].push(x);
         Ok(())
+    }
+
+    fn should_stop(&self, rooms: &[Option<usize>]) -> bool {
+        if self.eager_cancel {
+            rooms.iter().any(Option::is_none)
+        } else {
+            rooms.iter().all(Option::is_none)
+        }
     }
 }
 

@@ -799,25 +799,56 @@ impl<T: Clone + Send + 'static> Junction for Broadcast<T> {
 
 junction_struct!(
     /// Sends each element to the next output with room, in turn (Akka's `Balance`). With
-    /// `wait_for_all_downstreams` nothing is sent until every output has asked once.
-    Balance { n: usize, wait_for_all_downstreams: bool }
+    /// `wait_for_all_downstreams` nothing is sent until every output has asked once. A cancelled
+    /// output is left out; upstream is cancelled when every output has cancelled, or the first
+    /// one with `eager_cancel` (the other outputs then complete).
+    Balance { n: usize, wait_for_all_downstreams: bool, eager_cancel: bool }
 );
 
 impl<T> Balance<T> {
     /// A balance over `n` outputs.
     pub fn new(n: usize) -> Self {
-        Balance {
-            n,
-            wait_for_all_downstreams: false,
-            _t: PhantomData,
-        }
+        Balance::with_settings(n, false, false)
     }
 
     /// A balance that waits until every output has demand before the first element.
     pub fn wait_for_all_downstreams(n: usize) -> Self {
+        Balance::with_settings(n, true, false)
+    }
+
+    /// A balance that cancels upstream, and completes its other outputs, as soon as any output
+    /// cancels (Akka's `eagerCancel = true`).
+    ///
+    /// ```
+    /// use weir::builder::GraphBuilder;
+    /// use weir::junctions::Balance;
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let mut b = GraphBuilder::new();
+    /// let balance = b.add(Balance::<u32>::eager_cancel(2));
+    /// let src = b.add_source(Source::repeat(1));
+    /// b.connect(src, balance.inlet);
+    /// let (first, k) = b.add_sink_mat(Sink::head());
+    /// let (rest, k2) = b.add_sink_mat(Sink::ignore());
+    /// b.connect(balance.outs[0], first);
+    /// b.connect(balance.outs[1], rest);
+    /// let (head, ignored) = b.build(move |m| (m.take(k), m.take(k2))).unwrap().run();
+    /// // `head` cancels after one element; the endless source is cancelled and the other
+    /// // output completes.
+    /// assert_eq!(head.await.unwrap(), 1);
+    /// assert!(ignored.await.is_ok());
+    /// # }
+    /// ```
+    pub fn eager_cancel(n: usize) -> Self {
+        Balance::with_settings(n, false, true)
+    }
+
+    /// A balance with both of Akka's settings.
+    pub fn with_settings(n: usize, wait_for_all_downstreams: bool, eager_cancel: bool) -> Self {
         Balance {
             n,
-            wait_for_all_downstreams: true,
+            wait_for_all_downstreams,
+            eager_cancel,
             _t: PhantomData,
         }
     }
@@ -826,13 +857,14 @@ impl<T> Balance<T> {
 impl<T: Send + 'static> Junction for Balance<T> {
     type Shape = UniformFanOutShape<T, T>;
     fn add_to(self, b: &mut GraphBuilder) -> Self::Shape {
-        let wait = self.wait_for_all_downstreams;
+        let (wait, eager) = (self.wait_for_all_downstreams, self.eager_cancel);
         fan_out(b, "balance", self.n, move |up, txs, _| {
             Box::pin(FanOut::new(
                 up,
                 txs,
                 BalanceRouter {
                     wait_for_all_downstreams: wait,
+                    eager_cancel: eager,
                     started: false,
                     next: 0,
                 },
