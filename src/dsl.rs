@@ -992,6 +992,66 @@ pub trait StreamOps: Sized {
         )
     }
 
+    /// Like [`batch`](StreamOps::batch), but each element weighs `cost(&x)` and an aggregate
+    /// holds at most `max` in total (Akka's `batchWeighted`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let out = Source::from_iter(vec!["ab", "cde", "f", "ghij"])
+    ///     .batch_weighted(4, |s: &&str| s.len() as u64, |s| s.to_string(), |acc, s| acc + s)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// // However the elements were grouped, nothing is lost or reordered.
+    /// assert_eq!(out.concat(), "abcdefghij");
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Never while the aggregate has room: upstream runs on its own island and is pulled while
+    /// downstream is busy. An element that would take the aggregate past `max` is held back,
+    /// and upstream with it, until downstream takes the aggregate; it then seeds the next one.
+    /// An element heavier than `max` on its own forms an aggregate by itself.
+    ///
+    /// # Completion
+    /// When upstream completes, the aggregate and then the held-back element go out before the
+    /// completion.
+    ///
+    /// # Errors
+    /// An upstream failure overtakes the aggregate not yet emitted, which is dropped (as in
+    /// Akka).
+    ///
+    /// # Supervision
+    /// A panic in `cost`, `seed` or `f` under Stop fails the stream; Resume drops the element
+    /// and keeps the aggregate; Restart drops the element, the aggregate and a held-back
+    /// element.
+    fn batch_weighted<S, C, Seed, F>(
+        self,
+        max: u64,
+        cost: C,
+        seed: Seed,
+        f: F,
+    ) -> Self::Repr<S, Self::Mat>
+    where
+        S: Clone + Send + 'static,
+        C: FnMut(&Self::Out) -> u64 + Clone + Send + Sync + 'static,
+        Seed: FnMut(Self::Out) -> S + Clone + Send + Sync + 'static,
+        F: FnMut(S, Self::Out) -> S + Clone + Send + Sync + 'static,
+    {
+        self.via_mat(
+            Flow::from_fn(move |m, up, a| {
+                let policy =
+                    ops::BatchWeightedPolicy::new(max, cost.clone(), seed.clone(), f.clone());
+                (
+                    ops::decouple(m, up, policy, Supervisor::new("batch_weighted", a)),
+                    (),
+                )
+            }),
+            Keep::left,
+        )
+    }
+
     /// While upstream is slower than downstream, extrapolates from the latest element with the
     /// iterator `f(x)` (Akka's `expand`). Completes when upstream completes, once the latest
     /// element has been emitted.

@@ -1,6 +1,7 @@
 //! The stages behind the operators of [`StreamOps`](crate::StreamOps), one per file.
 
 mod async_fold;
+mod batch_weighted;
 mod buffer;
 mod concat;
 mod conflate;
@@ -36,6 +37,7 @@ mod zip;
 mod zip_with_index;
 
 pub(crate) use async_fold::AsyncFold;
+pub(crate) use batch_weighted::BatchWeightedPolicy;
 pub(crate) use buffer::BufferPolicy;
 pub use buffer::OverflowStrategy;
 pub(crate) use concat::{Concat, OrElse};
