@@ -548,6 +548,72 @@ pub trait StreamOps: Sized {
         self.via_raw(move |_, up, _| ops::GroupedWithin::new(up, n, within))
     }
 
+    /// Like [`grouped_within`](StreamOps::grouped_within), but a group closes when its elements
+    /// weigh `max_weight` in total (each weighs `cost(&x)`), when it holds `max_number`
+    /// elements, or when `within` has passed since the previous group (Akka's
+    /// `groupedWeightedWithin`; pass `usize::MAX` for Akka's variant without `maxNumber`).
+    /// An element that does not fit starts the next group; an element heavier than
+    /// `max_weight` on its own forms a group by itself; elements that weigh nothing join a full
+    /// group while they are at hand.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// tokio::time::pause();
+    /// let out = Source::from_iter(vec![1u64, 2, 3, 4, 5, 6, 11, 7, 2])
+    ///     .grouped_weighted_within(10, 3, Duration::from_secs(30), |x| *x)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(
+    ///     out,
+    ///     vec![vec![1, 2, 3], vec![4, 5], vec![6], vec![11], vec![7, 2]]
+    /// );
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// As `grouped_within`: pulls upstream only while downstream pulls (at most `max_number`,
+    /// and at most 64, elements per pull); a closed group waits for demand.
+    ///
+    /// # Completion
+    /// When upstream completes, the open group, then a group of the element that did not fit,
+    /// go out before the completion.
+    ///
+    /// # Errors
+    /// An upstream failure drops the open group and fails the stream at once, as in Akka.
+    ///
+    /// # Supervision
+    /// A panic in `cost`: Stop fails the stream with [`StreamError::Panicked`]; Resume drops the
+    /// element and keeps the group; Restart drops the element and the group, and starts a new
+    /// window (as Akka).
+    ///
+    /// # Panics
+    /// If `max_weight` or `max_number` is 0 (Akka requires both to be positive).
+    fn grouped_weighted_within<C>(
+        self,
+        max_weight: u64,
+        max_number: usize,
+        within: std::time::Duration,
+        cost: C,
+    ) -> Self::Repr<Vec<Self::Out>, Self::Mat>
+    where
+        C: FnMut(&Self::Out) -> u64 + Clone + Send + Sync + 'static,
+    {
+        assert!(
+            max_weight > 0,
+            "grouped_weighted_within: max_weight must be at least 1"
+        );
+        assert!(
+            max_number > 0,
+            "grouped_weighted_within: max_number must be at least 1"
+        );
+        self.via_raw(move |_, up, a| {
+            ops::GroupedWeightedWithin::new(up, max_weight, max_number, within, cost.clone(), a)
+        })
+    }
+
     /// Passes elements for `d` after the stream starts, then completes and cancels upstream
     /// (Akka's `takeWithin`).
     ///

@@ -810,7 +810,11 @@ async fn batch_weighted_does_not_aggregate_heavy_elements() {
     src.send_next(1).await;
     src.send_next(2).await;
     settle().await;
-    assert_eq!(src.pending_demand(), 0, "the waiting element holds upstream back");
+    assert_eq!(
+        src.pending_demand(),
+        0,
+        "the waiting element holds upstream back"
+    );
     sink.request(1);
     sink.expect_next(1).await;
     src.send_next(3).await;
@@ -833,7 +837,11 @@ async fn batch_weighted_aggregates_up_to_max_weight() {
     }
     settle().await;
     // 1 + 2 + 2 = 5 fills the first aggregate; 3 waits and holds upstream back.
-    assert_eq!(src.pending_demand(), 0, "the waiting element holds upstream back");
+    assert_eq!(
+        src.pending_demand(),
+        0,
+        "the waiting element holds upstream back"
+    );
     sink.request(1);
     sink.expect_next(vec![1, 2, 2]).await;
     src.send_next(1).await;
