@@ -758,6 +758,10 @@ junction_struct!(
     /// Emits each element to every output, only when all outputs have room (Akka's
     /// `Broadcast`). A cancelled output is dropped from the set; the junction cancels upstream
     /// when all outputs cancelled, or the first one with `eager_cancel`.
+    ///
+    /// Unlike Akka, whose `Broadcast` emits only when every output has asked, each output has
+    /// a buffer of `input_buffer` elements that is filled ahead of its demand (so that the
+    /// outputs run in parallel with the junction); `input_buffer(1)` comes closest to Akka.
     Broadcast { n: usize, eager_cancel: bool }
 );
 
@@ -802,6 +806,10 @@ junction_struct!(
     /// `wait_for_all_downstreams` nothing is sent until every output has asked once. A cancelled
     /// output is left out; upstream is cancelled when every output has cancelled, or the first
     /// one with `eager_cancel` (the other outputs then complete).
+    ///
+    /// Unlike Akka, which serves outputs in the order their demand arrived, elements go in
+    /// turn to the outputs with room in their buffer of `input_buffer` elements, ahead of
+    /// their demand; `input_buffer(1)` comes closest to Akka.
     Balance { n: usize, wait_for_all_downstreams: bool, eager_cancel: bool }
 );
 
@@ -885,7 +893,9 @@ impl<T: Send + 'static> Junction for Balance<T> {
 /// An element waits for room on its own output only: while one output is full, elements for the
 /// others keep flowing until an element for the full output arrives, which is held back (and
 /// the input with it) until that output has room. An element for a cancelled output is dropped;
-/// the partition stops when every output has cancelled.
+/// the partition stops when every output has cancelled. "Room" is a buffer of `input_buffer`
+/// elements per output, filled ahead of its demand, where Akka's `Partition` hands an element
+/// on only when its output asks.
 ///
 /// # Completion
 /// Completes every output when the input completes, after a held-back element went out; fails
