@@ -377,16 +377,13 @@ fn interleave_with_segment_size_zero_is_rejected_when_the_graph_is_built() {
 // FlowConcatSpec / SourceSpec: supervised iterator sources
 // ---------------------------------------------------------------------------------------------
 
-/// An iterator over `items` that panics on 2 the first time `attempt` is 0 and counts attempts.
+/// The first call's iterator yields 1 and panics on 2; later calls' yield 4, 5. Counts calls.
 fn iter_panicking_once(
     attempts: Arc<std::sync::atomic::AtomicUsize>,
 ) -> impl Iterator<Item = i32> + Clone + Send + Sync {
     let n = attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let items = if n == 0 { vec![1, 2, 3] } else { vec![4, 5] };
-    items.into_iter().map(|v| {
-        assert!(v != 2, "two");
-        v
-    })
+    items.into_iter().inspect(|v| assert!(*v != 2, "two"))
 }
 
 /// A `from_iter` source whose every materialized iterator comes from `iter_panicking_once`.
@@ -421,11 +418,8 @@ async fn from_iter_restart_recreates_the_iterator() {
 async fn from_iter_resume_skips_the_failing_element() {
     let out = Source::single(0)
         .concat(
-            Source::from_iter((1..=5).map(|v| {
-                assert!(v != 3, "three");
-                v
-            }))
-            .with_attributes(weir::Attributes::supervision(weir::Decider::resuming())),
+            Source::from_iter((1..=5).inspect(|v| assert!(*v != 3, "three")))
+                .with_attributes(weir::Attributes::supervision(weir::Decider::resuming())),
         )
         .run_with(Sink::seq())
         .await

@@ -454,7 +454,7 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
     /// use weir::prelude::*;
     /// use weir::{Attributes, Decider};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let out = Source::from_iter((1..=3).map(|x| { assert!(x != 2, "two"); x }))
+    /// let out = Source::from_iter((1..=3).inspect(|x| assert!(*x != 2, "two")))
     ///     .take(4)
     ///     .with_attributes(Attributes::supervision(Decider::restarting()))
     ///     .run_with(Sink::seq())
