@@ -457,3 +457,22 @@ async fn from_stream_fn_restart_calls_a_failed_factory_again() {
     .unwrap();
     assert_eq!(out, vec![7, 8]);
 }
+
+/// "complete without requiring further demand (parallelism = 1)" and "(parallelism = 2)": the
+/// completion comes with the last result, without another request.
+#[tokio::test(start_paused = true)]
+async fn map_async_completes_with_its_last_result_without_further_demand() {
+    for (parallelism, n) in [(1usize, 1u32), (2, 2)] {
+        let sink = Source::range(1u32, n)
+            .map_async(parallelism, |x| async move {
+                tokio::time::sleep(support::ms(20)).await;
+                x
+            })
+            .run_with(TestSink::probe());
+        sink.request(u64::from(n));
+        for x in 1..=n {
+            sink.expect_next(x).await;
+        }
+        sink.expect_complete().await;
+    }
+}

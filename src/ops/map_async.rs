@@ -175,6 +175,13 @@ where
                 }
             }
             if out.len() - start == max {
+                if self.up.is_none() && self.in_flight() == 0 {
+                    // The last result: the completion goes with it, needing no more demand
+                    // (as in Pekko).
+                    if let Some(t) = self.upstream_done.take() {
+                        return Poll::Ready(t);
+                    }
+                }
                 // As Pekko: a slot freed by an emitted result is refilled at once, so that
                 // `parallelism` futures keep running while downstream holds its demand.
                 if refilling || self.up.is_none() || self.in_flight() == self.parallelism {
