@@ -476,3 +476,23 @@ async fn map_async_completes_with_its_last_result_without_further_demand() {
         sink.expect_complete().await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Completion without demand (Reactive Streams: onComplete needs no request)
+// ---------------------------------------------------------------------------------------------
+
+/// A probe that has received all it asked for hears of completion without asking again,
+/// through stages that pass completion on (`filter`, `map`), as Pekko's `TestSubscriber` does.
+#[tokio::test(start_paused = true)]
+async fn a_sink_probe_hears_of_completion_without_demand() {
+    let (src, sink) = TestSource::<u32>::probe()
+        .filter(|x| x % 2 == 1)
+        .map(|x| x * 10)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(1);
+    src.send_next(1).await;
+    sink.expect_next(10).await;
+    src.send_complete();
+    sink.expect_complete().await;
+}
