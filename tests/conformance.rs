@@ -496,3 +496,22 @@ async fn a_sink_probe_hears_of_completion_without_demand() {
     src.send_complete();
     sink.expect_complete().await;
 }
+
+/// GraphZipSpec: `Zip` completes as soon as one input has completed with nothing of it left
+/// to pair, without a further request.
+#[tokio::test(start_paused = true)]
+async fn zip_completes_without_demand_when_an_input_completes() {
+    let (right, slot) = source_probe::<u32>();
+    let (left, sink) = TestSource::<u32>::probe()
+        .zip(right)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    let right = take(&slot);
+    sink.request(1);
+    left.send_next(1).await;
+    right.send_next(10).await;
+    sink.expect_next((1, 10)).await;
+    left.send_complete();
+    sink.expect_complete().await;
+    right.expect_cancellation().await;
+}
