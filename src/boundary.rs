@@ -32,11 +32,6 @@ struct Shared<T> {
     cancelled: AtomicBool,
     /// Set on the receiver's first pull (for `Balance::wait_for_all_downstreams`).
     pulled: AtomicBool,
-    /// Whether a failure overtakes the elements still buffered (`buffer`), rather than
-    /// following them.
-    overtake: bool,
-    /// Set when a failure was sent, so that an overtaking receiver sees it without the lock.
-    failed: AtomicBool,
 }
 
 impl<T> Shared<T> {
@@ -64,6 +59,9 @@ pub(crate) struct Sender<T> {
 /// The consuming half: the first stage of the downstream island.
 pub(crate) struct Receiver<T> {
     shared: Arc<Shared<T>>,
+    /// Whether a failure overtakes the elements still waiting in the buffer (`buffer`),
+    /// rather than following them.
+    overtake: bool,
     pulled: bool,
     local: VecDeque<T>,
     consumed: usize,
@@ -89,8 +87,6 @@ fn channel_with<T>(capacity: usize, overtake: bool) -> (Sender<T>, Receiver<T>) 
         capacity,
         cancelled: AtomicBool::new(false),
         pulled: AtomicBool::new(false),
-        overtake,
-        failed: AtomicBool::new(false),
     });
     (
         Sender {
@@ -100,6 +96,7 @@ fn channel_with<T>(capacity: usize, overtake: bool) -> (Sender<T>, Receiver<T>) 
         },
         Receiver {
             shared,
+            overtake,
             pulled: false,
             local: VecDeque::with_capacity(capacity),
             consumed: 0,
@@ -162,9 +159,6 @@ impl<T> Sender<T> {
         st.in_flight += n;
         self.room = self.shared.capacity - st.in_flight;
         if let Some(t) = terminal {
-            if matches!(t, Step::Failed(_)) {
-                self.shared.failed.store(true, Ordering::Release);
-            }
             st.terminal = Some(t);
             self.finished = true;
         }
@@ -182,7 +176,6 @@ impl<T> Drop for Sender<T> {
             let mut st = self.shared.lock();
             if st.terminal.is_none() {
                 st.terminal = Some(Step::Failed(StreamError::AbruptTermination));
-                self.shared.failed.store(true, Ordering::Release);
             }
             if let Some(w) = st.consumer.take() {
                 drop(st);
@@ -202,16 +195,6 @@ impl<T: Send + 'static> Pull<T> for Receiver<T> {
                 w.wake();
             }
         }
-        if self.shared.overtake && self.shared.failed.load(Ordering::Acquire) {
-            // As Akka's buffer (and its input boundaries): the failure goes first, and what
-            // is buffered is dropped.
-            self.local.clear();
-            let mut st = self.shared.lock();
-            st.queue.clear();
-            if let Some(t) = st.terminal.take() {
-                return Poll::Ready(t);
-            }
-        }
         let start = out.len();
         loop {
             if !self.local.is_empty() {
@@ -226,6 +209,13 @@ impl<T: Send + 'static> Pull<T> for Receiver<T> {
                 }
             }
             let mut st = self.shared.lock();
+            if self.overtake && matches!(st.terminal, Some(Step::Failed(_))) {
+                // As Akka's buffer: the failure goes first, and what waits in the buffer is
+                // dropped. (Checked here, where the lock is taken anyway, so that reading a
+                // batch already taken over costs nothing more.)
+                st.queue.clear();
+                return Poll::Ready(st.terminal.take().expect("checked"));
+            }
             if !st.queue.is_empty() {
                 std::mem::swap(&mut st.queue, &mut self.local);
                 continue;
