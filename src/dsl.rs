@@ -921,8 +921,9 @@ pub trait StreamOps: Sized {
     ///
     /// # Errors
     /// With `OverflowStrategy::Fail`, [`StreamError::BufferOverflow`] when an element arrives
-    /// while full. Under every strategy an upstream failure overtakes the buffered elements
-    /// (they are dropped), as in Akka.
+    /// while full. Under every strategy an upstream failure overtakes the elements waiting in
+    /// the buffer (they are dropped), as in Akka; with `BackPressure` a batch that downstream
+    /// has already taken over from the buffer still goes out first.
     ///
     /// # Panics
     /// If `size` is 0.
