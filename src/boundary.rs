@@ -59,6 +59,9 @@ pub(crate) struct Sender<T> {
 /// The consuming half: the first stage of the downstream island.
 pub(crate) struct Receiver<T> {
     shared: Arc<Shared<T>>,
+    /// Whether a failure overtakes the elements still waiting in the buffer (`buffer`),
+    /// rather than following them.
+    overtake: bool,
     pulled: bool,
     local: VecDeque<T>,
     consumed: usize,
@@ -67,6 +70,10 @@ pub(crate) struct Receiver<T> {
 
 /// A bounded boundary of `capacity` (at least 1) elements.
 pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    channel_with(capacity, false)
+}
+
+fn channel_with<T>(capacity: usize, overtake: bool) -> (Sender<T>, Receiver<T>) {
     let capacity = capacity.max(1);
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
@@ -89,6 +96,7 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         },
         Receiver {
             shared,
+            overtake,
             pulled: false,
             local: VecDeque::with_capacity(capacity),
             consumed: 0,
@@ -201,6 +209,13 @@ impl<T: Send + 'static> Pull<T> for Receiver<T> {
                 }
             }
             let mut st = self.shared.lock();
+            if self.overtake && matches!(st.terminal, Some(Step::Failed(_))) {
+                // As Akka's buffer: the failure goes first, and what waits in the buffer is
+                // dropped. (Checked here, where the lock is taken anyway, so that reading a
+                // batch already taken over costs nothing more.)
+                st.queue.clear();
+                return Poll::Ready(st.terminal.take().expect("checked"));
+            }
             if !st.queue.is_empty() {
                 std::mem::swap(&mut st.queue, &mut self.local);
                 continue;
@@ -329,7 +344,25 @@ pub(crate) fn boundary<T: Send + 'static>(
     up: BoxPull<T>,
     capacity: usize,
 ) -> Receiver<T> {
-    let (tx, rx) = channel(capacity);
+    boundary_with(m, up, capacity, false)
+}
+
+/// A [`boundary`] whose upstream failure overtakes the buffered elements (`buffer`).
+pub(crate) fn overtaking_boundary<T: Send + 'static>(
+    m: &mut Materializer,
+    up: BoxPull<T>,
+    capacity: usize,
+) -> Receiver<T> {
+    boundary_with(m, up, capacity, true)
+}
+
+fn boundary_with<T: Send + 'static>(
+    m: &mut Materializer,
+    up: BoxPull<T>,
+    capacity: usize,
+    overtake: bool,
+) -> Receiver<T> {
+    let (tx, rx) = channel_with(capacity, overtake);
     let cap = capacity.max(1);
     m.spawn_island(Producer {
         up: Some(up),

@@ -548,6 +548,72 @@ pub trait StreamOps: Sized {
         self.via_raw(move |_, up, _| ops::GroupedWithin::new(up, n, within))
     }
 
+    /// Like [`grouped_within`](StreamOps::grouped_within), but a group closes when its elements
+    /// weigh `max_weight` in total (each weighs `cost(&x)`), when it holds `max_number`
+    /// elements, or when `within` has passed since the previous group (Akka's
+    /// `groupedWeightedWithin`; pass `usize::MAX` for Akka's variant without `maxNumber`).
+    /// An element that does not fit starts the next group; an element heavier than
+    /// `max_weight` on its own forms a group by itself; elements that weigh nothing join a full
+    /// group while they are at hand.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// tokio::time::pause();
+    /// let out = Source::from_iter(vec![1u64, 2, 3, 4, 5, 6, 11, 7, 2])
+    ///     .grouped_weighted_within(10, 3, Duration::from_secs(30), |x| *x)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(
+    ///     out,
+    ///     vec![vec![1, 2, 3], vec![4, 5], vec![6], vec![11], vec![7, 2]]
+    /// );
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// As `grouped_within`: pulls upstream only while downstream pulls (at most `max_number`,
+    /// and at most 64, elements per pull); a closed group waits for demand.
+    ///
+    /// # Completion
+    /// When upstream completes, the open group, then a group of the element that did not fit,
+    /// go out before the completion.
+    ///
+    /// # Errors
+    /// An upstream failure drops the open group and fails the stream at once, as in Akka.
+    ///
+    /// # Supervision
+    /// A panic in `cost`: Stop fails the stream with [`StreamError::Panicked`]; Resume drops the
+    /// element and keeps the group; Restart drops the element and the group, and starts a new
+    /// window (as Akka).
+    ///
+    /// # Panics
+    /// If `max_weight` or `max_number` is 0 (Akka requires both to be positive).
+    fn grouped_weighted_within<C>(
+        self,
+        max_weight: u64,
+        max_number: usize,
+        within: std::time::Duration,
+        cost: C,
+    ) -> Self::Repr<Vec<Self::Out>, Self::Mat>
+    where
+        C: FnMut(&Self::Out) -> u64 + Clone + Send + Sync + 'static,
+    {
+        assert!(
+            max_weight > 0,
+            "grouped_weighted_within: max_weight must be at least 1"
+        );
+        assert!(
+            max_number > 0,
+            "grouped_weighted_within: max_number must be at least 1"
+        );
+        self.via_raw(move |_, up, a| {
+            ops::GroupedWeightedWithin::new(up, max_weight, max_number, within, cost.clone(), a)
+        })
+    }
+
     /// Passes elements for `d` after the stream starts, then completes and cancels upstream
     /// (Akka's `takeWithin`).
     ///
@@ -714,8 +780,9 @@ pub trait StreamOps: Sized {
     /// ```
     ///
     /// # Supervision
-    /// A panic in `f`: Stop fails; Resume drops the element and keeps the state; Restart drops it
-    /// and calls `create` again.
+    /// A panic in `f`: Stop fails; Resume drops the element and keeps the state; Restart drops
+    /// it, closes the old state with `on_complete` (emitting what it returns, as Pekko's
+    /// `statefulMap`) and calls `create` again.
     fn stateful_map<S, T, C, F, D>(
         self,
         create: C,
@@ -755,7 +822,8 @@ pub trait StreamOps: Sized {
     ///
     /// # Back pressure
     /// Pulls from upstream only while fewer than `parallelism` futures are in flight or done but
-    /// not yet emitted.
+    /// not yet emitted. A slot freed by an emitted result is refilled at once, as in Akka, so
+    /// up to `parallelism` futures keep running while downstream holds its demand.
     ///
     /// # Errors
     /// An upstream failure fails the stage at once, dropping in-flight futures (as in Akka),
@@ -853,7 +921,9 @@ pub trait StreamOps: Sized {
     ///
     /// # Errors
     /// With `OverflowStrategy::Fail`, [`StreamError::BufferOverflow`] when an element arrives
-    /// while full.
+    /// while full. Under every strategy an upstream failure overtakes the elements waiting in
+    /// the buffer (they are dropped), as in Akka; with `BackPressure` a batch that downstream
+    /// has already taken over from the buffer still goes out first.
     ///
     /// # Panics
     /// If `size` is 0.
@@ -862,7 +932,7 @@ pub trait StreamOps: Sized {
         self.via_mat(
             Flow::from_fn(move |m, up, a| {
                 let out: BoxPull<Self::Out> = if strategy == OverflowStrategy::BackPressure {
-                    Box::new(boundary::boundary(m, up, size))
+                    Box::new(boundary::overtaking_boundary(m, up, size))
                 } else {
                     let policy = ops::BufferPolicy {
                         queue: std::collections::VecDeque::with_capacity(size),
@@ -989,6 +1059,66 @@ pub trait StreamOps: Sized {
         )
     }
 
+    /// Like [`batch`](StreamOps::batch), but each element weighs `cost(&x)` and an aggregate
+    /// holds at most `max` in total (Akka's `batchWeighted`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let out = Source::from_iter(vec!["ab", "cde", "f", "ghij"])
+    ///     .batch_weighted(4, |s: &&str| s.len() as u64, |s| s.to_string(), |acc, s| acc + s)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// // However the elements were grouped, nothing is lost or reordered.
+    /// assert_eq!(out.concat(), "abcdefghij");
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Never while the aggregate has room: upstream runs on its own island and is pulled while
+    /// downstream is busy. An element that would take the aggregate past `max` is held back,
+    /// and upstream with it, until downstream takes the aggregate; it then seeds the next one.
+    /// An element heavier than `max` on its own forms an aggregate by itself.
+    ///
+    /// # Completion
+    /// When upstream completes, the aggregate and then the held-back element go out before the
+    /// completion.
+    ///
+    /// # Errors
+    /// An upstream failure overtakes the aggregate not yet emitted, which is dropped (as in
+    /// Akka).
+    ///
+    /// # Supervision
+    /// A panic in `cost`, `seed` or `f` under Stop fails the stream; Resume drops the element
+    /// and keeps the aggregate; Restart drops the element, the aggregate and a held-back
+    /// element.
+    fn batch_weighted<S, C, Seed, F>(
+        self,
+        max: u64,
+        cost: C,
+        seed: Seed,
+        f: F,
+    ) -> Self::Repr<S, Self::Mat>
+    where
+        S: Clone + Send + 'static,
+        C: FnMut(&Self::Out) -> u64 + Clone + Send + Sync + 'static,
+        Seed: FnMut(Self::Out) -> S + Clone + Send + Sync + 'static,
+        F: FnMut(S, Self::Out) -> S + Clone + Send + Sync + 'static,
+    {
+        self.via_mat(
+            Flow::from_fn(move |m, up, a| {
+                let policy =
+                    ops::BatchWeightedPolicy::new(max, cost.clone(), seed.clone(), f.clone());
+                (
+                    ops::decouple(m, up, policy, Supervisor::new("batch_weighted", a)),
+                    (),
+                )
+            }),
+            Keep::left,
+        )
+    }
+
     /// While upstream is slower than downstream, extrapolates from the latest element with the
     /// iterator `f(x)` (Akka's `expand`). Completes when upstream completes, once the latest
     /// element has been emitted.
@@ -1009,8 +1139,9 @@ pub trait StreamOps: Sized {
     /// ```
     ///
     /// # Supervision
-    /// A panic in `f`: Stop fails the stream with [`StreamError::Panicked`]; Resume and Restart
-    /// drop the element and go on extrapolating the previous one. A panic in the iterator: Stop
+    /// A panic in `f`: Stop fails the stream with [`StreamError::Panicked`]; Resume drops the
+    /// element and goes on extrapolating the previous one; Restart drops both, so nothing is
+    /// emitted until the next element arrives (as Pekko). A panic in the iterator: Stop
     /// fails the stream; Resume and Restart drop the iterator and wait for the next element.
     fn expand<T, I, F>(self, f: F) -> Self::Repr<T, Self::Mat>
     where

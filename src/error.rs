@@ -74,6 +74,14 @@ pub enum StreamError {
         /// Its timeout.
         after: std::time::Duration,
     },
+    /// An operator was given an argument it cannot work with, found when the stream runs
+    /// (Akka's `IllegalArgumentException`: `Source::cycle` of an empty iterator).
+    InvalidArgument {
+        /// The operator.
+        stage: &'static str,
+        /// What is wrong.
+        problem: &'static str,
+    },
 }
 
 impl StreamError {
@@ -138,6 +146,9 @@ impl fmt::Display for StreamError {
             }
             StreamError::Timeout { stage, after } => {
                 write!(f, "`{stage}` timed out after {after:?}")
+            }
+            StreamError::InvalidArgument { stage, problem } => {
+                write!(f, "invalid argument to `{stage}`: {problem}")
             }
         }
     }

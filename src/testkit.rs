@@ -370,6 +370,18 @@ impl<T: Send + 'static> Future for ProbeSinkDriver<T> {
                 }
                 if st.requested == 0 {
                     st.waker = Some(cx.waker().clone());
+                    drop(st);
+                    // As a Reactive Streams subscriber, the probe hears of completion without
+                    // demand, from an upstream that can tell (one with nothing left to deliver).
+                    if up.poll_complete(cx).is_ready() {
+                        let mut st = lock(&this.shared.state);
+                        st.events.push_back(Event::Complete);
+                        st.terminated = true;
+                        this.shared.notify.notify_one();
+                        drop(st);
+                        this.up = None;
+                        return Poll::Ready(());
+                    }
                     return Poll::Pending;
                 }
                 usize::try_from(st.requested.min(1 << 16)).unwrap_or(1 << 16)

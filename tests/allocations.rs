@@ -55,6 +55,10 @@ fn per_element_growth<F>(graph: F) -> usize
 where
     F: Fn(u64) -> RunnableGraph<Completion<u64>> + Copy,
 {
+    // The counter is global: a test measuring while another runs on a parallel test thread
+    // would count the other's allocations too.
+    static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _alone = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
     // Warm up lazily initialised statics (tracing callsites, thread locals).
     allocations(100, graph);
     let short = allocations(1_000, graph);

@@ -324,9 +324,15 @@ async fn completion_leaves_no_task_or_stage_behind() {
 #[tokio::test(start_paused = true)]
 async fn upstream_failure_leaves_no_task_or_stage_behind() {
     let token = Token::new();
-    let failing = Source::range(1, 50)
-        .throttle(10, ms(10), 10)
-        .concat(Source::failed(StreamError::failed(Boom)));
+    // The failure comes after the throttled elements (a `concat` of `Source::failed` would
+    // fail at once, as in Pekko).
+    let failing = Source::range(1, 51).throttle(10, ms(10), 10).try_map(|x| {
+        if x == 51 {
+            Err(Boom)
+        } else {
+            Ok(x)
+        }
+    });
     let graph = three_islands(failing, &token);
     assert_nothing_left(graph, &token, |out| assert!(is_boom(&out.unwrap_err()))).await;
 }

@@ -1712,6 +1712,40 @@ async fn balance_gives_an_output_without_demand_nothing_beyond_its_buffer() {
     assert!(out2.windows(2).all(|w| w[0] < w[1]), "{out2:?}");
 }
 
+/// Pekko's `GraphBalanceSpec` "cancel upstream when any downstream cancel if eagerCancel is
+/// true": the other output completes.
+#[tokio::test(start_paused = true)]
+async fn balance_eager_cancel_cancels_upstream_when_any_output_cancels() {
+    let (src, sinks) = fan_out(Balance::<i32>::eager_cancel(2), Attributes::input_buffer(1));
+    sinks[0].request(1);
+    src.send_next(1).await;
+    sinks[0].expect_next(1).await;
+    sinks[1].request(1);
+    src.send_next(2).await;
+    sinks[1].expect_next(2).await;
+    sinks[1].cancel();
+    src.expect_cancellation().await;
+    sinks[0].request(1);
+    sinks[0].expect_complete().await;
+}
+
+/// Without `eager_cancel`, upstream is cancelled only when every output has cancelled
+/// ("cancel upstream when all downstreams cancel if eagerCancel is false").
+#[tokio::test(start_paused = true)]
+async fn balance_cancels_upstream_only_when_every_output_cancelled() {
+    let (src, sinks) = fan_out(Balance::<i32>::new(2), Attributes::input_buffer(1));
+    sinks[0].request(1);
+    src.send_next(1).await;
+    sinks[0].expect_next(1).await;
+    sinks[1].cancel();
+    expect_not_cancelled(&src).await;
+    sinks[0].request(1);
+    src.send_next(2).await;
+    sinks[0].expect_next(2).await;
+    sinks[0].cancel();
+    src.expect_cancellation().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn balance_wait_for_all_downstreams_holds_elements_until_every_output_asked() {
     let (src, sinks) = fan_out(
@@ -1995,8 +2029,10 @@ async fn unzip_emits_only_when_both_outputs_have_room() {
     right.expect_next(20).await;
 }
 
+/// Pekko's `GraphUnzipSpec` "produce to right downstream even though left downstream cancels"
+/// (and the mirror case): the other output goes on; upstream is cancelled when both have.
 #[tokio::test(start_paused = true)]
-async fn unzip_cancels_upstream_when_either_output_cancels() {
+async fn unzip_goes_on_with_the_other_output_when_one_cancels() {
     for cancel_left in [true, false] {
         let (src, left, right) = fan_out2(Unzip::<i32, i32>::pairs(), Attributes::input_buffer(1));
         left.request(10);
@@ -2004,29 +2040,34 @@ async fn unzip_cancels_upstream_when_either_output_cancels() {
         src.send_next((1, 10)).await;
         left.expect_next(1).await;
         right.expect_next(10).await;
-        if cancel_left {
-            left.cancel();
-            src.expect_cancellation().await;
-            right.expect_complete().await;
+        let (gone, other, expected) = if cancel_left {
+            (&left, &right, 20)
         } else {
-            right.cancel();
-            src.expect_cancellation().await;
-            left.expect_complete().await;
-        }
+            (&right, &left, 2)
+        };
+        gone.cancel();
+        src.send_next((2, 20)).await;
+        other.expect_next(expected).await;
+        expect_not_cancelled(&src).await;
+        other.cancel();
+        src.expect_cancellation().await;
     }
 }
 
 #[tokio::test(start_paused = true)]
-async fn unzip_cancels_upstream_when_an_output_cancels_while_the_other_is_back_pressured() {
+async fn unzip_cancellation_of_an_output_frees_a_back_pressured_other() {
     let (src, left, right) = fan_out2(Unzip::<i32, i32>::pairs(), Attributes::input_buffer(1));
     right.request(1);
     src.send_next((1, 10)).await;
     right.expect_next(10).await;
-    // The left output never requested and is full; the right one cancels.
+    // The left output never requested and is full; the right one cancels: the left one goes
+    // on alone.
     right.cancel();
-    src.expect_cancellation().await;
-    left.request(2);
+    left.request(3);
     left.expect_next(1).await;
+    src.send_next((2, 20)).await;
+    left.expect_next(2).await;
+    src.send_complete();
     left.expect_complete().await;
 }
 

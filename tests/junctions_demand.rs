@@ -172,7 +172,7 @@ async fn fan_in_junctions_without_inputs_complete_at_once() {
     use weir::junctions::{Concat, Interleave, Merge, MergeLatest, ZipN};
     assert!(without_inputs(Merge::new(0)).await.unwrap().is_empty());
     assert!(without_inputs(Concat::new(0)).await.unwrap().is_empty());
-    assert!(without_inputs(Interleave::new(0, 0, false))
+    assert!(without_inputs(Interleave::new(0, 1, false))
         .await
         .unwrap()
         .is_empty());

@@ -794,3 +794,92 @@ async fn detach_cancellation_and_failure_cross() {
     src.send_error(StreamError::failed(Boom));
     assert!(is_boom(&sink.expect_error().await));
 }
+
+// ---------------------------------------------------------------------------------------------
+// batch_weighted (Pekko's FlowBatchWeightedSpec)
+// ---------------------------------------------------------------------------------------------
+
+/// "Not aggregate heavy elements": each element weighs more than `max`, so each is a batch of
+/// its own, and one waiting element back-pressures upstream.
+#[tokio::test(start_paused = true)]
+async fn batch_weighted_does_not_aggregate_heavy_elements() {
+    let (src, sink) = TestSource::<u32>::probe()
+        .batch_weighted(3, |_| 4, |x| x, |a, b| a + b)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    src.send_next(1).await;
+    src.send_next(2).await;
+    settle().await;
+    assert_eq!(
+        src.pending_demand(),
+        0,
+        "the waiting element holds upstream back"
+    );
+    sink.request(1);
+    sink.expect_next(1).await;
+    src.send_next(3).await;
+    sink.expect_no_message(ms(500)).await;
+    sink.request(2);
+    sink.expect_next(2).await;
+    sink.expect_next(3).await;
+}
+
+/// Light elements are aggregated up to `max` in total; the element that does not fit seeds
+/// the next aggregate.
+#[tokio::test(start_paused = true)]
+async fn batch_weighted_aggregates_up_to_max_weight() {
+    let (src, sink) = TestSource::<u32>::probe()
+        .batch_weighted(5, |x| u64::from(*x), |x| vec![x], push)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    for x in [1, 2, 2, 3] {
+        src.send_next(x).await;
+    }
+    settle().await;
+    // 1 + 2 + 2 = 5 fills the first aggregate; 3 waits and holds upstream back.
+    assert_eq!(
+        src.pending_demand(),
+        0,
+        "the waiting element holds upstream back"
+    );
+    sink.request(1);
+    sink.expect_next(vec![1, 2, 2]).await;
+    src.send_next(1).await;
+    src.send_complete();
+    sink.request(2);
+    sink.expect_next(vec![3, 1]).await;
+    sink.expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_weighted_failure_overtakes_the_aggregate() {
+    let (src, sink) = TestSource::<u32>::probe()
+        .batch_weighted(10, |_| 1, |x| vec![x], push)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    src.send_next(1).await;
+    src.send_next(2).await;
+    src.send_error(StreamError::failed(Boom));
+    settle().await;
+    sink.request(1);
+    assert!(is_boom(&sink.expect_error().await));
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_weighted_resume_drops_an_element_whose_cost_panics() {
+    let out = Source::from_iter(vec![1u32, 2, 0, 3])
+        .batch_weighted(
+            100,
+            |x| {
+                assert!(*x != 0, "zero");
+                1
+            },
+            |x| vec![x],
+            push,
+        )
+        .with_attributes(Attributes::supervision(weir::Decider::resuming()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out.concat(), vec![1, 2, 3]);
+}

@@ -215,3 +215,131 @@ async fn timeouts_pass_upstream_failures_and_start_afresh_in_every_run() {
         assert_eq!(out, vec![1, 2, 3], "each run has its own 100 ms");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// grouped_weighted_within (Pekko's FlowGroupedWithinSpec, the groupedWeightedWithin cases)
+// ---------------------------------------------------------------------------------------------
+
+/// "group by max weight and max number of elements reached".
+#[tokio::test(start_paused = true)]
+async fn grouped_weighted_within_splits_by_weight_and_by_number() {
+    let out = Source::from_iter(vec![1u64, 2, 3, 4, 5, 6, 11, 7, 2])
+        .grouped_weighted_within(10, 3, Duration::from_secs(30), |x| *x)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![vec![1, 2, 3], vec![4, 5], vec![6], vec![11], vec![7, 2]]
+    );
+}
+
+/// "not drop a pending last element on upstream finish".
+#[tokio::test(start_paused = true)]
+async fn grouped_weighted_within_keeps_the_element_that_did_not_fit_at_completion() {
+    let (src, sink) = TestSource::<u64>::probe()
+        .grouped_weighted_within(5, usize::MAX, ms(50), |x| *x)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(1);
+    for x in [1, 2, 3] {
+        src.send_next(x).await;
+    }
+    src.send_complete();
+    sink.expect_next(vec![1, 2]).await;
+    sink.expect_no_message(ms(100)).await;
+    sink.request(1);
+    sink.expect_next(vec![3]).await;
+    sink.expect_complete().await;
+}
+
+/// "append zero weighted elements to a full group before timeout received": weightless
+/// elements at hand join a group that is full by weight.
+#[tokio::test(start_paused = true)]
+async fn grouped_weighted_within_appends_weightless_elements_to_a_full_group() {
+    let (src, sink) = TestSource::<&'static str>::probe()
+        .grouped_weighted_within(5, usize::MAX, ms(50), |s| s.len() as u64)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    for s in ["333", "22", "", "", ""] {
+        src.send_unrequested(s);
+    }
+    sink.request(1);
+    sink.expect_next(vec!["333", "22", "", "", ""]).await;
+    src.send_unrequested("");
+    src.send_unrequested("");
+    src.send_complete();
+    sink.request(1);
+    sink.expect_next(vec!["", ""]).await;
+    sink.expect_complete().await;
+}
+
+/// "not emit an empty group if first element is heavier than maxWeight".
+#[tokio::test(start_paused = true)]
+async fn grouped_weighted_within_emits_a_heavy_first_element_alone_at_once() {
+    let (src, sink) = TestSource::<u64>::probe()
+        .grouped_weighted_within(10, usize::MAX, ms(50), |x| *x)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(1);
+    src.send_next(11).await;
+    sink.expect_next(vec![11]).await;
+    src.send_complete();
+    sink.request(1);
+    sink.expect_complete().await;
+}
+
+/// "handle zero cost function to get only timed based grouping without limit".
+#[tokio::test(start_paused = true)]
+async fn grouped_weighted_within_with_weightless_elements_groups_by_time() {
+    let (src, sink) = TestSource::<&'static str>::probe()
+        .grouped_weighted_within(1, usize::MAX, ms(100), |_| 0)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(1);
+    for s in ["333", "22", "333", "22"] {
+        src.send_next(s).await;
+    }
+    sink.expect_no_message(ms(50)).await;
+    sink.expect_next(vec!["333", "22", "333", "22"]).await;
+    src.send_complete();
+    sink.request(1);
+    sink.expect_complete().await;
+}
+
+/// The supervision cases: Resume drops the element whose cost panics and keeps the group;
+/// Restart drops the group too.
+#[tokio::test(start_paused = true)]
+async fn grouped_weighted_within_resume_and_restart_on_a_panicking_cost() {
+    let cost = |x: &u64| {
+        assert!(*x != 0, "zero");
+        *x
+    };
+    let run = |decider| {
+        Source::from_iter(vec![1u64, 2, 0, 3, 4])
+            .grouped_weighted_within(100, 3, Duration::from_secs(30), cost)
+            .with_attributes(weir::Attributes::supervision(decider))
+            .run_with(Sink::seq())
+    };
+    let resumed = run(weir::Decider::resuming()).await.unwrap();
+    assert_eq!(resumed, vec![vec![1, 2, 3], vec![4]]);
+    let restarted = run(weir::Decider::restarting()).await.unwrap();
+    assert_eq!(restarted, vec![vec![3, 4]]);
+    let stopped = Source::from_iter(vec![1u64, 0])
+        .grouped_weighted_within(100, 3, Duration::from_secs(30), cost)
+        .run_with(Sink::seq())
+        .await;
+    assert!(matches!(stopped, Err(StreamError::Panicked { .. })));
+}
+
+#[tokio::test(start_paused = true)]
+async fn grouped_weighted_within_failure_drops_the_open_group() {
+    let (src, sink) = TestSource::<u64>::probe()
+        .grouped_weighted_within(100, 10, Duration::from_secs(30), |x| *x)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(1);
+    src.send_next(1).await;
+    src.send_error(StreamError::failed(Boom));
+    assert!(is_boom(&sink.expect_error().await));
+}

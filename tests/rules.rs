@@ -111,11 +111,13 @@ impl Op {
     }
 
     /// Whether an upstream failure fails the stage at once, dropping elements it holds (as in
-    /// Akka: `mapAsync`, `flatMapConcat` and the decoupled stages let a failure overtake).
+    /// Akka: `mapAsync`, `flatMapConcat`, `buffer` and the decoupled stages let a failure
+    /// overtake).
     fn drops_on_failure(&self) -> bool {
         matches!(
             self,
             Op::MapAsync { .. }
+                | Op::Buffer(_, OverflowStrategy::BackPressure)
                 | Op::MapAsyncUnordered { .. }
                 | Op::FlatMapConcat(_)
                 | Op::Expand(1)

@@ -899,3 +899,96 @@ async fn foreach_async_a_slow_future_does_not_hold_back_later_ones() {
         .unwrap();
     assert_eq!(*finished.lock().unwrap(), vec![2, 3, 4, 1]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// forall / exists (Pekko's SinkSpec "The forall sink", "The exists sink")
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn forall_is_true_when_every_element_matches_and_for_an_empty_stream() {
+    assert!(Source::range(1, 4)
+        .run_with(Sink::forall(|x| *x > 0))
+        .await
+        .unwrap());
+    assert!(Source::<i32>::empty()
+        .run_with(Sink::forall(|x| *x > 2))
+        .await
+        .unwrap());
+}
+
+#[tokio::test(start_paused = true)]
+async fn forall_is_false_at_the_first_mismatch_and_cancels_upstream() {
+    let (src, verdict) = TestSource::<i32>::probe()
+        .to_mat(Sink::forall(|x| *x < 3), Keep::both)
+        .run();
+    src.send_next(1).await;
+    src.send_next(3).await;
+    src.expect_cancellation().await;
+    assert!(!verdict.await.unwrap());
+}
+
+#[tokio::test]
+async fn forall_fails_with_the_stream() {
+    let out = failing_after_elements("forall")
+        .run_with(Sink::forall(|x| *x > 0))
+        .await;
+    assert_boom(&out.unwrap_err(), "forall");
+}
+
+#[tokio::test]
+async fn forall_restart_skips_an_element_whose_predicate_panics() {
+    let sink = Sink::forall(|x: &i32| {
+        assert!(*x != 2, "two");
+        *x > 0
+    })
+    .with_attributes(Attributes::supervision(Decider::restarting()));
+    assert!(Source::range(1, 2).run_with(sink).await.unwrap());
+    let out = Source::range(1, 2)
+        .run_with(Sink::forall(|x: &i32| {
+            assert!(*x != 2, "two");
+            true
+        }))
+        .await;
+    assert!(matches!(out, Err(StreamError::Panicked { stage, .. }) if stage == "forall"));
+}
+
+#[tokio::test]
+async fn exists_is_true_at_the_first_match_and_false_otherwise() {
+    assert!(Source::range(1, 4)
+        .run_with(Sink::exists(|x| *x > 2))
+        .await
+        .unwrap());
+    assert!(!Source::range(1, 4)
+        .run_with(Sink::exists(|x| *x > 5))
+        .await
+        .unwrap());
+    assert!(!Source::<i32>::empty()
+        .run_with(Sink::exists(|x| *x > 2))
+        .await
+        .unwrap());
+}
+
+#[tokio::test(start_paused = true)]
+async fn exists_cancels_upstream_at_the_first_match() {
+    let (src, verdict) = TestSource::<i32>::probe()
+        .to_mat(Sink::exists(|x| *x == 2), Keep::both)
+        .run();
+    src.send_next(1).await;
+    src.send_next(2).await;
+    src.expect_cancellation().await;
+    assert!(verdict.await.unwrap());
+}
+
+#[tokio::test]
+async fn exists_fails_with_the_stream_and_restart_skips_a_panicking_predicate() {
+    let out = failing_after_elements("exists")
+        .run_with(Sink::exists(|x| *x > 100))
+        .await;
+    assert_boom(&out.unwrap_err(), "exists");
+    let sink = Sink::exists(|x: &i32| {
+        assert!(*x != 2, "two");
+        *x > 2
+    })
+    .with_attributes(Attributes::supervision(Decider::restarting()));
+    assert!(Source::range(1, 3).run_with(sink).await.unwrap());
+}

@@ -369,6 +369,14 @@ pub enum GraphError {
         /// What is wrong.
         problem: &'static str,
     },
+    /// A junction was given an argument it cannot work with (Akka's `require` failing with an
+    /// `IllegalArgumentException` when the stage is created).
+    InvalidArgument {
+        /// The junction's name.
+        node: &'static str,
+        /// What is wrong.
+        problem: &'static str,
+    },
 }
 
 impl fmt::Display for GraphError {
@@ -395,6 +403,9 @@ impl fmt::Display for GraphError {
                 port,
                 problem,
             } => write!(f, "stage `{stage}` has an invalid port `{port}`: {problem}"),
+            GraphError::InvalidArgument { node, problem } => {
+                write!(f, "invalid argument to `{node}`: {problem}")
+            }
         }
     }
 }

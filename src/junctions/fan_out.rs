@@ -5,7 +5,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::boundary::{Cancelled, Sender};
-use crate::stage::{pull_guarded, BoxPull, Step};
+use crate::stage::{pull_guarded, BoxPull, Step, Supervisor};
+use crate::supervision::Directive;
 use crate::StreamError;
 
 /// Where elements go. `demand` says how many elements may be pulled now given each output's
@@ -262,6 +263,7 @@ impl<T: Clone + Send + 'static> Router<T> for BroadcastRouter {
 /// outputs that signalled demand in FIFO order, which amounts to the same).
 pub(crate) struct BalanceRouter {
     pub(crate) wait_for_all_downstreams: bool,
+    pub(crate) eager_cancel: bool,
     pub(crate) started: bool,
     pub(crate) next: usize,
 }
@@ -297,6 +299,14 @@ impl<T: Send + 'static> Router<T> for BalanceRouter {
         batches[i].push(x);
         Ok(())
     }
+
+    fn should_stop(&self, rooms: &[Option<usize>]) -> bool {
+        if self.eager_cancel {
+            rooms.iter().any(Option::is_none)
+        } else {
+            rooms.iter().all(Option::is_none)
+        }
+    }
 }
 
 /// Partition: each element to the output `f` picks; an index out of range fails the stream.
@@ -309,6 +319,8 @@ pub(crate) struct PartitionRouter<T, F> {
     pub(crate) outputs: usize,
     /// An element whose output had no room, and that output.
     pub(crate) held: Option<(usize, T)>,
+    /// Decides what an index out of range or a panic in `f` does.
+    pub(crate) sup: Supervisor,
 }
 
 impl<T: Send + 'static, F: FnMut(&T) -> usize + Send + 'static> Router<T>
@@ -336,13 +348,21 @@ impl<T: Send + 'static, F: FnMut(&T) -> usize + Send + 'static> Router<T>
         rooms: &mut [Option<usize>],
         batches: &mut [Vec<T>],
     ) -> Result<(), StreamError> {
-        let i = (self.f)(&x);
-        if i >= self.outputs {
-            return Err(StreamError::PartitionOutOfBounds {
+        let f = &mut self.f;
+        let picked = match self.sup.call(|| f(&x)) {
+            Ok(i) if i < self.outputs => Ok(i),
+            Ok(i) => Err(StreamError::PartitionOutOfBounds {
                 index: i,
                 outputs: self.outputs,
-            });
-        }
+            }),
+            Err(e) => Err(e),
+        };
+        let i = match picked {
+            Ok(i) => i,
+            // As Akka's Partition: Resume and Restart drop the element and go on.
+            Err(e) if self.sup.decide(&e) != Directive::Stop => return Ok(()),
+            Err(e) => return Err(e),
+        };
         match rooms[i].as_mut() {
             Some(0) => self.held = Some((i, x)),
             Some(r) => {
@@ -392,9 +412,7 @@ where
     type Out = A;
 
     fn demand(&self, rooms: &[Option<usize>], _pulled: &[bool]) -> usize {
-        if rooms.iter().any(Option::is_none) {
-            return 0;
-        }
+        // A cancelled output no longer holds the other back.
         rooms.iter().flatten().copied().min().unwrap_or(0)
     }
 
@@ -408,10 +426,6 @@ where
         batches[0].push(a);
         batches[1].push(b);
         Ok(())
-    }
-
-    fn should_stop(&self, rooms: &[Option<usize>]) -> bool {
-        rooms.iter().any(Option::is_none)
     }
 }
 

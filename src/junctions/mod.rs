@@ -17,7 +17,7 @@ pub(crate) use fan_out::{
 use crate::boundary;
 use crate::builder::{take_pull, AnyMat, AnyPull, GraphBuilder, In, NodeImpl, Out};
 use crate::ops;
-use crate::stage::BoxPull;
+use crate::stage::{BoxPull, Supervisor};
 
 /// Something that adds itself to a [`GraphBuilder`] and returns its ports.
 pub trait Junction {
@@ -150,7 +150,11 @@ fn fan_out<I, O, F>(
 where
     I: Send + 'static,
     O: Send + 'static,
-    F: Fn(BoxPull<I>, Vec<boundary::Sender<O>>) -> futures::future::BoxFuture<'static, ()>
+    F: Fn(
+            BoxPull<I>,
+            Vec<boundary::Sender<O>>,
+            &crate::Attributes,
+        ) -> futures::future::BoxFuture<'static, ()>
         + Send
         + Sync
         + 'static,
@@ -165,9 +169,10 @@ where
             .map(|rx| Box::new(Box::new(rx) as BoxPull<O>) as AnyPull)
             .collect();
         let make = make.clone();
+        let attrs = a.clone();
         let attach: crate::builder::Attach = Box::new(move |m, mut ins| {
             let up = take_pull::<I>(&mut ins, 0);
-            m.spawn_island(make(up, txs));
+            m.spawn_island(make(up, txs, &attrs));
         });
         (outs, attach, no_mat())
     }));
@@ -374,6 +379,9 @@ impl<T: Clone + Send + 'static> Junction for MergeLatest<T> {
 junction_struct!(
     /// Takes `segment_size` elements from each input in turn (Akka's `Interleave`). With
     /// `eager_close` it completes when any input completes; otherwise it goes on with the rest.
+    /// A `segment_size` of 0 makes the graph's `build` fail with
+    /// [`GraphError::InvalidArgument`](crate::builder::GraphError::InvalidArgument), as Akka
+    /// rejects it when the stage is created.
     Interleave { n: usize, segment_size: usize, eager_close: bool }
 );
 
@@ -393,6 +401,12 @@ impl<T: Send + 'static> Junction for Interleave<T> {
     type Shape = UniformFanInShape<T, T>;
     fn add_to(self, b: &mut GraphBuilder) -> Self::Shape {
         let (seg, eager) = (self.segment_size, self.eager_close);
+        if seg == 0 {
+            b.report(crate::builder::GraphError::InvalidArgument {
+                node: "interleave",
+                problem: "segment_size must be at least 1",
+            });
+        }
         fan_in(b, "interleave", self.n, move |ins| {
             Box::new(ops::Interleave::new(ins, seg, eager))
         })
@@ -744,6 +758,10 @@ junction_struct!(
     /// Emits each element to every output, only when all outputs have room (Akka's
     /// `Broadcast`). A cancelled output is dropped from the set; the junction cancels upstream
     /// when all outputs cancelled, or the first one with `eager_cancel`.
+    ///
+    /// Unlike Akka, whose `Broadcast` emits only when every output has asked, each output has
+    /// a buffer of `input_buffer` elements that is filled ahead of its demand (so that the
+    /// outputs run in parallel with the junction); `input_buffer(1)` comes closest to Akka.
     Broadcast { n: usize, eager_cancel: bool }
 );
 
@@ -771,7 +789,7 @@ impl<T: Clone + Send + 'static> Junction for Broadcast<T> {
     type Shape = UniformFanOutShape<T, T>;
     fn add_to(self, b: &mut GraphBuilder) -> Self::Shape {
         let eager = self.eager_cancel;
-        fan_out(b, "broadcast", self.n, move |up, txs| {
+        fan_out(b, "broadcast", self.n, move |up, txs, _| {
             Box::pin(FanOut::new(
                 up,
                 txs,
@@ -785,25 +803,60 @@ impl<T: Clone + Send + 'static> Junction for Broadcast<T> {
 
 junction_struct!(
     /// Sends each element to the next output with room, in turn (Akka's `Balance`). With
-    /// `wait_for_all_downstreams` nothing is sent until every output has asked once.
-    Balance { n: usize, wait_for_all_downstreams: bool }
+    /// `wait_for_all_downstreams` nothing is sent until every output has asked once. A cancelled
+    /// output is left out; upstream is cancelled when every output has cancelled, or the first
+    /// one with `eager_cancel` (the other outputs then complete).
+    ///
+    /// Unlike Akka, which serves outputs in the order their demand arrived, elements go in
+    /// turn to the outputs with room in their buffer of `input_buffer` elements, ahead of
+    /// their demand; `input_buffer(1)` comes closest to Akka.
+    Balance { n: usize, wait_for_all_downstreams: bool, eager_cancel: bool }
 );
 
 impl<T> Balance<T> {
     /// A balance over `n` outputs.
     pub fn new(n: usize) -> Self {
-        Balance {
-            n,
-            wait_for_all_downstreams: false,
-            _t: PhantomData,
-        }
+        Balance::with_settings(n, false, false)
     }
 
     /// A balance that waits until every output has demand before the first element.
     pub fn wait_for_all_downstreams(n: usize) -> Self {
+        Balance::with_settings(n, true, false)
+    }
+
+    /// A balance that cancels upstream, and completes its other outputs, as soon as any output
+    /// cancels (Akka's `eagerCancel = true`).
+    ///
+    /// ```
+    /// use weir::builder::GraphBuilder;
+    /// use weir::junctions::Balance;
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let mut b = GraphBuilder::new();
+    /// let balance = b.add(Balance::<u32>::eager_cancel(2));
+    /// let src = b.add_source(Source::repeat(1));
+    /// b.connect(src, balance.inlet);
+    /// let (first, k) = b.add_sink_mat(Sink::head());
+    /// let (rest, k2) = b.add_sink_mat(Sink::ignore());
+    /// b.connect(balance.outs[0], first);
+    /// b.connect(balance.outs[1], rest);
+    /// let (head, ignored) = b.build(move |m| (m.take(k), m.take(k2))).unwrap().run();
+    /// // `head` cancels after one element; the endless source is cancelled and the other
+    /// // output completes.
+    /// assert_eq!(head.await.unwrap(), 1);
+    /// assert!(ignored.await.is_ok());
+    /// # }
+    /// ```
+    pub fn eager_cancel(n: usize) -> Self {
+        Balance::with_settings(n, false, true)
+    }
+
+    /// A balance with both of Akka's settings.
+    pub fn with_settings(n: usize, wait_for_all_downstreams: bool, eager_cancel: bool) -> Self {
         Balance {
             n,
-            wait_for_all_downstreams: true,
+            wait_for_all_downstreams,
+            eager_cancel,
             _t: PhantomData,
         }
     }
@@ -812,13 +865,14 @@ impl<T> Balance<T> {
 impl<T: Send + 'static> Junction for Balance<T> {
     type Shape = UniformFanOutShape<T, T>;
     fn add_to(self, b: &mut GraphBuilder) -> Self::Shape {
-        let wait = self.wait_for_all_downstreams;
-        fan_out(b, "balance", self.n, move |up, txs| {
+        let (wait, eager) = (self.wait_for_all_downstreams, self.eager_cancel);
+        fan_out(b, "balance", self.n, move |up, txs, _| {
             Box::pin(FanOut::new(
                 up,
                 txs,
                 BalanceRouter {
                     wait_for_all_downstreams: wait,
+                    eager_cancel: eager,
                     started: false,
                     next: 0,
                 },
@@ -830,11 +884,18 @@ impl<T: Send + 'static> Junction for Balance<T> {
 /// Sends each element to the output its function picks (Akka's `Partition`); an index out of
 /// range fails the stream with [`StreamError::PartitionOutOfBounds`](crate::StreamError).
 ///
+/// # Supervision
+/// An index out of range, or a panic in the function, is handed to the decider of the graph's
+/// [`Attributes::supervision`](crate::Attributes::supervision): Stop fails every output; Resume
+/// and Restart drop the element and go on, as Akka's `Partition`.
+///
 /// # Back pressure
 /// An element waits for room on its own output only: while one output is full, elements for the
 /// others keep flowing until an element for the full output arrives, which is held back (and
 /// the input with it) until that output has room. An element for a cancelled output is dropped;
-/// the partition stops when every output has cancelled.
+/// the partition stops when every output has cancelled. "Room" is a buffer of `input_buffer`
+/// elements per output, filled ahead of its demand, where Akka's `Partition` hands an element
+/// on only when its output asks.
 ///
 /// # Completion
 /// Completes every output when the input completes, after a held-back element went out; fails
@@ -870,7 +931,7 @@ where
     type Shape = UniformFanOutShape<T, T>;
     fn add_to(self, b: &mut GraphBuilder) -> Self::Shape {
         let (n, f) = (self.n, self.f);
-        fan_out(b, "partition", n, move |up, txs| {
+        fan_out(b, "partition", n, move |up, txs, a| {
             Box::pin(FanOut::new(
                 up,
                 txs,
@@ -878,6 +939,7 @@ where
                     f: f.clone(),
                     outputs: n,
                     held: None,
+                    sup: Supervisor::new("partition", a),
                 },
             ))
         })
@@ -885,7 +947,8 @@ where
 }
 
 /// Splits each element in two with a function and sends the halves to two outputs, when both
-/// have room (Akka's `UnzipWith`); cancels upstream when either output cancels.
+/// have room (Akka's `UnzipWith`). When one output cancels, the other goes on alone; upstream
+/// is cancelled when both have cancelled (as current Pekko).
 pub struct UnzipWith<I, A, B, F>(F, PhantomData<fn(I) -> (A, B)>);
 
 impl<I, A, B, F> std::fmt::Debug for UnzipWith<I, A, B, F> {
@@ -928,7 +991,7 @@ where
     fn add_to(self, b: &mut GraphBuilder) -> Self::Shape {
         // One island routes `Half`s; each output strips its half in a fused map.
         let f = self.0;
-        let shape = fan_out::<I, Half<A, B>, _>(b, "unzip", 2, move |up, txs| {
+        let shape = fan_out::<I, Half<A, B>, _>(b, "unzip", 2, move |up, txs, _| {
             let mut f = f.clone();
             Box::pin(FanOut::new(
                 up,

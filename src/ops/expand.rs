@@ -33,8 +33,17 @@ where
                 self.emitted = false;
                 Ok(())
             }
-            Err(e) if sup.decide(&e) == Directive::Stop => Err(e),
-            Err(_) => Ok(()),
+            Err(e) => match sup.decide(&e) {
+                Directive::Stop => Err(e),
+                // Resume keeps extrapolating the previous element.
+                Directive::Resume => Ok(()),
+                // Restart drops it too: nothing is emitted until the next element (Pekko's
+                // `restartState`).
+                Directive::Restart => {
+                    self.current = None;
+                    Ok(())
+                }
+            },
         }
     }
 

@@ -140,6 +140,11 @@ where
                 return Poll::Ready(Step::Open);
             }
             if !any_finished && !progressed {
+                // Upstream answered with room left: ask it again so that it registers a waker
+                // (or gives more), else a later element or failure would go unnoticed.
+                if upstream_ready && self.up.is_some() && self.active.len() < self.breadth {
+                    continue;
+                }
                 // Substreams opened this round may have filled the slots: watch for a failure
                 // before waiting.
                 if self.active.len() == self.breadth {

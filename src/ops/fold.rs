@@ -47,8 +47,9 @@ where
         Ok(())
     }
 
-    fn on_restart(&mut self, _out: &mut Emit<'_, S>) {
+    fn on_restart(&mut self, _out: &mut Emit<'_, S>) -> Ctl {
         self.acc = Some(self.zero.clone());
+        Ctl::Continue
     }
 }
 
@@ -97,7 +98,8 @@ where
         }
     }
 
-    fn on_restart(&mut self, _out: &mut Emit<'_, T>) {
+    fn on_restart(&mut self, _out: &mut Emit<'_, T>) -> Ctl {
         self.acc = None;
+        Ctl::Continue
     }
 }

@@ -101,8 +101,11 @@ pub(crate) trait Logic<In, Out>: Send + 'static {
     /// The stage itself failed (its user code, under Stop); emit what is owed before the failure.
     fn on_stop(&mut self, _error: &StreamError, _out: &mut Emit<'_, Out>) {}
 
-    /// Supervision chose Restart: reset accumulated state.
-    fn on_restart(&mut self, _out: &mut Emit<'_, Out>) {}
+    /// Supervision chose Restart: reset accumulated state. `Ctl::Fail` fails the stage (the
+    /// state could not be re-created).
+    fn on_restart(&mut self, _out: &mut Emit<'_, Out>) -> Ctl {
+        Ctl::Continue
+    }
 
     /// How many elements to request from upstream for a downstream demand of `max`.
     fn demand(&self, max: usize) -> usize {
@@ -220,7 +223,10 @@ where
                         Err(e) => match emit.sup.decide(&e) {
                             Directive::Stop => return Some(Step::Failed(e)),
                             Directive::Resume => {}
-                            Directive::Restart => logic.on_restart(emit),
+                            Directive::Restart => match logic.on_restart(emit) {
+                                Ctl::Fail(e) => return Some(Step::Failed(e)),
+                                Ctl::Continue | Ctl::Complete => {}
+                            },
                         },
                     }
                 }

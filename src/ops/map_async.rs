@@ -120,6 +120,8 @@ where
 
     fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<Out>, max: usize) -> Poll<Step> {
         let start = out.len();
+        // Whether this pull has filled its demand and now only starts futures for freed slots.
+        let mut refilling = false;
         loop {
             // 1. Poll what is in flight; emit what may be emitted.
             let mut i = 0;
@@ -173,7 +175,19 @@ where
                 }
             }
             if out.len() - start == max {
-                return Poll::Ready(Step::Open);
+                if self.up.is_none() && self.in_flight() == 0 {
+                    // The last result: the completion goes with it, needing no more demand
+                    // (as in Pekko).
+                    if let Some(t) = self.upstream_done.take() {
+                        return Poll::Ready(t);
+                    }
+                }
+                // As Pekko: a slot freed by an emitted result is refilled at once, so that
+                // `parallelism` futures keep running while downstream holds its demand.
+                if refilling || self.up.is_none() || self.in_flight() == self.parallelism {
+                    return Poll::Ready(Step::Open);
+                }
+                refilling = true;
             }
             // 2. Start new futures while there is room.
             let room = self.parallelism - self.in_flight();
@@ -251,6 +265,14 @@ where
             if step.is_terminal() {
                 self.up = None;
                 self.upstream_done = Some(step);
+            }
+            if refilling {
+                if self.slots.is_empty() && self.done.is_empty() {
+                    if let Some(t) = self.upstream_done.take() {
+                        return Poll::Ready(t);
+                    }
+                }
+                return Poll::Ready(Step::Open);
             }
         }
     }

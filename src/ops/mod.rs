@@ -1,6 +1,7 @@
 //! The stages behind the operators of [`StreamOps`](crate::StreamOps), one per file.
 
 mod async_fold;
+mod batch_weighted;
 mod buffer;
 mod concat;
 mod conflate;
@@ -12,6 +13,7 @@ mod filter_map;
 mod flat_map;
 mod fold;
 mod grouped;
+mod grouped_weighted_within;
 mod grouped_within;
 mod intersperse;
 mod linear;
@@ -36,6 +38,7 @@ mod zip;
 mod zip_with_index;
 
 pub(crate) use async_fold::AsyncFold;
+pub(crate) use batch_weighted::BatchWeightedPolicy;
 pub(crate) use buffer::BufferPolicy;
 pub use buffer::OverflowStrategy;
 pub(crate) use concat::{Concat, OrElse};
@@ -48,6 +51,7 @@ pub(crate) use filter_map::FilterMap;
 pub(crate) use flat_map::FlatMap;
 pub(crate) use fold::{Fold, Reduce};
 pub(crate) use grouped::{Grouped, Sliding};
+pub(crate) use grouped_weighted_within::GroupedWeightedWithin;
 pub(crate) use grouped_within::GroupedWithin;
 pub(crate) use intersperse::Intersperse;
 pub(crate) use linear::{Linear, Logic};

@@ -46,7 +46,7 @@ where
         }
     }
 
-    fn on_restart(&mut self, out: &mut Emit<'_, S>) {
-        self.on_start(out);
+    fn on_restart(&mut self, out: &mut Emit<'_, S>) -> Ctl {
+        self.on_start(out)
     }
 }

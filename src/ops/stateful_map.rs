@@ -87,10 +87,17 @@ where
         let _ = self.on_complete(out);
     }
 
-    fn on_restart(&mut self, out: &mut Emit<'_, Out>) {
-        self.state = None;
-        if let Ctl::Fail(_) = self.on_start(out) {
-            self.state = None;
+    fn on_restart(&mut self, out: &mut Emit<'_, Out>) -> Ctl {
+        // As Pekko's `resetStateAndPull`: the old state is closed with `on_complete`, whose
+        // element is emitted, before a fresh one is created.
+        if let Some(state) = self.state.take() {
+            let done = &mut self.on_complete;
+            match out.call(|| done(state)) {
+                Ok(Some(last)) => out.push(last),
+                Ok(None) => {}
+                Err(e) => return Ctl::Fail(e),
+            }
         }
+        self.on_start(out)
     }
 }

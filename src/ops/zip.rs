@@ -60,6 +60,26 @@ where
     O: Send + 'static,
     F: FnMut(A, B) -> O + Send + 'static,
 {
+    /// Complete once either input has ended with nothing of it left to pair (Akka's `Zip`
+    /// completes then, without demand). Both inputs are asked, so that either wakes the task.
+    fn poll_complete(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let left_done = self.lbuf.is_empty()
+            && self
+                .left
+                .as_mut()
+                .is_none_or(|p| p.poll_complete(cx).is_ready());
+        let right_done = self.rbuf.is_empty()
+            && self
+                .right
+                .as_mut()
+                .is_none_or(|p| p.poll_complete(cx).is_ready());
+        if left_done || right_done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
     fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<O>, max: usize) -> Poll<Step> {
         let start = out.len();
         loop {

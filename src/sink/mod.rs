@@ -1,6 +1,8 @@
 //! `Sink`: a blueprint with one input.
 
 mod consumers;
+mod exists;
+mod forall;
 mod from_sink;
 mod root;
 
@@ -489,5 +491,71 @@ impl<In: Send + 'static, Acc: Send + 'static> Sink<In, Completion<Acc>> {
         F: FnMut(Acc, In) -> Acc + Clone + Send + Sync + 'static,
     {
         consumer(move |a| consumers::Fold::new(zero.clone(), f.clone(), a))
+    }
+}
+
+impl<In: Send + 'static> Sink<In, Completion<bool>> {
+    /// Tests every element with `p`: resolves with `false` at the first element for which `p` is
+    /// false (cancelling upstream), or with `true` when the stream completes, so also for an
+    /// empty stream (Akka's `Sink.forall`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert!(Source::range(1, 4).run_with(Sink::forall(|x| *x < 5)).await.unwrap());
+    /// assert!(!Source::range(1, 4).run_with(Sink::forall(|x| *x < 3)).await.unwrap());
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Tests elements as they arrive; there is nothing to wait for.
+    ///
+    /// # Completion
+    /// Resolves `false` and cancels upstream at the first element that fails `p`; resolves
+    /// `true` when the stream completes.
+    ///
+    /// # Errors
+    /// Resolves with the stream's failure if it fails before a verdict.
+    ///
+    /// # Supervision
+    /// A panic in `p`: Stop fails with [`StreamError::Panicked`]; Resume and Restart skip the
+    /// element.
+    pub fn forall<F>(p: F) -> Self
+    where
+        F: FnMut(&In) -> bool + Clone + Send + Sync + 'static,
+    {
+        consumer(move |a| forall::Forall::new(p.clone(), a))
+    }
+
+    /// Tests elements with `p`: resolves with `true` at the first element for which `p` holds
+    /// (cancelling upstream), or with `false` when the stream completes, so also for an empty
+    /// stream (Akka's `Sink.exists`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert!(Source::range(1, 4).run_with(Sink::exists(|x| *x == 3)).await.unwrap());
+    /// assert!(!Source::range(1, 4).run_with(Sink::exists(|x| *x > 4)).await.unwrap());
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Tests elements as they arrive; there is nothing to wait for.
+    ///
+    /// # Completion
+    /// Resolves `true` and cancels upstream at the first element that satisfies `p`; resolves
+    /// `false` when the stream completes.
+    ///
+    /// # Errors
+    /// Resolves with the stream's failure if it fails before a verdict.
+    ///
+    /// # Supervision
+    /// A panic in `p`: Stop fails with [`StreamError::Panicked`]; Resume and Restart skip the
+    /// element.
+    pub fn exists<F>(p: F) -> Self
+    where
+        F: FnMut(&In) -> bool + Clone + Send + Sync + 'static,
+    {
+        consumer(move |a| exists::Exists::new(p.clone(), a))
     }
 }

@@ -3,7 +3,8 @@
 use std::borrow::Cow;
 use std::task::{Context, Poll};
 
-use crate::stage::{guarded, poll_budget, Pull, Step};
+use crate::stage::{guarded, poll_budget, Pull, Step, Supervisor};
+use crate::supervision::Directive;
 
 /// Emits an iterator's items on demand, one budget unit per batch. A panic in the iterator (user
 /// code: an `iterate` or `unfold` function) fails the stream naming the source.
@@ -78,5 +79,55 @@ impl<T: Clone, F: FnMut(&T) -> T> Iterator for Iterate<T, F> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         (usize::MAX, None)
+    }
+}
+
+/// `from_iter` under a supervision decider: a panic in the iterator goes to the decider. Resume
+/// goes on with the same iterator; Restart starts a fresh one from `restart` (Akka's
+/// `IteratorSource`). Only built when a decider is attached, so the plain path stays as is.
+pub(crate) struct SupervisedIterPull<I, R> {
+    inner: IterPull<I>,
+    restart: R,
+    sup: Supervisor,
+}
+
+impl<I, R> SupervisedIterPull<I, R> {
+    pub(crate) fn new(iter: I, restart: R, sup: Supervisor) -> Self {
+        SupervisedIterPull {
+            inner: IterPull::named(iter, sup.name.clone()),
+            restart,
+            sup,
+        }
+    }
+}
+
+impl<I, R> Pull<I::Item> for SupervisedIterPull<I, R>
+where
+    I: Iterator + Send + 'static,
+    R: FnMut() -> I + Send + 'static,
+{
+    fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<I::Item>, max: usize) -> Poll<Step> {
+        let start = out.len();
+        loop {
+            let room = max - (out.len() - start);
+            match self.inner.pull(cx, out, room) {
+                Poll::Ready(Step::Failed(e)) => match self.sup.decide(&e) {
+                    Directive::Stop => return Poll::Ready(Step::Failed(e)),
+                    Directive::Resume => {}
+                    Directive::Restart => {
+                        let restart = &mut self.restart;
+                        match self.sup.call(restart) {
+                            Ok(iter) => self.inner.iter = iter,
+                            Err(e) => return Poll::Ready(Step::Failed(e)),
+                        }
+                    }
+                },
+                Poll::Pending if out.len() > start => return Poll::Ready(Step::Open),
+                other => return other,
+            }
+            if out.len() - start == max {
+                return Poll::Ready(Step::Open);
+            }
+        }
     }
 }

@@ -15,6 +15,7 @@ pub use stream::SourceStream;
 
 use crate::boundary;
 use crate::stage::{BoxPull, Pull, Step};
+use crate::supervision::Directive;
 use crate::{
     Attributes, Completion, Flow, Keep, Materializer, NotUsed, RunnableGraph, Sink, StreamError,
 };
@@ -442,17 +443,44 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
     /// # Back pressure
     /// Emits only on demand; spends tokio's cooperative budget so a long iterator cannot starve
     /// other tasks.
+    ///
+    /// # Supervision
+    /// A panic in the iterator: Stop (the default) fails the stream with
+    /// [`StreamError::Panicked`] after the elements already produced; Resume goes on with the
+    /// same iterator; Restart starts again from a fresh clone of `iter` (Akka's `fromIterator`
+    /// re-creating its iterator).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// use weir::{Attributes, Decider};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter((1..=3).inspect(|x| assert!(*x != 2, "two")))
+    ///     .take(4)
+    ///     .with_attributes(Attributes::supervision(Decider::restarting()))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 1, 1, 1]); // 2 panics: each restart begins at 1 again
+    /// # }
+    /// ```
     #[allow(clippy::should_implement_trait)] // Akka's name; it takes a reusable iterable
     pub fn from_iter<I>(iter: I) -> Self
     where
         I: IntoIterator<Item = Out> + Clone + Send + Sync + 'static,
         I::IntoIter: Send + 'static,
     {
-        Source::from_fn(move |_, _| {
-            (
-                Box::new(iter::IterPull::new(iter.clone().into_iter())) as BoxPull<Out>,
-                (),
-            )
+        Source::from_fn(move |_, a| {
+            let pull: BoxPull<Out> = if a.has_decider() {
+                let fresh = iter.clone();
+                Box::new(iter::SupervisedIterPull::new(
+                    iter.clone().into_iter(),
+                    move || fresh.clone().into_iter(),
+                    crate::stage::Supervisor::new("from_iter", a),
+                ))
+            } else {
+                Box::new(iter::IterPull::new(iter.clone().into_iter()))
+            };
+            (pull, ())
         })
     }
 
@@ -550,8 +578,11 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
         Source::from_iter(std::iter::repeat(value))
     }
 
-    /// Emits the elements of `iter` over and over (Akka's `cycle`). An empty `iter` fails the
-    /// stream with [`StreamError::Empty`], as Akka's `cycle` fails on an empty iterator.
+    /// Emits the elements of `iter` over and over (Akka's `cycle`).
+    ///
+    /// # Errors
+    /// An empty `iter` fails the stream with [`StreamError::InvalidArgument`], as Akka's `cycle`
+    /// fails with an `IllegalArgumentException`.
     ///
     /// ```
     /// use weir::prelude::*;
@@ -802,16 +833,46 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
     /// assert_eq!(s.run_with(Sink::seq()).await.unwrap(), vec![1, 2]);
     /// # }
     /// ```
+    ///
+    /// # Supervision
+    /// A panic in `make` or in the stream: Stop (the default) fails the stream with
+    /// [`StreamError::Panicked`]. Restart calls `make` again for a fresh stream (a second panic
+    /// of `make` in a row fails the stream), as Akka's `fromIterator` re-creates its iterator.
+    /// Resume does the same after a panic in the stream, because a stream that panicked is not
+    /// safe to poll again (an `async` stream panics again), and completes the source after a
+    /// panic in `make`, as Akka's Resume does when the iterator cannot be created.
     pub fn from_stream_fn<S, F>(make: F) -> Self
     where
         S: futures::Stream<Item = Out> + Send + 'static,
         F: Fn() -> S + Send + Sync + 'static,
     {
+        let make = Arc::new(make);
         Source::from_fn(move |_, a| {
             // A panicking factory fails this run, like any other user code.
             let name = a.name_or("from_stream_fn");
-            let pull: BoxPull<Out> = match crate::stage::guarded(&name, &make) {
-                Ok(stream) => Box::new(stream::StreamPull::new(stream, name)),
+            let created = crate::stage::guarded(&name, &*make);
+            if !a.has_decider() {
+                let pull: BoxPull<Out> = match created {
+                    Ok(stream) => Box::new(stream::StreamPull::new(stream, name)),
+                    Err(e) => Box::new(FailedPull(Some(e))),
+                };
+                return (pull, ());
+            }
+            let sup = crate::stage::Supervisor::new("from_stream_fn", a);
+            let created = match created {
+                Ok(stream) => Ok(stream),
+                Err(e) => match sup.decide(&e) {
+                    Directive::Stop => Err(e),
+                    Directive::Resume => {
+                        return (Box::new(iter::IterPull::new(std::iter::empty())), ());
+                    }
+                    Directive::Restart => crate::stage::guarded(&name, &*make),
+                },
+            };
+            let pull: BoxPull<Out> = match created {
+                Ok(stream) => {
+                    Box::new(stream::SupervisedStreamPull::new(stream, make.clone(), sup))
+                }
                 Err(e) => Box::new(FailedPull(Some(e))),
             };
             (pull, ())
@@ -856,8 +917,8 @@ where
     }
 }
 
-/// Fails with [`StreamError::Empty`] when `inner` completes without ever emitting: a cycle of
-/// nothing. (`cycle` only ends when its iterator is empty.)
+/// Fails with [`StreamError::InvalidArgument`] when `inner` completes without ever emitting: a
+/// cycle of nothing. (`cycle` only ends when its iterator is empty.)
 struct NonEmpty<P> {
     inner: P,
     seen: bool,
@@ -870,7 +931,10 @@ impl<T: Send + 'static, P: Pull<T>> Pull<T> for NonEmpty<P> {
         self.seen |= out.len() > before;
         match step {
             Poll::Ready(Step::Complete) if !self.seen => {
-                Poll::Ready(Step::Failed(StreamError::Empty { stage: "cycle" }))
+                Poll::Ready(Step::Failed(StreamError::InvalidArgument {
+                    stage: "cycle",
+                    problem: "empty iterator",
+                }))
             }
             step => step,
         }

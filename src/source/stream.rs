@@ -3,11 +3,13 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::Stream;
 
-use crate::stage::{guarded, poll_budget, pull_guarded, BoxPull, Pull, Step};
+use crate::stage::{guarded, poll_budget, pull_guarded, BoxPull, Pull, Step, Supervisor};
+use crate::supervision::Directive;
 use crate::StreamError;
 
 /// Emits the items of a `futures::Stream`. A panic while polling it fails the stream naming
@@ -119,5 +121,54 @@ impl<T: Send + 'static> Stream for SourceStream<T> {
 impl<T> fmt::Debug for SourceStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SourceStream").finish_non_exhaustive()
+    }
+}
+
+/// `from_stream_fn` under a supervision decider: a panic while polling the stream goes to the
+/// decider. Restart, and Resume too, call the factory for a fresh stream: a stream that
+/// panicked is not safe to poll again (an `async` stream panics again when resumed), where
+/// Akka's Resume would go on with the same iterator.
+pub(crate) struct SupervisedStreamPull<S, F> {
+    inner: StreamPull<S>,
+    make: Arc<F>,
+    sup: Supervisor,
+}
+
+impl<S, F> SupervisedStreamPull<S, F> {
+    pub(crate) fn new(stream: S, make: Arc<F>, sup: Supervisor) -> Self {
+        SupervisedStreamPull {
+            inner: StreamPull::new(stream, sup.name.clone()),
+            make,
+            sup,
+        }
+    }
+}
+
+impl<S, F> Pull<S::Item> for SupervisedStreamPull<S, F>
+where
+    S: Stream + Send + 'static,
+    F: Fn() -> S + Send + Sync + 'static,
+{
+    fn pull(&mut self, cx: &mut Context<'_>, out: &mut Vec<S::Item>, max: usize) -> Poll<Step> {
+        let start = out.len();
+        loop {
+            let room = max - (out.len() - start);
+            match self.inner.pull(cx, out, room) {
+                Poll::Ready(Step::Failed(e)) => match self.sup.decide(&e) {
+                    Directive::Stop => return Poll::Ready(Step::Failed(e)),
+                    Directive::Resume | Directive::Restart => {
+                        match self.sup.call(|| (self.make)()) {
+                            Ok(stream) => self.inner.stream = Box::pin(stream),
+                            Err(e) => return Poll::Ready(Step::Failed(e)),
+                        }
+                    }
+                },
+                Poll::Pending if out.len() > start => return Poll::Ready(Step::Open),
+                other => return other,
+            }
+            if out.len() - start == max {
+                return Poll::Ready(Step::Open);
+            }
+        }
     }
 }
