@@ -292,6 +292,10 @@ fn span(v: &[f64]) -> String {
 
 #[tokio::main]
 async fn main() {
+    // `cargo test --all-targets` runs bench targets too (without `--bench`): nothing to measure.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
     let Ok(brokers) = std::env::var("WEIR_KAFKA_BOOTSTRAP") else {
         eprintln!(
             "kafka_broker: set WEIR_KAFKA_BOOTSTRAP to an Apache Kafka broker \
@@ -367,6 +371,11 @@ async fn main() {
             span(&weir),
             span(&base),
             median(&weir) / median(&base),
+        );
+        println!(
+            "weir_pipeline N={n} rates={} loop_rates={}",
+            rates(&weir),
+            rates(&base)
         );
     }
 }
