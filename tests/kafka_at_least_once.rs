@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::apache_kafka::{
-    create_topic, produce_numbers, read_all, unique, until, ApacheKafka, CommittedOffsets,
+    create_topic, produce_numbers, read_all, unique, until, ApacheKafka, CommittedOffsets, Worker,
 };
 use weir::kafka::{
     Committer, CommitterSettings, Consumer, ConsumerSettings, Control, Envelope, Producer,
@@ -240,39 +240,22 @@ async fn at_least_once_worker() {
     done.await.unwrap().unwrap();
 }
 
-/// A child process, killed on drop.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_least_once_when_a_consumer_is_killed_mid_stream() {
     const N: u32 = 50_000;
     let b = ApacheKafka::shared();
     let names = Names::new(b, N).await;
     let offsets = names.offsets();
-    let mut worker = Child(
-        std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "at_least_once_worker"])
-            .env(
-                WORKER,
-                format!("{b} {} {} {}", names.input, names.output, names.group),
-            )
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut worker = Worker::spawn(
+        "at_least_once_worker",
+        WORKER,
+        format!("{b} {} {} {}", names.input, names.output, names.group),
     );
     until("the worker commits", 120, || {
         offsets.get().is_some_and(|c| c.iter().all(|&o| o > 0))
     })
     .await;
-    worker.0.kill().unwrap();
-    worker.0.wait().unwrap();
+    worker.kill();
     let at_kill = offsets.get().expect("committed offsets");
     assert!(
         at_kill.iter().sum::<i64>() < i64::from(N),

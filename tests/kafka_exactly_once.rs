@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use support::apache_kafka::{
-    create_topic, produce_numbers, read_all, unique, until, ApacheKafka, CommittedOffsets,
+    create_topic, produce_numbers, read_all, unique, until, ApacheKafka, CommittedOffsets, Worker,
 };
 use weir::kafka::{
     ConsumerSettings, Control, Envelope, ProducerRecord, ProducerSettings, Subscription,
@@ -340,16 +340,6 @@ async fn partitioned_worker_instance() {
     done.await.unwrap().unwrap();
 }
 
-/// A child process, killed on drop.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitioned_exactly_once_when_an_instance_is_killed_and_the_other_takes_its_partitions() {
     const N: u32 = 20_000;
@@ -365,13 +355,10 @@ async fn partitioned_exactly_once_when_an_instance_is_killed_and_the_other_takes
         one.metrics().assigned.len() == PARTITIONS as usize
     })
     .await;
-    let mut two = Child(
-        std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "partitioned_worker_instance"])
-            .env(WORKER, format!("{b} {input} {output} {group}"))
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut two = Worker::spawn(
+        "partitioned_worker_instance",
+        WORKER,
+        format!("{b} {input} {output} {group}"),
     );
     // Both instances work: the partitions split, and the second instance's have commits.
     let mut reported = std::time::Instant::now();
@@ -397,8 +384,7 @@ async fn partitioned_exactly_once_when_an_instance_is_killed_and_the_other_takes
         at_kill < i64::from(N),
         "everything was copied before the kill"
     );
-    two.0.kill().unwrap();
-    two.0.wait().unwrap();
+    two.kill();
     until("every input offset committed", 300, || {
         offsets.total() == i64::from(N) || one_done.is_finished()
     })

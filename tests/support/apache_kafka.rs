@@ -356,3 +356,33 @@ impl CommittedOffsets {
             .unwrap_or(0)
     }
 }
+
+/// This test binary run again as a child process on one `#[ignore]`d worker test, which reads
+/// its configuration from the environment variable `var`; killed (SIGKILL) on drop, so a test
+/// can crash an instance mid-stream.
+pub struct Worker(std::process::Child);
+
+impl Worker {
+    pub fn spawn(test: &str, var: &str, config: String) -> Worker {
+        let child = Command::new(std::env::current_exe().expect("the test binary"))
+            .args(["--ignored", "--exact", test])
+            .env(var, config)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the worker starts");
+        Worker(child)
+    }
+
+    /// Kills the worker (SIGKILL: no drop, no close, no commit) and reaps it.
+    pub fn kill(&mut self) {
+        self.0.kill().expect("the worker is killed");
+        self.0.wait().expect("the worker is reaped");
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
