@@ -29,6 +29,7 @@ mod attributes;
 mod bidi;
 mod boundary;
 pub mod builder;
+mod context;
 pub mod custom;
 mod dsl;
 mod error;
@@ -49,6 +50,7 @@ pub mod testkit;
 
 pub use attributes::{Attributes, LogLevels, DEFAULT_INPUT_BUFFER};
 pub use bidi::BidiFlow;
+pub use context::{Context, ContextOps, FlowWithContext, SourceWithContext};
 pub use dsl::StreamOps;
 pub use error::StreamError;
 pub use flow::Flow;
@@ -65,5 +67,8 @@ pub type NotUsed = ();
 
 /// Everything needed to build and run streams.
 pub mod prelude {
-    pub use crate::{Flow, Keep, NotUsed, RunnableGraph, Sink, Source, StreamError, StreamOps};
+    pub use crate::{
+        ContextOps, Flow, FlowWithContext, Keep, NotUsed, RunnableGraph, Sink, Source,
+        SourceWithContext, StreamError, StreamOps,
+    };
 }

@@ -104,6 +104,7 @@ async fn offset_context_pairs_records_with_their_offsets() {
         consumer_settings(&c, "ctx-g"),
         Subscription::topics(["ctx"]),
     )
+    .as_source()
     .take(20)
     .map(|(record, offset)| {
         assert_eq!(record.offset, offset.offset());

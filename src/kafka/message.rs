@@ -85,6 +85,18 @@ impl CommittableOffset {
     }
 }
 
+/// A record dropped by a context-carrying stream (`filter`, `filter_map`, an empty
+/// `map_concat` on a [`SourceWithContext`](crate::SourceWithContext)) is done with: its offset
+/// counts as processed, and the committer's next commit of this consumer covers it (one comes at
+/// least every `max_interval`, also when no other offset arrives). So filtering never stalls the
+/// partition's commits.
+impl crate::Context for CommittableOffset {
+    fn dropped(self) {
+        self.consumer
+            .mark_processed(&[(self.partition, self.offset)]);
+    }
+}
+
 impl fmt::Debug for CommittableOffset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CommittableOffset")

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use super::error::KafkaError;
 use super::message::{CommittableOffset, TopicPartition};
 use super::settings::{CommitDelivery, CommitterSettings};
 use crate::stage::{BoxPull, Pull, Step};
-use crate::{Completion, Flow, Keep, Sink, StreamError};
+use crate::{Completion, Flow, Keep, Sink, StreamError, StreamOps};
 
 /// How often a retriable commit error is retried before it fails the stream.
 const COMMIT_RETRIES: u32 = 30;
@@ -53,6 +53,18 @@ impl Committer {
     pub fn sink(settings: CommitterSettings) -> Sink<CommittableOffset, Completion<()>> {
         Committer::flow(settings).to_mat(Sink::ignore(), Keep::right)
     }
+
+    /// [`sink`](Committer::sink) for elements carrying their offset as a context (Alpakka's
+    /// `sinkWithOffsetContext`), the end of a
+    /// [`Consumer::source_with_offset_context`](crate::kafka::Consumer::source_with_offset_context)
+    /// stream: the elements are done with, their offsets are committed.
+    pub fn sink_with_offset_context<E: Send + 'static>(
+        settings: CommitterSettings,
+    ) -> Sink<(E, CommittableOffset), Completion<()>> {
+        Flow::<(E, CommittableOffset)>::new()
+            .map(|(_, offset)| offset)
+            .to_mat(Committer::sink(settings), Keep::right)
+    }
 }
 
 /// Offsets of one consumer, per partition.
@@ -61,6 +73,10 @@ type Offsets = Vec<(TopicPartition, i64)>;
 /// The consumers with offsets in the open batch.
 type Batch = Vec<Arc<ConsumerHandle>>;
 
+/// A commit in flight: the offsets it reports (`None`: a commit of offsets that a
+/// context-carrying stream dropped, which reports nothing), and its task.
+type InFlight = (Option<usize>, JoinHandle<Result<(), KafkaError>>);
+
 struct CommitStage {
     up: Option<BoxPull<CommittableOffset>>,
     settings: CommitterSettings,
@@ -68,7 +84,11 @@ struct CommitStage {
     batch: Batch,
     batch_len: usize,
     deadline: Option<Pin<Box<Sleep>>>,
-    in_flight: VecDeque<(usize, JoinHandle<Result<(), KafkaError>>)>,
+    in_flight: VecDeque<InFlight>,
+    /// Every consumer whose offsets came by: offsets of records a context-carrying stream
+    /// dropped count as processed without reaching this stage (`Context::dropped`), and are
+    /// committed with the next batch or, when none comes, every `max_interval`.
+    known: Vec<Weak<ConsumerHandle>>,
     /// Send-and-forget commits still running.
     forgotten: VecDeque<JoinHandle<Result<(), KafkaError>>>,
     upstream_done: Option<Step>,
@@ -87,6 +107,7 @@ impl CommitStage {
             batch_len: 0,
             deadline: None,
             in_flight: VecDeque::new(),
+            known: Vec::new(),
             forgotten: VecDeque::new(),
             upstream_done: None,
         }
@@ -106,22 +127,42 @@ impl CommitStage {
         }
         for (handle, offsets) in groups {
             handle.mark_processed(&offsets);
+            if !self
+                .known
+                .iter()
+                .any(|k| k.as_ptr() == Arc::as_ptr(&handle))
+            {
+                self.known.push(Arc::downgrade(&handle));
+            }
             if !self.batch.iter().any(|h| Arc::ptr_eq(h, &handle)) {
                 self.batch.push(handle);
             }
         }
     }
 
-    /// Sends the current batch as one commit per consumer.
-    fn flush(&mut self) {
-        if self.batch_len == 0 {
-            return;
-        }
+    /// Sends the current batch as one commit per consumer, with every other known consumer
+    /// that has processed offsets to commit; `false` if there was nothing to send.
+    fn flush(&mut self) -> bool {
+        self.deadline = None;
         let batch = std::mem::take(&mut self.batch);
         let n = std::mem::replace(&mut self.batch_len, 0);
-        self.deadline = None;
+        self.known.retain(|k| k.strong_count() > 0);
+        let others: Vec<Arc<ConsumerHandle>> = self
+            .known
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|k| !batch.iter().any(|h| Arc::ptr_eq(h, k)) && !k.pending_commits().is_empty())
+            .collect();
+        if batch.is_empty() && others.is_empty() {
+            return false;
+        }
+        let reported = (n > 0).then_some(n);
         let commit = tokio::task::spawn_blocking(move || {
-            for handle in batch {
+            // A failed commit of the batch fails the stream; one of another consumer's dropped
+            // records is only logged (its consumer may have shut down meanwhile; at-least-once
+            // holds, as the records are re-read).
+            let with_batch = batch.into_iter().map(|h| (h, true));
+            for (handle, in_batch) in with_batch.chain(others.into_iter().map(|h| (h, false))) {
                 let mut attempt = 0;
                 loop {
                     // Recomputed on every attempt: a rebalance may have revoked partitions, whose
@@ -134,13 +175,18 @@ impl CommitStage {
                                 (50 << attempt.min(4)).min(1000),
                             ));
                         }
-                        Err(e) => return Err(e),
+                        Err(e) if in_batch => return Err(e),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "commit of dropped records' offsets failed");
+                            break;
+                        }
                     }
                 }
             }
             Ok(())
         });
-        self.in_flight.push_back((n, commit));
+        self.in_flight.push_back((reported, commit));
+        true
     }
 }
 
@@ -160,7 +206,9 @@ impl Pull<CommittedBatch> for CommitStage {
                 };
                 if self.settings.delivery == CommitDelivery::SendAndForget {
                     // Reported at once; still counted against `parallelism` until it finishes.
-                    out.push(CommittedBatch { offsets: *n });
+                    if let Some(n) = *n {
+                        out.push(CommittedBatch { offsets: n });
+                    }
                     if let Some((_, handle)) = self.in_flight.pop_front() {
                         self.forgotten.push_back(handle);
                     }
@@ -169,7 +217,9 @@ impl Pull<CommittedBatch> for CommitStage {
                 match Pin::new(front).poll(cx) {
                     Poll::Pending => break,
                     Poll::Ready(Ok(Ok(()))) => {
-                        out.push(CommittedBatch { offsets: *n });
+                        if let Some(n) = *n {
+                            out.push(CommittedBatch { offsets: n });
+                        }
                         self.in_flight.pop_front();
                     }
                     Poll::Ready(Ok(Err(e))) => {
@@ -220,23 +270,32 @@ impl Pull<CommittedBatch> for CommitStage {
                             // Commit what was collected, also when upstream failed.
                             self.up = None;
                             self.upstream_done = Some(step);
-                            self.flush();
+                            let _ = self.flush();
                         }
                     }
                 }
                 if self.batch_len >= self.settings.max_batch {
-                    self.flush();
+                    let _ = self.flush();
                     progressed = true;
                 }
             }
-            if self.batch_len > 0 {
+            // Also while no offset comes: dropped records' offsets wait for this.
+            if self.batch_len > 0 || (self.up.is_some() && !self.known.is_empty()) {
                 let interval = self.settings.max_interval;
                 let deadline = self.deadline.get_or_insert_with(|| {
                     Box::pin(tokio::time::sleep_until(Instant::now() + interval))
                 });
                 if deadline.as_mut().poll(cx).is_ready() {
-                    self.flush();
-                    progressed = true;
+                    if self.flush() {
+                        progressed = true;
+                    } else {
+                        // Nothing to commit: look again after another interval.
+                        let mut next = Box::pin(tokio::time::sleep_until(
+                            Instant::now() + interval.max(Duration::from_millis(1)),
+                        ));
+                        let _ = next.as_mut().poll(cx);
+                        self.deadline = Some(next);
+                    }
                 }
             }
             if !progressed {

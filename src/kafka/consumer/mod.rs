@@ -113,6 +113,11 @@ impl Track {
 
     /// Marks `offset` processed and advances the committable point over the contiguous prefix.
     fn process(&mut self, offset: i64) {
+        // Offsets before the oldest unprocessed one were processed already (an offset that
+        // reached the committer twice, e.g. after a `map_concat`): keeping them would leak.
+        if self.emitted.front().is_none_or(|&oldest| offset < oldest) {
+            return;
+        }
         self.processed.insert(offset);
         while let Some(&front) = self.emitted.front() {
             if !self.processed.remove(&front) {

@@ -329,15 +329,36 @@ impl Consumer {
         source::<_, true>(settings, subscription, Some(handler), committable, false)
     }
 
-    /// Records paired with their committable offset, for flows that carry the offset as a
-    /// context next to the record (Alpakka's `sourceWithOffsetContext`; weir has no separate
-    /// `SourceWithContext` type, so the context travels in a tuple).
+    /// Records with their committable offset as a context (Alpakka's `sourceWithOffsetContext`),
+    /// for [`Producer::flow_with_context`](crate::kafka::Producer::flow_with_context) and
+    /// [`Committer::sink_with_offset_context`](crate::kafka::Committer::sink_with_offset_context).
+    /// A record that `filter`, `filter_map` or an empty `map_concat` drops still has its offset
+    /// committed (see [`Context`](crate::Context) for `CommittableOffset`).
+    ///
+    /// ```no_run
+    /// use weir::prelude::*;
+    /// use weir::kafka::*;
+    /// # #[tokio::main] async fn main() {
+    /// let (control, done) = Consumer::source_with_offset_context(
+    ///     ConsumerSettings::new("localhost:9092", "group"),
+    ///     Subscription::topics(["in"]),
+    /// )
+    /// .filter(|record| record.value_str().is_some_and(|v| v.starts_with("order")))
+    /// .map(|record| Envelope::Message(ProducerRecord::new("out", record.value.unwrap()), ()))
+    /// .via(Producer::flow_with_context(ProducerSettings::new("localhost:9092")))
+    /// .to_mat(Committer::sink_with_offset_context(CommitterSettings::default()), Keep::both)
+    /// .run();
+    /// # let _ = (control, done);
+    /// # }
+    /// ```
     pub fn source_with_offset_context(
         settings: ConsumerSettings,
         subscription: Subscription,
-    ) -> Source<(ConsumerRecord, CommittableOffset), Control> {
-        Consumer::committable_source(settings, subscription)
-            .map(|m: CommittableMessage| (m.record, m.offset))
+    ) -> crate::SourceWithContext<ConsumerRecord, CommittableOffset, Control> {
+        crate::SourceWithContext::from_tuples(
+            Consumer::committable_source(settings, subscription)
+                .map(|m: CommittableMessage| (m.record, m.offset)),
+        )
     }
 
     /// Records whose offset is committed before they are emitted (Alpakka's

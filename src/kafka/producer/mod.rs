@@ -23,7 +23,7 @@ use super::error::KafkaError;
 use super::settings::ProducerSettings;
 use crate::stage::{BoxPull, Pull, Step, Supervisor};
 use crate::supervision::Directive;
-use crate::{Completion, Flow, Keep, Sink, StreamError};
+use crate::{Completion, Flow, FlowWithContext, Keep, Sink, StreamError};
 
 /// A record to write (Alpakka's `ProducerRecord`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +96,17 @@ pub enum Envelope<P> {
     PassThrough(P),
 }
 
+impl<P> Envelope<P> {
+    /// The same records with the pass-through value `f` makes of this one.
+    pub fn map_pass_through<Q>(self, f: impl FnOnce(P) -> Q) -> Envelope<Q> {
+        match self {
+            Envelope::Message(r, p) => Envelope::Message(r, f(p)),
+            Envelope::MultiMessage(rs, p) => Envelope::MultiMessage(rs, f(p)),
+            Envelope::PassThrough(p) => Envelope::PassThrough(f(p)),
+        }
+    }
+}
+
 /// The outcome of an [`Envelope`] (Alpakka's `ProducerMessage.Results`).
 #[derive(Debug, Clone)]
 pub enum Results<P> {
@@ -119,6 +130,15 @@ impl<P> Results<P> {
     pub fn into_pass_through(self) -> P {
         match self {
             Results::Result(_, p) | Results::MultiResult(_, p) | Results::PassThroughResult(p) => p,
+        }
+    }
+
+    /// The outcome without its pass-through value, and the value.
+    pub fn split(self) -> (Results<()>, P) {
+        match self {
+            Results::Result(m, p) => (Results::Result(m, ()), p),
+            Results::MultiResult(ms, p) => (Results::MultiResult(ms, ()), p),
+            Results::PassThroughResult(p) => (Results::PassThroughResult(()), p),
         }
     }
 }
@@ -207,6 +227,22 @@ impl Producer {
         Producer::flexi_flow(producer)
             .map(Results::into_pass_through)
             .to_mat(super::committer::Committer::sink(committer), Keep::right)
+    }
+
+    /// [`flexi_flow`](Producer::flexi_flow) for envelopes carrying a context beside them
+    /// (Alpakka's `flowWithContext`): each envelope's [`Results`] comes out in order with the
+    /// envelope's context, such as the offset of the record it was made from
+    /// ([`Consumer::source_with_offset_context`](crate::kafka::Consumer::source_with_offset_context)).
+    pub fn flow_with_context<C: Send + 'static>(
+        settings: ProducerSettings,
+    ) -> FlowWithContext<Envelope<()>, C, Results<()>, C> {
+        use crate::StreamOps;
+        FlowWithContext::from_tuples(
+            Flow::<(Envelope<()>, C)>::new()
+                .map(|(envelope, c)| envelope.map_pass_through(|()| c))
+                .via(Producer::flexi_flow(settings))
+                .map(Results::split),
+        )
     }
 
     /// Writes each envelope's records and emits its [`Results`] with the pass-through value, in
