@@ -393,3 +393,60 @@ async fn committable_partitioned_manual_offset_source_starts_where_told_and_comm
         "closing the consumer revokes its partitions"
     );
 }
+
+// Current-thread: when the map has seen a record, the committer has taken its offset too.
+#[tokio::test]
+async fn commit_on_revoke_stores_the_metadata_too() {
+    let b = ApacheKafka::shared();
+    let (topic, group) = (unique("revoke-meta"), unique("revoke-meta-g"));
+    create_topic(b, &topic, 1).await;
+    produce(
+        b,
+        &topic,
+        (0..30).map(|i| (0, format!("v{i}"), None)).collect(),
+    )
+    .await;
+    let settings = consumer(b, &group);
+    let seen = Arc::new(Mutex::new(0));
+    let count = seen.clone();
+    // The committer never commits by itself: only the revoke commits.
+    let never = CommitterSettings::default()
+        .with_max_batch(1_000_000)
+        .with_max_interval(Duration::from_secs(3600));
+    let (control, _done) = Consumer::commit_with_metadata_source(
+        settings.clone(),
+        Subscription::topics([topic.as_str()]),
+        |r| format!("at {}", r.offset),
+    )
+    .map(move |m| {
+        *count.lock().unwrap() += 1;
+        m.offset
+    })
+    .to_mat(Committer::sink(never), Keep::both)
+    .run();
+    until("30 records read", 60, || *seen.lock().unwrap() == 30).await;
+    // A second member joins: the rebalance revokes the partition from the first one.
+    let (second, _) =
+        Consumer::plain_source(settings.clone(), Subscription::topics([topic.as_str()]))
+            .to_mat(Sink::ignore(), Keep::both)
+            .run();
+    let client = MetadataClient::new(&settings, TIMEOUT).unwrap();
+    let tp = TopicPartition::new(&topic, 0);
+    let mut committed = None;
+    for _ in 0..600 {
+        committed = client.get_committed_offsets(&tps(&topic, 1)).await.unwrap()[&tp].clone();
+        if committed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        committed,
+        Some(OffsetAndMetadata {
+            offset: 30,
+            metadata: "at 29".into(),
+        })
+    );
+    second.shutdown().await;
+    control.shutdown().await;
+}
