@@ -307,7 +307,7 @@ async fn commit_with_metadata_source_stores_each_commits_metadata() {
     control.shutdown().await;
     let client = MetadataClient::new(&settings, TIMEOUT).unwrap();
     let committed = client.get_committed_offsets(&tps(&topic, 2)).await.unwrap();
-    let last = last.lock().unwrap();
+    let last = last.lock().unwrap().clone();
     for p in 0..2 {
         assert_eq!(
             committed[&TopicPartition::new(&topic, p)],
