@@ -6,15 +6,17 @@
 mod support;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use support::apache_kafka::{create_topic, unique, until, ApacheKafka};
 use weir::kafka::{
-    Committer, CommitterSettings, Consumer, ConsumerSettings, MetadataClient, OffsetAndMetadata,
-    Producer, ProducerRecord, ProducerSettings, Subscription, TopicPartition,
+    Committer, CommitterSettings, Consumer, ConsumerSettings, Control, MetadataClient,
+    OffsetAndMetadata, Producer, ProducerRecord, ProducerSettings, Subscription, TopicPartition,
 };
 use weir::prelude::*;
+use weir::StreamError;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -49,6 +51,16 @@ async fn produce(brokers: &str, topic: &str, records: Vec<(i32, String, Option<i
 fn base_time() -> i64 {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     (now.as_secs() as i64 - 600) * 1000
+}
+
+/// Waits (a minute at most) for a stream's result, then shuts its consumer down.
+async fn finish<T>(control: Control, done: impl Future<Output = Result<T, StreamError>>) -> T {
+    let result = tokio::time::timeout(Duration::from_secs(60), done)
+        .await
+        .expect("the stream ends within a minute")
+        .expect("the stream succeeds");
+    control.shutdown().await;
+    result
 }
 
 fn tps(topic: &str, partitions: i32) -> Vec<TopicPartition> {
@@ -241,11 +253,7 @@ async fn partitioned_source_with_offsets_for_times() {
             .take(13)
             .to_mat(Sink::seq(), Keep::both)
             .run();
-    let mut got = tokio::time::timeout(Duration::from_secs(60), got)
-        .await
-        .unwrap()
-        .unwrap();
-    control.shutdown().await;
+    let mut got = finish(control, got).await;
     got.sort();
     let expected: Vec<(i32, i64)> = (7..10)
         .map(|o| (0, o))
@@ -300,11 +308,7 @@ async fn commit_with_metadata_source_stores_each_commits_metadata() {
     })
     .to_mat(Committer::sink(committer()), Keep::both)
     .run();
-    tokio::time::timeout(Duration::from_secs(60), done)
-        .await
-        .unwrap()
-        .unwrap();
-    control.shutdown().await;
+    finish(control, done).await;
     let client = MetadataClient::new(&settings, TIMEOUT).unwrap();
     let committed = client.get_committed_offsets(&tps(&topic, 2)).await.unwrap();
     let last = last.lock().unwrap().clone();
@@ -365,11 +369,7 @@ async fn committable_partitioned_manual_offset_source_starts_where_told_and_comm
     })
     .to_mat(Committer::sink(committer()), Keep::both)
     .run();
-    tokio::time::timeout(Duration::from_secs(60), done)
-        .await
-        .unwrap()
-        .unwrap();
-    control.shutdown().await;
+    finish(control, done).await;
     let mut seen = seen.lock().unwrap().clone();
     seen.sort();
     let expected: Vec<(i32, i64)> = (20..50)

@@ -628,13 +628,12 @@ impl Consumer {
             + 'static,
         R: Fn(&[TopicPartition]) + Send + Sync + 'static,
     {
-        partitioned_source::<_, false>(
+        manual_offset_source::<_, false>(
             settings,
             subscription,
             |r, _| r,
-            Some(Arc::new(OnRevoke(on_revoke))),
-            Some(Arc::new(offsets_on_assign)),
-            false,
+            offsets_on_assign,
+            on_revoke,
         )
     }
 
@@ -656,13 +655,12 @@ impl Consumer {
             + 'static,
         R: Fn(&[TopicPartition]) + Send + Sync + 'static,
     {
-        partitioned_source::<_, true>(
+        manual_offset_source::<_, true>(
             settings,
             subscription,
             committable,
-            Some(Arc::new(OnRevoke(on_revoke))),
-            Some(Arc::new(offsets_on_assign)),
-            false,
+            offsets_on_assign,
+            on_revoke,
         )
     }
 
@@ -674,6 +672,27 @@ impl Consumer {
     ) -> Source<(TopicPartition, Source<CommittableMessage>), Control> {
         partitioned_source::<_, true>(settings, subscription, committable, None, None, false)
     }
+}
+
+/// A partitioned source starting each assigned partition where `offsets_on_assign` says.
+fn manual_offset_source<T: Send + 'static, const COMMITTABLE: bool>(
+    settings: ConsumerSettings,
+    subscription: Subscription,
+    wrap: fn(ConsumerRecord, &Arc<ConsumerHandle>) -> T,
+    offsets_on_assign: impl Fn(&[TopicPartition]) -> HashMap<TopicPartition, i64>
+        + Send
+        + Sync
+        + 'static,
+    on_revoke: impl Fn(&[TopicPartition]) + Send + Sync + 'static,
+) -> Source<(TopicPartition, Source<T>), Control> {
+    partitioned_source::<_, COMMITTABLE>(
+        settings,
+        subscription,
+        wrap,
+        Some(Arc::new(OnRevoke(on_revoke))),
+        Some(Arc::new(offsets_on_assign)),
+        false,
+    )
 }
 
 /// The manual-offset sources' revoke callback.
