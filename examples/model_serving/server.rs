@@ -23,15 +23,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::ClientConfig;
 use tokio::sync::watch;
 use weir::builder::GraphBuilder;
 use weir::junctions::{Merge, Partition};
 use weir::kafka::{
     CommittableMessage, CommittableOffset, Committer, CommitterSettings, Consumer,
-    ConsumerSettings, Control, Envelope, Producer, ProducerRecord, ProducerSettings, Results,
-    Subscription, TopicPartition,
+    ConsumerSettings, Control, Envelope, MetadataClient, Producer, ProducerRecord,
+    ProducerSettings, Results, Subscription, TopicPartition,
 };
 use weir::prelude::*;
 use weir::scoring::{Outcome, ScoredBy, ScoringHandle, ScoringStage};
@@ -117,8 +115,8 @@ impl Server {
         // name: nothing is committed). It starts with the latest valid model already on the
         // topic, so no record is scored without a model when one exists, then reads what comes.
         let (brokers, topic) = (config.brokers.clone(), config.models_topic.clone());
-        let (restored, next) = tokio::task::spawn_blocking(move || latest_model(&brokers, &topic))
-            .await?
+        let (restored, next) = latest_model(&brokers, &topic)
+            .await
             .map_err(|e| e as Box<dyn std::error::Error>)?;
         if let Some(m) = &restored {
             bump(&stats.models_accepted);
@@ -374,24 +372,17 @@ const LOOK_BACK: i64 = 100;
 /// after the topic's end, where reading new models starts. `topic` must have one partition:
 /// with several, "latest" would have no meaning and instances could disagree.
 #[allow(clippy::type_complexity)]
-fn latest_model(
+async fn latest_model(
     brokers: &str,
     topic: &str,
 ) -> Result<(Option<ServingModel>, i64), Box<dyn std::error::Error + Send + Sync>> {
-    use rdkafka::message::Message;
-    let client: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "model-serving-startup")
-        .set("enable.auto.commit", "false")
-        .create()?;
     let timeout = Duration::from_secs(10);
-    let metadata = client.fetch_metadata(Some(topic), timeout)?;
-    let partitions = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map_or(0, |t| t.partitions().len());
-    match partitions {
+    let client = MetadataClient::from_bootstrap(brokers, timeout)?;
+    let partitions = client
+        .get_partitions_for(topic)
+        .await
+        .map_err(|e| format!("topic {topic:?} does not exist on {brokers}: {e}"))?;
+    match partitions.len() {
         0 => return Err(format!("topic {topic:?} does not exist on {brokers}").into()),
         1 => {}
         n => {
@@ -402,25 +393,30 @@ fn latest_model(
             .into())
         }
     }
-    let (low, high) = client.fetch_watermarks(topic, 0, timeout)?;
-    for offset in (low.max(high - LOOK_BACK)..high).rev() {
-        let mut tpl = rdkafka::TopicPartitionList::new();
-        tpl.add_partition_offset(topic, 0, rdkafka::Offset::Offset(offset))?;
-        client.assign(&tpl)?;
-        let deadline = std::time::Instant::now() + timeout;
-        let message = loop {
-            match client.poll(Duration::from_millis(100)) {
-                Some(Ok(m)) => break Some(m.detach()),
-                Some(Err(e)) => return Err(e.into()),
-                None if std::time::Instant::now() > deadline => break None,
-                None => {}
-            }
-        };
-        let Some(m) = message else { break };
-        match ServingModel::from_message(m.payload().unwrap_or_default()) {
+    let tp = TopicPartition::new(topic, 0);
+    let low = client
+        .get_beginning_offsets(std::slice::from_ref(&tp))
+        .await?[&tp];
+    let high = client.get_end_offsets(std::slice::from_ref(&tp)).await?[&tp];
+    let start = low.max(high - LOOK_BACK);
+    if start >= high {
+        return Ok((None, high));
+    }
+    // Up to the last record; a gap at the end (a transaction marker, compaction) ends the read
+    // at the timeout instead.
+    let recent = Consumer::plain_source(
+        ConsumerSettings::new(brokers, "model-serving-startup"),
+        Subscription::assignment_with_offsets([(tp, start)]),
+    )
+    .take_while_inclusive(move |r| r.offset < high - 1)
+    .take_within(timeout)
+    .run_with(Sink::seq())
+    .await?;
+    for r in recent.iter().rev() {
+        match ServingModel::from_message(r.value.as_deref().unwrap_or_default()) {
             Ok(model) => return Ok((Some(model), high)),
             Err(e) => tracing::warn!(
-                topic, offset, error = %e,
+                topic, offset = r.offset, error = %e,
                 "passing over an invalid model while looking for the latest valid one"
             ),
         }

@@ -71,6 +71,8 @@ pub struct CommittableOffset {
     pub(crate) partition: TopicPartition,
     pub(crate) offset: i64,
     pub(crate) consumer: Arc<ConsumerHandle>,
+    /// Stored with the commit (`Consumer::commit_with_metadata_source`).
+    pub(crate) metadata: Option<Arc<str>>,
 }
 
 impl CommittableOffset {
@@ -83,6 +85,12 @@ impl CommittableOffset {
     pub fn offset(&self) -> i64 {
         self.offset
     }
+
+    /// The metadata string committed with this offset (Alpakka's `CommittableOffsetMetadata`),
+    /// if its source attaches one.
+    pub fn metadata(&self) -> Option<&str> {
+        self.metadata.as_deref()
+    }
 }
 
 /// A record dropped by a context-carrying stream (`filter`, `filter_map`, an empty
@@ -93,7 +101,7 @@ impl CommittableOffset {
 impl crate::Context for CommittableOffset {
     fn dropped(self) {
         self.consumer
-            .mark_processed(&[(self.partition, self.offset)]);
+            .mark_processed(vec![(self.partition, self.offset, self.metadata)]);
     }
 }
 
@@ -102,6 +110,7 @@ impl fmt::Debug for CommittableOffset {
         f.debug_struct("CommittableOffset")
             .field("partition", &self.partition)
             .field("offset", &self.offset)
+            .field("metadata", &self.metadata)
             .finish()
     }
 }

@@ -4,6 +4,7 @@
 //!   with offsets to commit, as [`CommittableMessage`]s.
 //! - [`Committer`] batches and commits offsets, never past an unprocessed record.
 //! - [`Producer`] writes [`ProducerRecord`]s or [`Envelope`]s with pass-through values.
+//! - [`MetadataClient`] asks the brokers about topics, partitions and offsets.
 //! - [`Transactional`] consumes, produces and commits offsets in Kafka transactions.
 //!
 //! librdkafka types stay inside this module; settings are plain maps of librdkafka properties.
@@ -14,6 +15,7 @@ mod control;
 pub mod deserialize;
 mod error;
 mod message;
+mod metadata;
 mod producer;
 mod settings;
 mod transactional;
@@ -23,6 +25,7 @@ pub use consumer::{Consumer, PartitionAssignmentHandler, Subscription};
 pub use control::{ConsumerMetrics, Control, DrainingControl};
 pub use error::{BrokersUnreachable, KafkaError};
 pub use message::{CommittableMessage, CommittableOffset, ConsumerRecord, TopicPartition};
+pub use metadata::{MetadataClient, OffsetAndMetadata, PartitionInfo};
 pub use producer::{Envelope, Producer, ProducerRecord, RecordMetadata, Results};
 pub use settings::{CommitDelivery, CommitterSettings, ConsumerSettings, ProducerSettings};
 pub use transactional::Transactional;

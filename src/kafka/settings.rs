@@ -35,6 +35,11 @@ pub struct ConsumerSettings {
     /// shuts down by itself (Alpakka's `stop-timeout`).
     #[serde(with = "millis")]
     pub stop_timeout: Duration,
+    /// How long resolving the start offsets of a
+    /// [`Subscription::AssignmentOffsetsForTimes`](super::Subscription::AssignmentOffsetsForTimes)
+    /// may take before the source fails (Alpakka's `offset-for-times-timeout`).
+    #[serde(with = "millis")]
+    pub offset_for_times_timeout: Duration,
 }
 
 impl Default for ConsumerSettings {
@@ -48,6 +53,7 @@ impl Default for ConsumerSettings {
             poll_interval: Duration::from_millis(50),
             connection_timeout: Some(Duration::from_secs(30)),
             stop_timeout: Duration::from_secs(30),
+            offset_for_times_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -99,6 +105,12 @@ impl ConsumerSettings {
     /// Sets how long a stopped consumer waits for commits before shutting down.
     pub fn with_stop_timeout(mut self, timeout: Duration) -> Self {
         self.stop_timeout = timeout;
+        self
+    }
+
+    /// Sets how long resolving an offsets-for-times subscription may take.
+    pub fn with_offset_for_times_timeout(mut self, timeout: Duration) -> Self {
+        self.offset_for_times_timeout = timeout;
         self
     }
 

@@ -10,9 +10,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
 
-use super::consumer::ConsumerHandle;
+use super::consumer::{ConsumerHandle, PendingCommit};
 use super::error::KafkaError;
-use super::message::{CommittableOffset, TopicPartition};
+use super::message::CommittableOffset;
 use super::settings::{CommitDelivery, CommitterSettings};
 use crate::stage::{BoxPull, Pull, Step};
 use crate::{Completion, Flow, Keep, Sink, StreamError, StreamOps};
@@ -67,8 +67,8 @@ impl Committer {
     }
 }
 
-/// Offsets of one consumer, per partition.
-type Offsets = Vec<(TopicPartition, i64)>;
+/// Offsets of one consumer, per partition, with their commit metadata.
+type Offsets = Vec<PendingCommit>;
 
 /// The consumers with offsets in the open batch.
 type Batch = Vec<Arc<ConsumerHandle>>;
@@ -119,14 +119,14 @@ impl CommitStage {
         let mut groups: Vec<(Arc<ConsumerHandle>, Offsets)> = Vec::new();
         self.batch_len += offsets.len();
         for o in offsets {
-            let entry = (o.partition, o.offset);
+            let entry = (o.partition, o.offset, o.metadata);
             match groups.iter_mut().find(|(h, _)| Arc::ptr_eq(h, &o.consumer)) {
                 Some((_, v)) => v.push(entry),
                 None => groups.push((o.consumer, vec![entry])),
             }
         }
         for (handle, offsets) in groups {
-            handle.mark_processed(&offsets);
+            handle.mark_processed(offsets);
             if !self
                 .known
                 .iter()

@@ -11,7 +11,7 @@
 mod source;
 mod thread;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
@@ -38,6 +38,10 @@ pub enum Subscription {
     Assignment(Vec<TopicPartition>),
     /// Fixed partitions, from the given offsets.
     AssignmentWithOffsets(Vec<(TopicPartition, i64)>),
+    /// Fixed partitions, each from the first offset whose record timestamp is at or after the
+    /// given time (milliseconds since the epoch); a partition with no record that recent starts
+    /// at its end.
+    AssignmentOffsetsForTimes(Vec<(TopicPartition, i64)>),
 }
 
 impl Subscription {
@@ -61,6 +65,21 @@ impl Subscription {
         partitions: I,
     ) -> Self {
         Subscription::AssignmentWithOffsets(partitions.into_iter().collect())
+    }
+
+    /// Read the given partitions, each from the first record at or after a time in
+    /// milliseconds since the epoch (Alpakka's `assignmentOffsetsForTimes`; Kafka's
+    /// `offsetsForTimes`).
+    ///
+    /// The offsets are looked up once, on the consumer's thread when the source starts, within
+    /// [`ConsumerSettings::offset_for_times_timeout`](crate::kafka::ConsumerSettings::offset_for_times_timeout);
+    /// the source fails if the lookup does (an unknown partition, a negative time, no answer).
+    /// A partition whose records are all older starts at its end and reads only new records;
+    /// Alpakka leaves such a partition at its committed offset or `auto.offset.reset`.
+    pub fn assignment_offsets_for_times<I: IntoIterator<Item = (TopicPartition, i64)>>(
+        partitions: I,
+    ) -> Self {
+        Subscription::AssignmentOffsetsForTimes(partitions.into_iter().collect())
     }
 }
 
@@ -89,6 +108,27 @@ pub(crate) struct Track {
     committable: Option<i64>,
     /// Last committed next-offset.
     committed: Option<i64>,
+    /// Metadata of processed offsets beyond the contiguous prefix (commit-with-metadata).
+    metadata: BTreeMap<i64, Arc<str>>,
+    /// The metadata to commit with `committable`: that of the prefix's last record.
+    committable_metadata: Option<Arc<str>>,
+}
+
+/// A next-offset to commit, with the metadata string to store with it.
+pub(crate) type PendingCommit = (TopicPartition, i64, Option<Arc<str>>);
+
+/// The librdkafka list of a commit, metadata included.
+pub(crate) fn commit_list(offsets: &[PendingCommit]) -> Result<TopicPartitionList, KafkaError> {
+    let mut tpl = TopicPartitionList::new();
+    for (tp, o, metadata) in offsets {
+        let mut e = tpl.add_partition(&tp.topic, tp.partition);
+        e.set_offset(rdkafka::Offset::Offset(*o))
+            .map_err(|e| KafkaError::from_client("commit", &e))?;
+        if let Some(m) = metadata {
+            e.set_metadata(m.as_ref());
+        }
+    }
+    Ok(tpl)
 }
 
 impl Track {
@@ -98,13 +138,19 @@ impl Track {
             .filter(|&c| self.committed.is_none_or(|done| c > done))
     }
 
+    /// The metadata to store with [`pending`](Track::pending).
+    pub(crate) fn metadata(&self) -> Option<&Arc<str>> {
+        self.committable_metadata.as_ref()
+    }
+
     /// Registers an emitted offset; fails once too many never reached the committer.
     pub(crate) fn emit(&mut self, offset: i64) -> Result<(), StreamError> {
         if self.emitted.len() >= MAX_TRACKED {
             return Err(StreamError::failed(KafkaError::new(
                 "track offsets",
                 "too many emitted offsets never reached the committer; pass the offset of every \
-                 record (also dropped ones) to the committer",
+                 record (also dropped ones) to the committer, or filter with \
+                 Consumer::source_with_offset_context, which does",
             )));
         }
         self.emitted.push_back(offset);
@@ -112,19 +158,23 @@ impl Track {
     }
 
     /// Marks `offset` processed and advances the committable point over the contiguous prefix.
-    fn process(&mut self, offset: i64) {
+    fn process(&mut self, offset: i64, metadata: Option<Arc<str>>) {
         // Offsets before the oldest unprocessed one were processed already (an offset that
         // reached the committer twice, e.g. after a `map_concat`): keeping them would leak.
         if self.emitted.front().is_none_or(|&oldest| offset < oldest) {
             return;
         }
         self.processed.insert(offset);
+        if let Some(m) = metadata {
+            self.metadata.insert(offset, m);
+        }
         while let Some(&front) = self.emitted.front() {
             if !self.processed.remove(&front) {
                 break;
             }
             self.emitted.pop_front();
             self.committable = Some(front + 1);
+            self.committable_metadata = self.metadata.remove(&front);
         }
     }
 }
@@ -274,30 +324,31 @@ impl ConsumerHandle {
         }
     }
 
-    /// Marks offsets processed (advancing each partition's contiguous committable point).
-    pub(crate) fn mark_processed(&self, offsets: &[(TopicPartition, i64)]) {
+    /// Marks offsets processed (advancing each partition's contiguous committable point), each
+    /// with the metadata to commit with it.
+    pub(crate) fn mark_processed(&self, offsets: Vec<PendingCommit>) {
         let mut st = self.lock();
-        for (tp, o) in offsets {
-            if let Some(t) = st.tracks.get_mut(tp) {
-                t.process(*o);
+        for (tp, o, metadata) in offsets {
+            if let Some(t) = st.tracks.get_mut(&tp) {
+                t.process(o, metadata);
             }
         }
     }
 
     /// Next-offsets that may be committed and are not yet: the contiguous processed prefix of
     /// each partition.
-    pub(crate) fn pending_commits(&self) -> Vec<(TopicPartition, i64)> {
+    pub(crate) fn pending_commits(&self) -> Vec<PendingCommit> {
         let st = self.lock();
         st.tracks
             .iter()
-            .filter_map(|(tp, t)| Some((tp.clone(), t.pending()?)))
+            .filter_map(|(tp, t)| Some((tp.clone(), t.pending()?, t.metadata().cloned())))
             .collect()
     }
 
     /// Records that `offsets` (next-offsets) were committed.
-    pub(crate) fn committed(&self, offsets: &[(TopicPartition, i64)]) {
+    pub(crate) fn committed(&self, offsets: &[PendingCommit]) {
         let mut st = self.lock();
-        for (tp, o) in offsets {
+        for (tp, o, _) in offsets {
             if let Some(t) = st.tracks.get_mut(tp) {
                 t.committed = Some(t.committed.map_or(*o, |c| c.max(*o)));
             }
@@ -310,10 +361,7 @@ impl ConsumerHandle {
     }
 
     /// Commits `offsets` (next-offsets); call from a blocking context.
-    pub(crate) fn commit_blocking(
-        &self,
-        offsets: &[(TopicPartition, i64)],
-    ) -> Result<(), KafkaError> {
+    pub(crate) fn commit_blocking(&self, offsets: &[PendingCommit]) -> Result<(), KafkaError> {
         self.commit_serialized(|_| offsets.to_vec())
     }
 
@@ -323,7 +371,7 @@ impl ConsumerHandle {
     /// reference, closing the client would run the revoke callback, which takes the lock.
     fn commit_serialized(
         &self,
-        offsets: impl FnOnce(&Self) -> Vec<(TopicPartition, i64)>,
+        offsets: impl FnOnce(&Self) -> Vec<PendingCommit>,
     ) -> Result<(), KafkaError> {
         let consumer = self.client();
         let result = {
@@ -337,16 +385,12 @@ impl ConsumerHandle {
     fn commit_with(
         &self,
         consumer: Option<&BaseConsumer<Ctx>>,
-        offsets: &[(TopicPartition, i64)],
+        offsets: &[PendingCommit],
     ) -> Result<(), KafkaError> {
         if offsets.is_empty() {
             return Ok(());
         }
-        let mut tpl = TopicPartitionList::new();
-        for (tp, o) in offsets {
-            tpl.add_partition_offset(&tp.topic, tp.partition, rdkafka::Offset::Offset(*o))
-                .map_err(|e| KafkaError::from_client("commit", &e))?;
-        }
+        let tpl = commit_list(offsets)?;
         let consumer =
             consumer.ok_or_else(|| KafkaError::new("commit", "the consumer is shut down"))?;
         consumer

@@ -63,11 +63,15 @@ fn create(
             }
             consumer.assign(&tpl)
         }
+        // Looked up on the consumer thread: the lookup is a broker round trip.
+        Subscription::AssignmentOffsetsForTimes(_) => Ok(()),
     }
     .map_err(|e| KafkaError::from_client("subscribe", &e))?;
     let assigned = match subscription {
         Subscription::Assignment(tps) => tps.clone(),
-        Subscription::AssignmentWithOffsets(tps) => tps.iter().map(|(tp, _)| tp.clone()).collect(),
+        Subscription::AssignmentWithOffsets(tps) | Subscription::AssignmentOffsetsForTimes(tps) => {
+            tps.iter().map(|(tp, _)| tp.clone()).collect()
+        }
         _ => Vec::new(),
     };
     let announced = assigned.clone();
@@ -113,11 +117,43 @@ fn create(
     }
     let h = handle.clone();
     let s = settings.clone();
+    let times = match subscription {
+        Subscription::AssignmentOffsetsForTimes(times) => Some(times.clone()),
+        _ => None,
+    };
     std::thread::Builder::new()
         .name("weir-kafka-consumer".into())
-        .spawn(move || thread::run(h, s))
+        .spawn(move || {
+            if let Some(times) = times {
+                if let Err(e) = assign_from_times(&h, &times, s.offset_for_times_timeout) {
+                    h.fail(StreamError::failed(e));
+                    h.request_shutdown();
+                }
+            }
+            thread::run(h, s)
+        })
         .map_err(|e| KafkaError::new("start consumer thread", e.to_string()))?;
     Ok(handle)
+}
+
+/// Assigns each partition from the first offset at or after its time, or from its end.
+fn assign_from_times(
+    handle: &ConsumerHandle,
+    times: &[(TopicPartition, i64)],
+    timeout: std::time::Duration,
+) -> Result<(), KafkaError> {
+    let consumer = handle
+        .client()
+        .ok_or_else(|| KafkaError::new("assign", "the consumer is shut down"))?;
+    let mut tpl = TopicPartitionList::new();
+    for (tp, offset) in crate::kafka::metadata::offsets_for_times(&consumer, times, timeout)? {
+        let offset = offset.map_or(rdkafka::Offset::End, rdkafka::Offset::Offset);
+        tpl.add_partition_offset(&tp.topic, tp.partition, offset)
+            .map_err(|e| KafkaError::from_client("assign", &e))?;
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| KafkaError::from_client("assign", &e))
 }
 
 /// librdkafka properties weir sets unless the settings name them.
@@ -327,6 +363,30 @@ impl Consumer {
         handler: Arc<dyn PartitionAssignmentHandler>,
     ) -> Source<CommittableMessage, Control> {
         source::<_, true>(settings, subscription, Some(handler), committable, false)
+    }
+
+    /// [`committable_source`](Consumer::committable_source) whose offsets carry a metadata
+    /// string, `metadata(&record)`, stored with their commit (Alpakka's
+    /// `commitWithMetadataSource`). A commit covers a contiguous run of records and stores the
+    /// metadata of its last one; read it back with
+    /// [`MetadataClient::get_committed_offsets`](crate::kafka::MetadataClient::get_committed_offsets).
+    ///
+    /// `metadata` runs in the stream, once per record, outside the consumer's lock.
+    pub fn commit_with_metadata_source<F>(
+        settings: ConsumerSettings,
+        subscription: Subscription,
+        metadata: F,
+    ) -> Source<CommittableMessage, Control>
+    where
+        F: Fn(&ConsumerRecord) -> String + Send + Sync + 'static,
+    {
+        let metadata = Arc::new(metadata);
+        Consumer::committable_source(settings, subscription).map(
+            move |mut m: CommittableMessage| {
+                m.offset.metadata = Some(metadata(&m.record).into());
+                m
+            },
+        )
     }
 
     /// Records with their committable offset as a context (Alpakka's `sourceWithOffsetContext`),
@@ -589,19 +649,39 @@ impl Consumer {
             + 'static,
         R: Fn(&[TopicPartition]) + Send + Sync + 'static,
     {
-        struct OnRevoke<R>(R);
-        impl<R: Fn(&[TopicPartition]) + Send + Sync + 'static> PartitionAssignmentHandler for OnRevoke<R> {
-            fn on_revoke(&self, partitions: &[TopicPartition]) {
-                (self.0)(partitions)
-            }
-        }
-        partitioned_source::<_, false>(
+        manual_offset_source::<_, false>(
             settings,
             subscription,
             |r, _| r,
-            Some(Arc::new(OnRevoke(on_revoke))),
-            Some(Arc::new(offsets_on_assign)),
-            false,
+            offsets_on_assign,
+            on_revoke,
+        )
+    }
+
+    /// [`plain_partitioned_manual_offset_source`](Consumer::plain_partitioned_manual_offset_source)
+    /// with committable offsets (Alpakka's `committablePartitionedManualOffsetSource`): each
+    /// assigned partition starts from the offset `offsets_on_assign` gives (or its committed
+    /// offset), and offsets passed to the [`Committer`](crate::kafka::Committer) are committed to
+    /// the group, also when a partition is revoked. `on_revoke` runs after that commit.
+    pub fn committable_partitioned_manual_offset_source<G, R>(
+        settings: ConsumerSettings,
+        subscription: Subscription,
+        offsets_on_assign: G,
+        on_revoke: R,
+    ) -> Source<(TopicPartition, Source<CommittableMessage>), Control>
+    where
+        G: Fn(&[TopicPartition]) -> std::collections::HashMap<TopicPartition, i64>
+            + Send
+            + Sync
+            + 'static,
+        R: Fn(&[TopicPartition]) + Send + Sync + 'static,
+    {
+        manual_offset_source::<_, true>(
+            settings,
+            subscription,
+            committable,
+            offsets_on_assign,
+            on_revoke,
         )
     }
 
@@ -612,6 +692,36 @@ impl Consumer {
         subscription: Subscription,
     ) -> Source<(TopicPartition, Source<CommittableMessage>), Control> {
         partitioned_source::<_, true>(settings, subscription, committable, None, None, false)
+    }
+}
+
+/// A partitioned source starting each assigned partition where `offsets_on_assign` says.
+fn manual_offset_source<T: Send + 'static, const COMMITTABLE: bool>(
+    settings: ConsumerSettings,
+    subscription: Subscription,
+    wrap: fn(ConsumerRecord, &Arc<ConsumerHandle>) -> T,
+    offsets_on_assign: impl Fn(&[TopicPartition]) -> HashMap<TopicPartition, i64>
+        + Send
+        + Sync
+        + 'static,
+    on_revoke: impl Fn(&[TopicPartition]) + Send + Sync + 'static,
+) -> Source<(TopicPartition, Source<T>), Control> {
+    partitioned_source::<_, COMMITTABLE>(
+        settings,
+        subscription,
+        wrap,
+        Some(Arc::new(OnRevoke(on_revoke))),
+        Some(Arc::new(offsets_on_assign)),
+        false,
+    )
+}
+
+/// The manual-offset sources' revoke callback.
+struct OnRevoke<R>(R);
+
+impl<R: Fn(&[TopicPartition]) + Send + Sync + 'static> PartitionAssignmentHandler for OnRevoke<R> {
+    fn on_revoke(&self, partitions: &[TopicPartition]) {
+        (self.0)(partitions)
     }
 }
 
@@ -639,8 +749,13 @@ fn commit_one(offset: &CommittableOffset) -> Result<(), KafkaError> {
     // This record's own offset, whatever happened to the partition's tracking (a revoke clears
     // it): if the partition moved, the commit fails and the record is not emitted.
     let consumer = &offset.consumer;
-    consumer.mark_processed(&[(offset.partition.clone(), offset.offset)]);
-    consumer.commit_blocking(&[(offset.partition.clone(), offset.offset + 1)])
+    let metadata = offset.metadata.clone();
+    consumer.mark_processed(vec![(
+        offset.partition.clone(),
+        offset.offset,
+        metadata.clone(),
+    )]);
+    consumer.commit_blocking(&[(offset.partition.clone(), offset.offset + 1, metadata)])
 }
 
 fn committable(record: ConsumerRecord, handle: &Arc<ConsumerHandle>) -> CommittableMessage {
@@ -648,6 +763,7 @@ fn committable(record: ConsumerRecord, handle: &Arc<ConsumerHandle>) -> Committa
         partition: record.topic_partition(),
         offset: record.offset,
         consumer: handle.clone(),
+        metadata: None,
     };
     CommittableMessage { record, offset }
 }

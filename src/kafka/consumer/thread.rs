@@ -118,11 +118,14 @@ impl ConsumerContext for Ctx {
             let revoked = partitions(tpl);
             // Better than Alpakka: what was processed for these partitions is committed now
             // rather than dropped and replayed by the next owner.
-            let pending: Vec<(TopicPartition, i64)> = {
+            let pending: Vec<super::PendingCommit> = {
                 let mut st = handle.lock();
                 let pending = revoked
                     .iter()
-                    .filter_map(|tp| Some((tp.clone(), st.tracks.get(tp)?.pending()?)))
+                    .filter_map(|tp| {
+                        let t = st.tracks.get(tp)?;
+                        Some((tp.clone(), t.pending()?, t.metadata().cloned()))
+                    })
                     .collect();
                 // Records of revoked partitions not yet emitted go to the next owner.
                 st.queue.retain(|r| {
@@ -149,15 +152,10 @@ impl ConsumerContext for Ctx {
                 wait_for_transactions(&handle, st, &revoked);
                 pending
             };
-            if !pending.is_empty() {
-                let mut commit = TopicPartitionList::new();
-                for (tp, o) in &pending {
-                    let _ = commit.add_partition_offset(
-                        &tp.topic,
-                        tp.partition,
-                        rdkafka::Offset::Offset(*o),
-                    );
-                }
+            if let Some(commit) = (!pending.is_empty())
+                .then(|| super::commit_list(&pending).ok())
+                .flatten()
+            {
                 // A broker accepts this commit while the group prepares the rebalance.
                 // librdkafka's mock cluster refuses it (REBALANCE_IN_PROGRESS once the group is
                 // joining); then the new owner re-reads these records: at-least-once still holds.
