@@ -5,12 +5,12 @@
 //! [`DeserializeError`] naming the record. The consumer itself never dies of one.
 //!
 //! ```
-//! use weir::kafka::{deserialize, ConsumerRecord};
+//! use weir::kafka::{deserialize, Bytes, ConsumerRecord};
 //! let r = ConsumerRecord { topic: "t".into(), partition: 0, offset: 7, key: None,
-//!     value: Some(br#"{"n": 1}"#.to_vec()), timestamp: None, headers: vec![] };
+//!     value: Some(Bytes::from_static(br#"{"n": 1}"#)), timestamp: None, headers: vec![] };
 //! let v: serde_json::Value = deserialize::json_value(&r).unwrap();
 //! assert_eq!(v["n"], 1);
-//! assert!(deserialize::utf8_value(&ConsumerRecord { value: Some(vec![0xff]), ..r }).is_err());
+//! assert!(deserialize::utf8_value(&ConsumerRecord { value: Some(Bytes::from_static(&[0xff])), ..r }).is_err());
 //! ```
 
 use std::fmt;

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+pub use bytes::Bytes;
+
 use super::consumer::ConsumerHandle;
 
 /// A topic and partition.
@@ -25,6 +27,11 @@ impl TopicPartition {
 }
 
 /// A record read from Kafka (Alpakka's `ConsumerRecord`), with its key and value as bytes.
+///
+/// Key and value are [`Bytes`]: the consumer copies the keys and values of records it reads
+/// together into shared buffers of 32 KiB rather than allocating two per record, and cloning a
+/// record or its value does not copy them. A buffer is freed when the last record using it is;
+/// to keep one value for long without its neighbours, copy it (`value.to_vec()`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRecord {
     /// The topic.
@@ -34,9 +41,9 @@ pub struct ConsumerRecord {
     /// The offset.
     pub offset: i64,
     /// The key.
-    pub key: Option<Vec<u8>>,
+    pub key: Option<Bytes>,
     /// The value.
-    pub value: Option<Vec<u8>>,
+    pub value: Option<Bytes>,
     /// The timestamp in milliseconds since the epoch, if any.
     pub timestamp: Option<i64>,
     /// Headers, in order.

@@ -24,7 +24,7 @@ pub use committer::{CommittedBatch, Committer};
 pub use consumer::{Consumer, PartitionAssignmentHandler, Subscription};
 pub use control::{ConsumerMetrics, Control, DrainingControl};
 pub use error::{BrokersUnreachable, KafkaError};
-pub use message::{CommittableMessage, CommittableOffset, ConsumerRecord, TopicPartition};
+pub use message::{Bytes, CommittableMessage, CommittableOffset, ConsumerRecord, TopicPartition};
 pub use metadata::{MetadataClient, OffsetAndMetadata, PartitionInfo};
 pub use producer::{Envelope, Producer, ProducerRecord, RecordMetadata, Results};
 pub use settings::{CommitDelivery, CommitterSettings, ConsumerSettings, ProducerSettings};

@@ -250,7 +250,7 @@ impl State {
         records.retain(|r| {
             assigned
                 .iter()
-                .any(|tp| tp.topic == r.topic && tp.partition == r.partition)
+                .any(|tp| tp.partition == r.partition && tp.topic == r.topic)
         });
         self.records_in += records.len() as u64;
         match self.partitioned.as_mut() {
