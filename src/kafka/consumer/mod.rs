@@ -328,8 +328,16 @@ impl ConsumerHandle {
     /// with the metadata to commit with it.
     pub(crate) fn mark_processed(&self, offsets: Vec<PendingCommit>) {
         let mut st = self.lock();
+        let tracks = &mut st.tracks;
+        // Offsets come in runs of one partition: one lookup per run.
+        let mut run: Option<(TopicPartition, Option<&mut Track>)> = None;
         for (tp, o, metadata) in offsets {
-            if let Some(t) = st.tracks.get_mut(&tp) {
+            if run.as_ref().is_none_or(|(current, _)| *current != tp) {
+                run = None;
+                let track = tracks.get_mut(&tp);
+                run = Some((tp, track));
+            }
+            if let Some((_, Some(t))) = run.as_mut() {
                 t.process(o, metadata);
             }
         }
