@@ -222,3 +222,82 @@ async fn records_refused_by_a_full_client_queue_keep_their_order() {
         .collect();
     assert_eq!(read, expected);
 }
+
+/// Three streams write through one `SharedProducer`: each gets its own results in its own
+/// order, all records land once, a stream whose records fail fails alone, and the producer
+/// serves no stream once they are done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_sharing_one_producer_keep_their_own_order_and_failures() {
+    let c = cluster("shared", 2);
+    c.create_topic("denied", 1, 1).unwrap();
+    c.topic_error(
+        "denied",
+        rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+    )
+    .unwrap();
+    let settings = producer_settings(&c).with_property("message.timeout.ms", "2000");
+    let shared = weir::kafka::SharedProducer::new(&settings).unwrap();
+    let writer = |name: &'static str, topic: &'static str| {
+        Source::range(0u32, 499)
+            .map(move |i| Envelope::Message(ProducerRecord::new(topic, format!("{name}{i}")), i))
+            .via(Producer::flexi_flow(
+                settings.clone().with_producer(shared.clone()),
+            ))
+            .map(|r| *r.pass_through())
+            .run_with(Sink::seq())
+    };
+    let (a, b, denied) = (
+        writer("a", "shared"),
+        writer("b", "shared"),
+        writer("d", "denied"),
+    );
+    let (a, b, denied) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(a, b, denied)
+    })
+    .await
+    .unwrap();
+    assert_eq!(a.unwrap(), (0..500).collect::<Vec<_>>());
+    assert_eq!(b.unwrap(), (0..500).collect::<Vec<_>>());
+    let err = denied.unwrap_err();
+    assert!(err.downcast_ref::<KafkaError>().is_some(), "{err}");
+    assert_eq!(shared.streams(), 0);
+    let (control, values) = Consumer::plain_source(
+        consumer_settings(&c, "shared-r"),
+        Subscription::topics(["shared"]),
+    )
+    .take(1000)
+    .map(|r| r.value_str().unwrap().to_owned())
+    .to_mat(Sink::seq(), Keep::both)
+    .run();
+    let mut values = tokio::time::timeout(Duration::from_secs(60), values)
+        .await
+        .unwrap()
+        .unwrap();
+    control.shutdown().await;
+    values.sort();
+    let mut expected: Vec<String> = (0..500)
+        .flat_map(|i| [format!("a{i}"), format!("b{i}")])
+        .collect();
+    expected.sort();
+    assert_eq!(values, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transactional_flow_refuses_a_shared_producer() {
+    let c = cluster("tx-shared", 1);
+    let settings = producer_settings(&c);
+    let shared = weir::kafka::SharedProducer::new(&settings).unwrap();
+    // Upstream never emits: the refusal must still end the stream.
+    let done = Source::<Envelope<weir::kafka::CommittableOffset>>::never()
+        .via(weir::kafka::Transactional::flow(
+            settings.with_producer(shared),
+            "t",
+            Duration::from_millis(100),
+        ))
+        .run_with(Sink::ignore());
+    let err = tokio::time::timeout(Duration::from_secs(30), done)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(err.to_string().contains("SharedProducer"), "{err}");
+}

@@ -26,6 +26,6 @@ pub use control::{ConsumerMetrics, Control, DrainingControl};
 pub use error::{BrokersUnreachable, KafkaError};
 pub use message::{Bytes, CommittableMessage, CommittableOffset, ConsumerRecord, TopicPartition};
 pub use metadata::{MetadataClient, OffsetAndMetadata, PartitionInfo};
-pub use producer::{Envelope, Producer, ProducerRecord, RecordMetadata, Results};
+pub use producer::{Envelope, Producer, ProducerRecord, RecordMetadata, Results, SharedProducer};
 pub use settings::{CommitDelivery, CommitterSettings, ConsumerSettings, ProducerSettings};
 pub use transactional::Transactional;

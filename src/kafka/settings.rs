@@ -140,6 +140,9 @@ pub struct ProducerSettings {
     /// How long closing the producer waits for in-flight records.
     #[serde(with = "millis")]
     pub close_timeout: Duration,
+    /// A producer shared with other streams, used instead of creating one.
+    #[serde(skip)]
+    pub(crate) shared: Option<super::SharedProducer>,
 }
 
 impl Default for ProducerSettings {
@@ -148,6 +151,7 @@ impl Default for ProducerSettings {
             properties: BTreeMap::new(),
             parallelism: 100,
             close_timeout: Duration::from_secs(60),
+            shared: None,
         }
     }
 }
@@ -174,6 +178,14 @@ impl ProducerSettings {
     /// Sets a librdkafka property.
     pub fn with_property(mut self, key: &str, value: &str) -> Self {
         self.properties.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Streams with these settings write through `producer` instead of creating their own
+    /// (Alpakka's `withProducer`); the properties then only matter to the shared producer's
+    /// creation.
+    pub fn with_producer(mut self, producer: super::SharedProducer) -> Self {
+        self.shared = Some(producer);
         self
     }
 

@@ -193,7 +193,16 @@ impl TxStage {
         sup: Supervisor,
     ) -> Self {
         let gate = Arc::new(AtomicBool::new(false));
-        let (producer, deliveries) = create(&settings);
+        let (producer, deliveries) = if settings.shared.is_some() {
+            let refused = KafkaError::new(
+                "transactional producer",
+                "a transactional flow cannot write through a SharedProducer: a transaction \
+                 belongs to one producer and one stream",
+            );
+            (Err(refused), Default::default())
+        } else {
+            create(&settings)
+        };
         let (inner_producer, producer, setup_error) = match producer {
             Ok(p) => (Ok(p.clone()), Some(p), None),
             Err(e) => (Err(None), None, Some(e)),

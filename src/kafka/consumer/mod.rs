@@ -333,7 +333,6 @@ impl ConsumerHandle {
         let mut run: Option<(TopicPartition, Option<&mut Track>)> = None;
         for (tp, o, metadata) in offsets {
             if run.as_ref().is_none_or(|(current, _)| *current != tp) {
-                run = None;
                 let track = tracks.get_mut(&tp);
                 run = Some((tp, track));
             }

@@ -172,8 +172,20 @@ impl Hasher for SeqHasher {
     }
 }
 
+/// Where a producer's delivery reports go.
+enum Routes {
+    /// The one stage that owns the producer.
+    One(Arc<Mutex<Deliveries>>),
+    /// The stages writing through a [`SharedProducer`]: the high bits of a report's sequence
+    /// number are its stage's slot here.
+    Shared(Mutex<Vec<Option<Arc<Mutex<Deliveries>>>>>),
+}
+
+/// A stage's slot in a shared producer's routes: bits of the sequence number above these.
+const SLOT_SHIFT: u32 = 40;
+
 pub(crate) struct Ctx {
-    deliveries: Arc<Mutex<Deliveries>>,
+    routes: Routes,
 }
 
 impl ClientContext for Ctx {}
@@ -191,11 +203,131 @@ impl ProducerContext for Ctx {
             }),
             Err((e, _)) => Err(KafkaError::from_client("produce", e)),
         };
-        let mut d = self.deliveries.lock().unwrap_or_else(|e| e.into_inner());
-        d.done.insert(seq, outcome);
-        if let Some(w) = d.waker.take() {
-            w.wake();
+        let deliver = |deliveries: &Mutex<Deliveries>| {
+            let mut d = deliveries.lock().unwrap_or_else(|e| e.into_inner());
+            d.done.insert(seq, outcome);
+            if let Some(w) = d.waker.take() {
+                w.wake();
+            }
+        };
+        match &self.routes {
+            Routes::One(deliveries) => deliver(deliveries),
+            Routes::Shared(slots) => {
+                let slots = slots.lock().unwrap_or_else(|e| e.into_inner());
+                // A stage that went away no longer waits for its reports.
+                if let Some(Some(deliveries)) = slots.get(seq >> SLOT_SHIFT) {
+                    deliver(deliveries);
+                }
+            }
         }
+    }
+}
+
+/// A producer that several streams write through (Alpakka's `ProducerSettings.withProducer`):
+/// created once, closed once, when the last stream using it and the last handle are gone
+/// (flushing what is still in flight, up to the settings' `close_timeout`).
+///
+/// Give it to streams with [`ProducerSettings::with_producer`]; their other producer properties
+/// are then ignored. Each stream still keeps its own window (`parallelism`), order and delivery
+/// results, and a delivery failure fails only the stream whose record it was. A transactional
+/// flow cannot use one (a transaction belongs to one producer and one stream).
+///
+/// ```
+/// use weir::kafka::{ProducerSettings, SharedProducer};
+/// let settings = ProducerSettings::new("localhost:9092");
+/// let shared = SharedProducer::new(&settings).unwrap();
+/// let a = settings.clone().with_producer(shared.clone());
+/// let b = settings.with_producer(shared);
+/// # let _ = (a, b);
+/// ```
+#[derive(Clone)]
+pub struct SharedProducer {
+    inner: Arc<SharedInner>,
+}
+
+struct SharedInner {
+    producer: ThreadedProducer<Ctx>,
+    close_timeout: Duration,
+}
+
+impl std::fmt::Debug for SharedProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedProducer")
+            .field("streams", &self.streams())
+            .finish()
+    }
+}
+
+impl SharedProducer {
+    /// Creates the producer from `settings`' librdkafka properties.
+    ///
+    /// # Errors
+    /// If librdkafka refuses the configuration.
+    pub fn new(settings: &ProducerSettings) -> Result<SharedProducer, KafkaError> {
+        let producer = client_config(settings)
+            .create_with_context(Ctx {
+                routes: Routes::Shared(Mutex::new(Vec::new())),
+            })
+            .map_err(|e| KafkaError::from_client("create producer", &e))?;
+        Ok(SharedProducer {
+            inner: Arc::new(SharedInner {
+                producer,
+                close_timeout: settings.close_timeout,
+            }),
+        })
+    }
+
+    /// Streams writing through it now.
+    pub fn streams(&self) -> usize {
+        match &self.inner.producer.context().routes {
+            Routes::Shared(slots) => slots
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .filter(|s| s.is_some())
+                .count(),
+            Routes::One(_) => 1,
+        }
+    }
+
+    /// Registers a stage's delivery table: its first sequence number.
+    fn register(&self, deliveries: &Arc<Mutex<Deliveries>>) -> usize {
+        let Routes::Shared(slots) = &self.inner.producer.context().routes else {
+            return 0;
+        };
+        let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = match slots.iter().position(Option::is_none) {
+            Some(free) => free,
+            None => {
+                slots.push(None);
+                slots.len() - 1
+            }
+        };
+        slots[slot] = Some(deliveries.clone());
+        slot << SLOT_SHIFT
+    }
+
+    fn unregister(&self, first_seq: usize) {
+        if let Routes::Shared(slots) = &self.inner.producer.context().routes {
+            let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(slot) = slots.get_mut(first_seq >> SLOT_SHIFT) {
+                *slot = None;
+            }
+        }
+    }
+}
+
+impl Drop for SharedInner {
+    fn drop(&mut self) {
+        // Flushing blocks: off the tokio worker this may run on. The thread holds the client.
+        let producer = self.producer.clone();
+        let timeout = self.close_timeout.min(Duration::from_secs(60));
+        let _ = std::thread::Builder::new()
+            .name("weir-kafka-close".into())
+            .spawn(move || {
+                let _ = producer.flush(timeout);
+                drop(producer);
+            });
     }
 }
 
@@ -268,16 +400,20 @@ pub(crate) fn create(
     Arc<Mutex<Deliveries>>,
 ) {
     let deliveries = Arc::new(Mutex::new(Deliveries::default()));
+    let producer = client_config(settings)
+        .create_with_context(Ctx {
+            routes: Routes::One(deliveries.clone()),
+        })
+        .map_err(|e| KafkaError::from_client("create producer", &e));
+    (producer, deliveries)
+}
+
+fn client_config(settings: &ProducerSettings) -> ClientConfig {
     let mut config = ClientConfig::new();
     for (k, v) in &settings.properties {
         config.set(k, v);
     }
-    let producer = config
-        .create_with_context(Ctx {
-            deliveries: deliveries.clone(),
-        })
-        .map_err(|e| KafkaError::from_client("create producer", &e));
-    (producer, deliveries)
+    config
 }
 
 enum Pending<P> {
@@ -305,10 +441,21 @@ pub(crate) struct ProduceStage<P> {
     /// Closing the client (off the worker) before reporting `Step`: the stage's terminal
     /// signal means the client is gone.
     closing: Option<(tokio::task::JoinHandle<()>, Option<Step>)>,
+    /// The shared producer this stage writes through, and its first sequence number there.
+    shared: Option<(SharedProducer, usize)>,
 }
 
 impl<P> ProduceStage<P> {
     fn new(up: BoxPull<Envelope<P>>, settings: ProducerSettings, sup: Supervisor) -> Self {
+        if let Some(shared) = settings.shared.clone() {
+            let deliveries = Arc::new(Mutex::new(Deliveries::default()));
+            let first = shared.register(&deliveries);
+            let producer = Ok(shared.inner.producer.clone());
+            let mut stage = ProduceStage::with_producer(up, producer, deliveries, settings, sup);
+            stage.next_seq = first;
+            stage.shared = Some((shared, first));
+            return stage;
+        }
         let (producer, deliveries) = create(&settings);
         ProduceStage::with_producer(up, producer.map_err(Some), deliveries, settings, sup)
     }
@@ -336,6 +483,7 @@ impl<P> ProduceStage<P> {
             retry: VecDeque::new(),
             upstream_done: None,
             closing: None,
+            shared: None,
         }
     }
 
@@ -504,6 +652,11 @@ impl<P: Send + 'static> Pull<Results<P>> for ProduceStage<P> {
                         // Emit what is acknowledged first; the next pull closes.
                         return Poll::Ready(Step::Open);
                     }
+                    if self.shared.is_some() {
+                        // Every record of this stage is acknowledged; the shared client stays.
+                        self.producer = Err(None);
+                        return Poll::Ready(t);
+                    }
                     let timeout = self.settings.close_timeout.min(Duration::from_secs(1));
                     if let Ok(p) = std::mem::replace(&mut self.producer, Err(None)) {
                         let close = tokio::task::spawn_blocking(move || {
@@ -576,6 +729,12 @@ impl<P: Send + 'static> Pull<Results<P>> for ProduceStage<P> {
 
 impl<P> Drop for ProduceStage<P> {
     fn drop(&mut self) {
+        if let Some((shared, first)) = self.shared.take() {
+            // The shared client flushes once, when it closes.
+            shared.unregister(first);
+            self.producer = Err(None);
+            return;
+        }
         if let Ok(p) = std::mem::replace(&mut self.producer, Err(None)) {
             // Give in-flight records their chance before the client closes, off the tokio
             // worker (flushing and destroying block): the thread holds this reference.
