@@ -658,6 +658,71 @@ pub trait StreamOps: Sized {
         self.via_raw(move |_, up, _| ops::Timed::new(up, ops::TimeoutKind::Idle, d))
     }
 
+    /// Fails with [`StreamError::Timeout`] unless the first element passes within `d` of the
+    /// start (Akka's `initialTimeout`); after it, no timeout applies.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let e = Source::<u32>::never()
+    ///     .initial_timeout(Duration::from_secs(5))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(e, StreamError::Timeout { stage: "initial_timeout", .. }));
+    /// # }
+    /// ```
+    fn initial_timeout(self, d: std::time::Duration) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |_, up, _| ops::Timed::new(up, ops::TimeoutKind::Initial, d))
+    }
+
+    /// Pulls nothing from upstream until `d` has passed since the stream started (Akka's
+    /// `initialDelay`); then elements pass as they come. An upstream failure is not delayed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let start = tokio::time::Instant::now();
+    /// let first = Source::single(1).initial_delay(Duration::from_secs(2)).run_with(Sink::head());
+    /// assert_eq!(first.await.unwrap(), 1);
+    /// assert_eq!(start.elapsed(), Duration::from_secs(2));
+    /// # }
+    /// ```
+    fn initial_delay(self, d: std::time::Duration) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |_, up, _| ops::InitialDelay::new(up, d))
+    }
+
+    /// Emits `inject()` whenever upstream has emitted nothing for `idle` while downstream pulls
+    /// (Akka's `keepAlive`): heartbeats on a quiet connection. The time counts from the last
+    /// element emitted, upstream's or made up.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let out = Source::<&str>::never()
+    ///     .keep_alive(Duration::from_secs(1), || "ping")
+    ///     .take(3)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec!["ping"; 3]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `inject`: Stop fails the stream; Resume and Restart skip that heartbeat.
+    fn keep_alive<F>(self, idle: std::time::Duration, inject: F) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        F: FnMut() -> Self::Out + Clone + Send + Sync + 'static,
+    {
+        self.via_raw(move |_, up, a| {
+            ops::KeepAlive::new(up, idle, inject.clone(), Supervisor::new("keep_alive", a))
+        })
+    }
+
     /// Fails with [`StreamError::Timeout`] unless the stream completes within `d` of its start
     /// (Akka's `completionTimeout`); elements pass until then.
     ///

@@ -59,7 +59,7 @@ pub use keep::Keep;
 pub use materializer::{Completion, Materializer};
 pub use ops::OverflowStrategy;
 pub use sink::Sink;
-pub use source::{MaybeHandle, Source, SourceStream};
+pub use source::{Cancellable, MaybeHandle, Source, SourceStream};
 pub use supervision::{Decider, Directive};
 
 /// The materialized value of blueprints that have nothing to give (Akka's `NotUsed`).

@@ -1,4 +1,5 @@
-//! `take_within`, `idle_timeout`, `completion_timeout`: one timer each, armed while pulled.
+//! `take_within`, `idle_timeout`, `completion_timeout`, `initial_timeout`: one timer each,
+//! armed while pulled.
 
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -18,6 +19,8 @@ pub(crate) enum Kind {
     Completion,
     /// `idle_timeout`: fail when no element passed for the duration.
     Idle,
+    /// `initial_timeout`: fail unless the first element passed within the duration.
+    Initial,
 }
 
 pub(crate) struct Timed<T> {
@@ -53,6 +56,10 @@ impl<T> Timed<T> {
                 stage: "idle_timeout",
                 after: self.after,
             }),
+            Kind::Initial => Step::Failed(StreamError::Timeout {
+                stage: "initial_timeout",
+                after: self.after,
+            }),
         }
     }
 }
@@ -78,6 +85,10 @@ impl<T: Send + 'static> Pull<T> for Timed<T> {
                 }
                 if self.kind == Kind::Idle && out.len() > before {
                     self.deadline = Some(later(Instant::now(), self.after));
+                }
+                if self.kind == Kind::Initial && out.len() > before {
+                    // The first element came in time: no deadline any more.
+                    self.deadline = Some(later(Instant::now(), Duration::MAX));
                 }
                 Poll::Ready(step)
             }

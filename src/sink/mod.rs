@@ -494,6 +494,21 @@ impl<In: Send + 'static, Acc: Send + 'static> Sink<In, Completion<Acc>> {
     }
 }
 
+impl<In: Send + 'static> Sink<In, Completion<u64>> {
+    /// Counts the elements; resolves with the count when the stream completes (Akka's
+    /// `Sink.count`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert_eq!(Source::range(1, 4).run_with(Sink::count()).await.unwrap(), 4);
+    /// # }
+    /// ```
+    pub fn count() -> Self {
+        Sink::fold(0u64, |n, _| n + 1)
+    }
+}
+
 impl<In: Send + 'static> Sink<In, Completion<bool>> {
     /// Tests every element with `p`: resolves with `false` at the first element for which `p` is
     /// false (cancelling upstream), or with `true` when the stream completes, so also for an

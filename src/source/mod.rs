@@ -4,6 +4,7 @@ mod iter;
 mod maybe;
 mod resource;
 mod stream;
+mod tick;
 
 use std::fmt;
 use std::future::Future;
@@ -12,6 +13,7 @@ use std::task::{Context, Poll};
 
 pub use maybe::MaybeHandle;
 pub use stream::SourceStream;
+pub use tick::Cancellable;
 
 use crate::boundary;
 use crate::stage::{BoxPull, Pull, Step};
@@ -895,6 +897,37 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
         Source::from_fn(|_, _| {
             let (handle, pull) = maybe::maybe();
             (Box::new(pull) as BoxPull<Out>, handle)
+        })
+    }
+
+    /// Emits `elem` after `initial` and then every `interval` (Akka's `Source.tick`); its
+    /// materialized value cancels it (the source then completes). A tick that comes while
+    /// downstream does not pull is dropped, so a slow consumer sees fewer elements, never a
+    /// burst.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let (ticks, seen) = Source::tick(Duration::ZERO, Duration::from_secs(1), "tick")
+    ///     .to_mat(Sink::seq(), Keep::both)
+    ///     .run();
+    /// tokio::time::sleep(Duration::from_millis(2500)).await;
+    /// ticks.cancel();
+    /// assert_eq!(seen.await.unwrap(), vec!["tick"; 3]);
+    /// # }
+    /// ```
+    pub fn tick(
+        initial: std::time::Duration,
+        interval: std::time::Duration,
+        elem: Out,
+    ) -> Source<Out, Cancellable>
+    where
+        Out: Clone + Sync,
+    {
+        Source::from_fn(move |_, _| {
+            let (cancel, pull) = tick::tick(initial, interval, elem.clone());
+            (Box::new(pull) as BoxPull<Out>, cancel)
         })
     }
 }
