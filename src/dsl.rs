@@ -907,6 +907,52 @@ pub trait StreamOps: Sized {
         })
     }
 
+    /// Like [`map_async`](StreamOps::map_async), but runs at most one future at a time per
+    /// partition key (Akka's `mapAsyncPartitioned`): up to `parallelism` elements are in flight,
+    /// the futures of elements with the same key run one after the other in upstream order, and
+    /// the results are emitted in upstream order. The Kafka use: process records of one key (or
+    /// one partition) in order while keys proceed in parallel, then commit in order.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let out = Source::from_iter([("a", 1), ("b", 2), ("a", 3)])
+    ///     .map_async_partitioned(4, |&(key, _)| key, |(key, n), _| async move {
+    ///         format!("{key}{n}")
+    ///     })
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec!["a1", "b2", "a3"]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `partitioner`, `f` or its future: Stop fails; Resume and Restart drop that
+    /// element (a later element of its key then runs).
+    ///
+    /// # Where weir differs from Akka
+    /// Each future is boxed (one allocation per element), and the keys in flight are compared
+    /// with `==` (so `K` needs only `PartialEq`), which suits the small `parallelism` the
+    /// operator is for.
+    fn map_async_partitioned<T, K, P, F, Fut>(
+        self,
+        parallelism: usize,
+        partitioner: P,
+        f: F,
+    ) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        K: PartialEq + Send + 'static,
+        P: FnMut(&Self::Out) -> K + Clone + Send + Sync + 'static,
+        F: FnMut(Self::Out, &K) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+    {
+        self.via_raw(move |_, up, a| {
+            ops::MapAsyncPartitioned::new(up, parallelism, partitioner.clone(), f.clone(), a)
+        })
+    }
+
     /// Like [`map_async`](StreamOps::map_async), emitting results as soon as they are ready
     /// (Akka's `mapAsyncUnordered`).
     ///
