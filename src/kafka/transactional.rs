@@ -428,7 +428,9 @@ impl Pull<Results<CommittableOffset>> for TxStage {
                         _ => {}
                     }
                     let closed = !self.gate.load(Ordering::Relaxed);
-                    if closed && inner.in_flight() == 0 {
+                    // Upstream failed: no commit (its consumer may be gone already); the next
+                    // pull of the producer stage reports the failure, which aborts.
+                    if closed && inner.in_flight() == 0 && !inner.upstream_failed() {
                         self.commit(false);
                         continue;
                     }

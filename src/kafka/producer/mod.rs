@@ -492,6 +492,11 @@ impl<P> ProduceStage<P> {
         self.pending.len() + self.retry.len()
     }
 
+    /// Upstream failed: once what is in flight is emitted, the stage fails with it.
+    pub(crate) fn upstream_failed(&self) -> bool {
+        matches!(self.upstream_done, Some(Step::Failed(_)))
+    }
+
     /// Gives `r` the next sequence number and sends it, or queues it for a retry while
     /// librdkafka's queue is full.
     fn send_or_queue(&mut self, r: ProducerRecord) -> Result<(), StreamError> {
