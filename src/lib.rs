@@ -38,6 +38,7 @@ pub mod junctions;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 mod keep;
+mod kill_switch;
 mod materializer;
 mod ops;
 pub mod scoring;
@@ -54,6 +55,7 @@ pub use error::StreamError;
 pub use flow::Flow;
 pub use graph::RunnableGraph;
 pub use keep::Keep;
+pub use kill_switch::{KillSwitch, KillSwitches, SharedKillSwitch, UniqueKillSwitch};
 pub use materializer::{Completion, Materializer};
 pub use ops::OverflowStrategy;
 pub use sink::Sink;
