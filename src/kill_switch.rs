@@ -67,7 +67,6 @@ impl KillSwitches {
     /// ```
     /// use weir::prelude::*;
     /// use weir::{KillSwitch, KillSwitches};
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// use weir::testkit::TestSink;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let echo = Flow::<u32>::new().map(|x| x * 10);
