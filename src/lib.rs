@@ -58,8 +58,10 @@ pub use keep::Keep;
 pub use kill_switch::{KillSwitch, KillSwitches, SharedKillSwitch, UniqueKillSwitch};
 pub use materializer::{Completion, Materializer};
 pub use ops::OverflowStrategy;
-pub use sink::Sink;
-pub use source::{MaybeHandle, Source, SourceStream};
+pub use sink::{Sink, SinkQueue};
+pub use source::{
+    MaybeHandle, QueueClosedError, QueueOfferResult, Source, SourceQueue, SourceStream,
+};
 pub use supervision::{Decider, Directive};
 
 /// The materialized value of blueprints that have nothing to give (Akka's `NotUsed`).
