@@ -41,6 +41,7 @@ mod keep;
 mod kill_switch;
 mod materializer;
 mod ops;
+mod restart;
 pub mod scoring;
 mod sink;
 mod source;
@@ -58,6 +59,7 @@ pub use keep::Keep;
 pub use kill_switch::{KillSwitch, KillSwitches, SharedKillSwitch, UniqueKillSwitch};
 pub use materializer::{Completion, Materializer};
 pub use ops::OverflowStrategy;
+pub use restart::{RestartFlow, RestartSettings, RestartSink, RestartSource};
 pub use sink::{Sink, SinkQueue};
 pub use source::{
     MaybeHandle, QueueClosedError, QueueOfferResult, Source, SourceQueue, SourceStream,
