@@ -108,7 +108,10 @@ impl<T: Send + 'static> Pull<T> for Feed<T> {
         let Some(up) = lent.up.as_mut() else {
             return Poll::Ready(Step::Complete);
         };
-        let step = up.pull(cx, out, max);
+        // One element per pull: a flow that fails loses the element it was working on, not
+        // a whole batch taken from the outer upstream (Akka's flow takes one at a time too).
+        let _ = max;
+        let step = up.pull(cx, out, 1);
         if matches!(&step, Poll::Ready(s) if s.is_terminal()) {
             lent.up = None;
         }

@@ -150,7 +150,9 @@ impl RestartFlow {
     /// ```
     ///
     /// # Back pressure
-    /// Passes demand through the running flow. During a backoff nothing is pulled.
+    /// Passes demand through the running flow, which reads its input one element per pull (so
+    /// a flow that fails loses only what it was working on, as in Akka). During a backoff
+    /// nothing is pulled.
     ///
     /// # Completion
     /// When the input completes, the running flow sees the completion and its end is the
