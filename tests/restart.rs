@@ -53,6 +53,11 @@ fn failing_runs(starts: &Starts) -> impl Fn() -> Source<u32> + Send + Sync + 'st
     move || Source::single(starts.record()).concat(Source::failed(boom()))
 }
 
+/// The first `n` elements of `source`.
+async fn first(n: u64, source: Source<u32>) -> Vec<u32> {
+    source.take(n).run_with(Sink::seq()).await.unwrap()
+}
+
 /// A run that emits `run` at once and fails `life` later. (A `concat` of `Source::failed`
 /// would fail at once: as in Akka, concat's second input may fail before the first is done.)
 fn failing_after(run: u32, life: Duration) -> Source<u32> {
@@ -71,11 +76,11 @@ fn failing_after(run: u32, life: Duration) -> Source<u32> {
 #[tokio::test(start_paused = true)]
 async fn backoff_doubles_from_min_up_to_max() {
     let starts = Starts::new();
-    let out = RestartSource::with_backoff(settings(100, 1000), failing_runs(&starts))
-        .take(8)
-        .run_with(Sink::seq())
-        .await
-        .unwrap();
+    let out = first(
+        8,
+        RestartSource::with_backoff(settings(100, 1000), failing_runs(&starts)),
+    )
+    .await;
     assert_eq!(out, (0..8).collect::<Vec<_>>());
     // Gaps of 100, 200, 400, 800, then capped at 1000.
     assert_eq!(starts.get(), vec![0, 100, 300, 700, 1500, 2500, 3500, 4500]);
@@ -85,11 +90,11 @@ async fn backoff_doubles_from_min_up_to_max() {
 async fn completion_restarts_with_the_same_backoff() {
     let starts = Starts::new();
     let s = starts.clone();
-    let out = RestartSource::with_backoff(settings(50, 1000), move || Source::single(s.record()))
-        .take(4)
-        .run_with(Sink::seq())
-        .await
-        .unwrap();
+    let out = first(
+        4,
+        RestartSource::with_backoff(settings(50, 1000), move || Source::single(s.record())),
+    )
+    .await;
     assert_eq!(out, vec![0, 1, 2, 3]);
     assert_eq!(starts.get(), vec![0, 50, 150, 350]);
 }
@@ -105,11 +110,7 @@ async fn the_count_resets_after_a_run_longer_than_max_restarts_within() {
         failing_after(run, life)
     };
     let settings = settings(100, 10_000).with_max_restarts(100, Duration::from_secs(1));
-    let out = RestartSource::with_backoff(settings, factory)
-        .take(6)
-        .run_with(Sink::seq())
-        .await
-        .unwrap();
+    let out = first(6, RestartSource::with_backoff(settings, factory)).await;
     assert_eq!(out, (0..6).collect::<Vec<_>>());
     // 0 →100→ 100 →200→ 300 →400→ 700; run 3 fails at 2200, over 1 s after it started, so the
     // count starts again: →100→ 2300 →200→ 2500.
@@ -125,11 +126,11 @@ async fn by_default_the_count_resets_after_min_backoff_of_running() {
         let run = s.record();
         failing_after(run, ms(150))
     };
-    let out = RestartSource::with_backoff(settings(100, 10_000), factory)
-        .take(4)
-        .run_with(Sink::seq())
-        .await
-        .unwrap();
+    let out = first(
+        4,
+        RestartSource::with_backoff(settings(100, 10_000), factory),
+    )
+    .await;
     assert_eq!(out, vec![0, 1, 2, 3]);
     assert_eq!(starts.get(), vec![0, 250, 500, 750]);
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
 use super::RestartSettings;
+use crate::stage::Step;
 use crate::StreamError;
 
 /// Counts restarts in a row and times the backoff (Akka's `RestartWithBackoffLogic`).
@@ -81,6 +82,20 @@ impl Backoff {
             ),
         }
         Some(Box::pin(tokio::time::sleep(delay)))
+    }
+
+    /// The timer before the next run after a run ended with `step`, or `None` when that end is
+    /// the stream's: a completion when only failures restart, or as [`restart`](Self::restart).
+    pub(crate) fn after_run(
+        &mut self,
+        step: &Step,
+        only_on_failures: bool,
+    ) -> Option<Pin<Box<Sleep>>> {
+        match step {
+            Step::Failed(e) => self.restart(Ended::Failed(e)),
+            _ if only_on_failures => None,
+            _ => self.restart(Ended::Completed),
+        }
     }
 
     /// The inner stream (re)started now.

@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use futures::channel::oneshot;
 
-use crate::stage::{BoxPull, Pull, Step};
+use crate::stage::{poll_terminal, BoxPull, Pull, Step};
 use crate::StreamError;
 
 struct Lent<T> {
@@ -59,15 +59,11 @@ impl<T: Send + 'static> Upstream<T> {
         let Some(up) = lent.up.as_mut() else {
             return Poll::Ready(Step::Complete);
         };
-        let step = match up.poll_failed(cx) {
-            Poll::Ready(e) => Step::Failed(e),
-            Poll::Pending => match up.poll_complete(cx) {
-                Poll::Ready(()) => Step::Complete,
-                Poll::Pending => return Poll::Pending,
-            },
-        };
-        lent.up = None;
-        Poll::Ready(step)
+        let step = poll_terminal(up, cx);
+        if step.is_ready() {
+            lent.up = None;
+        }
+        step
     }
 }
 

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use tokio::time::Sleep;
 
-use super::backoff::{poll_timer, Backoff, Ended};
+use super::backoff::{poll_timer, Backoff};
 use super::feed::Upstream;
 use crate::source::FailedPull;
 use crate::stage::{guarded, BoxPull, Pull, Step};
@@ -94,11 +94,10 @@ where
                         Poll::Ready(step) => step,
                     };
                     // Once the outer upstream has ended, the flow's end is the stream's.
-                    let timer = match &step {
-                        _ if self.upstream.ended() => None,
-                        Step::Failed(e) => self.backoff.restart(Ended::Failed(e)),
-                        _ if self.only_on_failures => None,
-                        _ => self.backoff.restart(Ended::Completed),
+                    let timer = if self.upstream.ended() {
+                        None
+                    } else {
+                        self.backoff.after_run(&step, self.only_on_failures)
                     };
                     let Some(timer) = timer else {
                         return Poll::Ready(step);

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use tokio::time::Sleep;
 
-use super::backoff::{poll_timer, Backoff, Ended};
+use super::backoff::{poll_timer, Backoff};
 use crate::source::FailedPull;
 use crate::stage::{guarded, BoxPull, Pull, Step};
 use crate::{Attributes, Materializer, Source};
@@ -82,11 +82,7 @@ where
                         Poll::Ready(Step::Open) => return Poll::Ready(Step::Open),
                         Poll::Ready(step) => step,
                     };
-                    let timer = match &step {
-                        Step::Failed(e) => self.backoff.restart(Ended::Failed(e)),
-                        _ if self.only_on_failures => None,
-                        _ => self.backoff.restart(Ended::Completed),
-                    };
+                    let timer = self.backoff.after_run(&step, self.only_on_failures);
                     let Some(timer) = timer else {
                         return Poll::Ready(step);
                     };

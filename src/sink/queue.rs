@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use crate::stage::{pull_guarded, BoxPull, Step};
+use crate::stage::{poll_terminal, pull_guarded, BoxPull, Step};
 use crate::StreamError;
 
 struct Inner<T> {
@@ -223,12 +223,9 @@ impl<T: Send + 'static> Future for QueueRoot<T> {
             } else {
                 // No demand: a failure or a completion still reaches the queue, as in Reactive
                 // Streams, from an upstream that can tell.
-                if let Poll::Ready(e) = up.poll_failed(cx) {
-                    Step::Failed(e)
-                } else if up.poll_complete(cx).is_ready() {
-                    Step::Complete
-                } else {
-                    return Poll::Pending;
+                match poll_terminal(up, cx) {
+                    Poll::Ready(step) => step,
+                    Poll::Pending => return Poll::Pending,
                 }
             };
             let mut inner = this.shared.lock();
