@@ -82,6 +82,13 @@ pub enum StreamError {
         /// What is wrong.
         problem: &'static str,
     },
+    /// A handle on a materialized value was used after its stream terminated: an offer to a
+    /// `Source::queue` whose stream was cancelled, a pull from a cancelled `Sink::queue`
+    /// (Akka's `StreamDetachedException`).
+    Detached {
+        /// The operator whose handle was used.
+        stage: &'static str,
+    },
 }
 
 impl StreamError {
@@ -149,6 +156,9 @@ impl fmt::Display for StreamError {
             }
             StreamError::InvalidArgument { stage, problem } => {
                 write!(f, "invalid argument to `{stage}`: {problem}")
+            }
+            StreamError::Detached { stage } => {
+                write!(f, "the stream of `{stage}` has terminated")
             }
         }
     }

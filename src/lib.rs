@@ -39,8 +39,10 @@ pub mod junctions;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 mod keep;
+mod kill_switch;
 mod materializer;
 mod ops;
+mod restart;
 pub mod scoring;
 mod sink;
 mod source;
@@ -56,10 +58,14 @@ pub use error::StreamError;
 pub use flow::Flow;
 pub use graph::RunnableGraph;
 pub use keep::Keep;
+pub use kill_switch::{KillSwitch, KillSwitches, SharedKillSwitch, UniqueKillSwitch};
 pub use materializer::{Completion, Materializer};
 pub use ops::OverflowStrategy;
-pub use sink::Sink;
-pub use source::{Cancellable, MaybeHandle, Source, SourceStream};
+pub use restart::{RestartFlow, RestartSettings, RestartSink, RestartSource};
+pub use sink::{Sink, SinkQueue};
+pub use source::{
+    Cancellable, MaybeHandle, QueueClosedError, QueueOfferResult, Source, SourceQueue, SourceStream,
+};
 pub use supervision::{Decider, Directive};
 
 /// The materialized value of blueprints that have nothing to give (Akka's `NotUsed`).

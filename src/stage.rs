@@ -67,6 +67,18 @@ pub trait Pull<T>: Send + 'static {
     }
 }
 
+/// Whether `up` has terminated, asked without demand: its failure (which overtakes elements
+/// not yet delivered) or its completion, from a stage that can tell; `Pending` otherwise.
+pub(crate) fn poll_terminal<T, P: Pull<T> + ?Sized>(
+    up: &mut P,
+    cx: &mut Context<'_>,
+) -> Poll<Step> {
+    match up.poll_failed(cx) {
+        Poll::Ready(e) => Poll::Ready(Step::Failed(e)),
+        Poll::Pending => up.poll_complete(cx).map(|()| Step::Complete),
+    }
+}
+
 /// A stage that is complete from the start (the output of a junction with no inputs, a port
 /// that could not be wired).
 pub(crate) struct Completed;

@@ -4,6 +4,7 @@ mod consumers;
 mod exists;
 mod forall;
 mod from_sink;
+mod queue;
 mod root;
 
 use std::fmt;
@@ -11,6 +12,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
+pub use queue::SinkQueue;
 pub(crate) use root::{Consume, Root};
 
 use crate::materializer::completion;
@@ -164,6 +166,47 @@ where
         m.spawn_island(Root::new(up, make(a), promise, a.fused_batch::<In>()));
         done
     })
+}
+
+impl<In: Send + 'static> Sink<In, SinkQueue<In>> {
+    /// A sink read through the materialized [`SinkQueue`], one
+    /// [`pull`](SinkQueue::pull) at a time (Akka's `Sink.queue()`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut queue = Source::from_iter(vec!["a", "b"]).run_with(Sink::queue());
+    /// let mut seen = Vec::new();
+    /// while let Some(x) = queue.pull().await.unwrap() {
+    ///     seen.push(x);
+    /// }
+    /// assert_eq!(seen, vec!["a", "b"]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Demand only when pulled: while a pull waits on an empty buffer, the sink requests up to
+    /// `input_buffer` elements (default 16) and keeps the ones beyond the first for the next
+    /// pulls; the buffer never holds more. Nothing is requested before the first pull.
+    /// `Attributes::input_buffer(1)` requests exactly one element per pull. (Akka's sink
+    /// requests its whole buffer as soon as it starts.)
+    ///
+    /// # Completion
+    /// A completion is reported, as `Ok(None)`, after the elements buffered before it; it needs
+    /// no demand to arrive.
+    ///
+    /// # Errors
+    /// A failure is reported after the elements buffered before it, and needs no demand either.
+    ///
+    /// # Cancellation
+    /// [`SinkQueue::cancel`], or dropping the handle, cancels the stream.
+    pub fn queue() -> Self {
+        Sink::from_fn(|m, up, a| {
+            let (handle, root) = queue::queue(up, a.input_buffer_size());
+            m.spawn_island(root);
+            handle
+        })
+    }
 }
 
 impl<In: Send + 'static> Sink<In, Completion<Vec<In>>> {

@@ -2,6 +2,7 @@
 
 mod iter;
 mod maybe;
+mod queue;
 mod resource;
 mod stream;
 mod tick;
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 pub use maybe::MaybeHandle;
+pub use queue::{QueueClosedError, QueueOfferResult, SourceQueue};
 pub use stream::SourceStream;
 pub use tick::Cancellable;
 
@@ -928,6 +930,65 @@ impl<Out: Send + 'static> Source<Out, NotUsed> {
         Source::from_fn(move |_, _| {
             let (cancel, pull) = tick::tick(initial, interval, elem.clone());
             (Box::new(pull) as BoxPull<Out>, cancel)
+        })
+    }
+}
+
+impl<Out: Send + 'static> Source<Out, SourceQueue<Out>> {
+    /// A source fed through the materialized [`SourceQueue`], which buffers at most `n`
+    /// elements (Akka's `Source.queue(bufferSize)`, the `BoundedSourceQueue`).
+    ///
+    /// [`offer`](SourceQueue::offer) enqueues without waiting and reports
+    /// [`Dropped`](QueueOfferResult::Dropped) when the buffer is full;
+    /// [`send`](SourceQueue::send) waits for room. Each materialization has its own queue.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let (queue, out) = Source::queue(8)
+    ///     .map(|x: u32| x * 10)
+    ///     .to_mat(Sink::seq(), Keep::both)
+    ///     .run();
+    /// let producers: Vec<_> = (0..4)
+    ///     .map(|i| {
+    ///         let queue = queue.clone();
+    ///         tokio::spawn(async move { queue.send(i).await.is_enqueued() })
+    ///     })
+    ///     .collect();
+    /// for p in producers {
+    ///     assert!(p.await.unwrap());
+    /// }
+    /// queue.complete().unwrap();
+    /// let mut out = out.await.unwrap();
+    /// out.sort();
+    /// assert_eq!(out, vec![0, 10, 20, 30]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// The stream takes elements from the buffer as downstream demands them; the buffer never
+    /// holds more than `n`. Producers see back pressure as `Dropped` from `offer` or as a wait
+    /// in `send`.
+    ///
+    /// # Completion
+    /// After [`complete`](SourceQueue::complete), or once every handle is dropped, the
+    /// buffered elements are emitted and the stream completes. (Akka's queue keeps its stream
+    /// running when the handle is forgotten; a Rust handle that is dropped can offer nothing
+    /// more, so weir completes, as a channel does.)
+    ///
+    /// # Errors
+    /// [`fail`](SourceQueue::fail) fails the stream at once, dropping the buffer. A queue of
+    /// `n == 0` fails its stream with [`StreamError::InvalidArgument`], and its offers return
+    /// that failure (Akka throws at construction).
+    ///
+    /// # Cancellation
+    /// When downstream cancels, the buffer is dropped, later offers and waiting sends get
+    /// [`Failure`](QueueOfferResult::Failure) with [`StreamError::Detached`], and
+    /// [`watch_completion`](SourceQueue::watch_completion) resolves `Ok`.
+    pub fn queue(n: usize) -> Self {
+        Source::from_fn(move |_, _| {
+            let (handle, pull) = queue::queue(n);
+            (Box::new(pull) as BoxPull<Out>, handle)
         })
     }
 }
