@@ -188,7 +188,6 @@ impl Pipeline {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "intermittent under load (CHANGELOG, known issues); run with --ignored"]
 async fn exactly_once_across_panicking_stages_and_restarts() {
     let p = Pipeline::new(ApacheKafka::shared()).await;
     // The transform never saw more than 30 000 records, so no more offsets can be committed.
