@@ -23,7 +23,10 @@ import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.pekko.kafka.ManualSubscription;
 import org.apache.pekko.kafka.Subscriptions;
 
-/** What both peers share: arguments, the assignment, timing, the broker's offsets, the output. */
+/**
+ * What the peers share: timing and the output; for the Kafka ones also arguments, the
+ * assignment and the broker's offsets.
+ */
 final class Peer {
   static final int RUNS = 3;
   static final long[] DEFAULT_LENGTHS = {200_000, 1_000_000, 5_000_000};
@@ -164,7 +167,7 @@ final class Peer {
     System.out.flush();
   }
 
-  private static String join(List<Run> runs, java.util.function.ToDoubleFunction<Run> f, String format) {
+  static String join(List<Run> runs, java.util.function.ToDoubleFunction<Run> f, String format) {
     return runs.stream()
         .map(r -> String.format(Locale.ROOT, format, f.applyAsDouble(r)))
         .collect(Collectors.joining(","));
