@@ -205,7 +205,7 @@ fn measure(w: &Workload, n: u64) {
         join(&rates, 3),
         median(&rates),
         join(&walls, 6),
-        join(&cpus, 2),
+        join(&cpus, 3),
     );
 }
 
