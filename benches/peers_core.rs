@@ -11,13 +11,16 @@
 //! M elements/s of the source, the process's CPU seconds (every thread) beside each wall time.
 //! `--smoke` runs every workload on 10 000 elements, so that the harness cannot rot.
 
-use std::future::ready;
 use std::time::Instant;
 
 use weir::builder::GraphBuilder;
 use weir::junctions::{Balance, Broadcast, Merge, Zip};
 use weir::prelude::*;
 use weir::{Completion, RunnableGraph};
+
+// The fused chain and map_async are `benches/fused.rs`'s, closures and all.
+mod support;
+use support::{plain_loop, weir_chain, weir_map_async};
 
 const WARMUP: usize = 5;
 const MEASURED: usize = 5;
@@ -38,14 +41,14 @@ const WORKLOADS: [Workload; 5] = [
         name: "fused_chain",
         n: 10_000_000,
         multi_thread: false,
-        run: |rt, n| rt.block_on(fused_chain(n)),
+        run: |rt, n| rt.block_on(weir_chain(n)),
         expected: plain_loop,
     },
     Workload {
         name: "map_async",
         n: 1_000_000,
         multi_thread: false,
-        run: |rt, n| rt.block_on(map_async(n)),
+        run: |rt, n| rt.block_on(weir_map_async(n)),
         expected: |n| n * (n + 1) / 2,
     },
     Workload {
@@ -70,39 +73,6 @@ const WORKLOADS: [Workload; 5] = [
         expected: |n| n * (n - 1) / 2,
     },
 ];
-
-/// The limit the fused chain is checked against: the same closures in a loop.
-fn plain_loop(n: u64) -> u64 {
-    let (mut acc, mut res) = (0u64, 0u64);
-    for x in 0..n {
-        let y = x.wrapping_mul(3);
-        if y % 2 == 0 {
-            acc = acc.wrapping_add(y);
-            res ^= acc;
-        }
-    }
-    res
-}
-
-/// `benches/fused.rs`'s `weir_chain`: map → filter → scan → fold.
-async fn fused_chain(n: u64) -> u64 {
-    Source::from_iter(0..n)
-        .map(|x| x.wrapping_mul(3))
-        .filter(|x| x % 2 == 0)
-        .scan(0u64, |acc, x| acc.wrapping_add(x))
-        .run_fold(0u64, |a, x| a ^ x)
-        .await
-        .unwrap()
-}
-
-/// `map_async(4)` on futures that are ready at once.
-async fn map_async(n: u64) -> u64 {
-    Source::from_iter(0..n)
-        .map_async(4, |x| ready(x + 1))
-        .run_fold(0u64, |a, x| a.wrapping_add(x))
-        .await
-        .unwrap()
-}
 
 /// A map, one async boundary with the default buffer, a fold.
 async fn async_boundary(n: u64) -> u64 {

@@ -50,26 +50,17 @@ public final class CoreStreams {
 
   public static void main(String[] args) throws Exception {
     boolean smoke = List.of(args).contains("--smoke");
-    ActorSystem system = ActorSystem.create("pekko-core");
-    List<Workload> workloads = List.of(
-        new Workload("fused_chain", 10_000_000, n -> fusedChain(n, system), CoreStreams::plainLoop),
-        new Workload("map_async", 1_000_000, n -> mapAsync(n, system), n -> n * (n + 1) / 2),
-        new Workload("async_boundary", 10_000_000, n -> asyncBoundary(n, system), n -> 3 * (n * (n - 1) / 2)),
-        new Workload("broadcast_zip", 10_000_000, n -> broadcastZip(n).run(system), n -> n * (n - 1)),
-        new Workload("balance_merge", 10_000_000, n -> balanceMerge(n).run(system), n -> n * (n - 1) / 2));
-    int status = 0;
-    try {
+    Peer.runAndExit("pekko-core", system -> {
+      List<Workload> workloads = List.of(
+          new Workload("fused_chain", 10_000_000, n -> fusedChain(n, system), CoreStreams::plainLoop),
+          new Workload("map_async", 1_000_000, n -> mapAsync(n, system), n -> n * (n + 1) / 2),
+          new Workload("async_boundary", 10_000_000, n -> asyncBoundary(n, system), n -> 3 * (n * (n - 1) / 2)),
+          new Workload("broadcast_zip", 10_000_000, n -> broadcastZip(n).run(system), n -> n * (n - 1)),
+          new Workload("balance_merge", 10_000_000, n -> balanceMerge(n).run(system), n -> n * (n - 1) / 2));
       for (Workload w : workloads) {
         measure(w, smoke ? SMOKE_N : w.n());
       }
-    } catch (Exception e) {
-      e.printStackTrace();
-      status = 1;
-    } finally {
-      system.terminate();
-      Peer.await(system.getWhenTerminated(), 60);
-    }
-    System.exit(status);
+    });
   }
 
   /** The longs 0 until n, boxed one by one as any Java stream of them is. */

@@ -20,6 +20,7 @@ import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.pekko.actor.ActorSystem;
 import org.apache.pekko.kafka.ManualSubscription;
 import org.apache.pekko.kafka.Subscriptions;
 
@@ -127,6 +128,30 @@ final class Peer {
         throw e;
       }
     }
+  }
+
+  /** A peer's body, run on its actor system. */
+  interface Body {
+    void run(ActorSystem system) throws Exception;
+  }
+
+  /**
+   * Runs {@code body} on a fresh actor system, terminates the system and exits: with status 1
+   * when the body threw, so that scripts/bench-peers fails with it.
+   */
+  static void runAndExit(String systemName, Body body) throws Exception {
+    ActorSystem system = ActorSystem.create(systemName);
+    int status = 0;
+    try {
+      body.run(system);
+    } catch (Exception e) {
+      e.printStackTrace();
+      status = 1;
+    } finally {
+      system.terminate();
+      await(system.getWhenTerminated(), 60);
+    }
+    System.exit(status);
   }
 
   static <T> T await(CompletionStage<T> stage, long seconds) throws Exception {
