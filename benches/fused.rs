@@ -12,12 +12,14 @@
 //! - `map_async`: `map_async(4)` on ready futures against `StreamExt::buffered(4)`.
 
 use std::future::ready;
-use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use futures::StreamExt;
 use weir::prelude::*;
 use weir::Attributes;
+
+mod support;
+use support::{plain_loop, weir_chain, weir_map_async};
 
 const CHAIN_N: u64 = 10_000_000;
 const BOUNDARY_N: u64 = 1_000_000;
@@ -38,18 +40,6 @@ fn multi_thread() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn plain_loop(n: u64) -> u64 {
-    let (mut acc, mut res) = (0u64, 0u64);
-    for x in 0..n {
-        let y = black_box(x).wrapping_mul(3);
-        if y % 2 == 0 {
-            acc = acc.wrapping_add(y);
-            res ^= acc;
-        }
-    }
-    res
-}
-
 async fn futures_chain(n: u64) -> u64 {
     futures::stream::iter(0..n)
         .map(|x| x.wrapping_mul(3))
@@ -60,16 +50,6 @@ async fn futures_chain(n: u64) -> u64 {
         })
         .fold(0u64, |a, x| ready(a ^ x))
         .await
-}
-
-async fn weir_chain(n: u64) -> u64 {
-    Source::from_iter(0..n)
-        .map(|x| x.wrapping_mul(3))
-        .filter(|x| x % 2 == 0)
-        .scan(0u64, |acc, x| acc.wrapping_add(x))
-        .run_fold(0u64, |a, x| a ^ x)
-        .await
-        .unwrap()
 }
 
 fn datum_chain(n: u64) -> u64 {
@@ -165,14 +145,6 @@ async fn futures_buffered(n: u64) -> u64 {
         .buffered(4)
         .fold(0u64, |a, x| ready(a.wrapping_add(x)))
         .await
-}
-
-async fn weir_map_async(n: u64) -> u64 {
-    Source::from_iter(0..n)
-        .map_async(4, |x| ready(x + 1))
-        .run_fold(0u64, |a, x| a.wrapping_add(x))
-        .await
-        .unwrap()
 }
 
 fn map_async(c: &mut Criterion) {

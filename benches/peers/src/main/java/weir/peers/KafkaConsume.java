@@ -31,33 +31,26 @@ public final class KafkaConsume {
 
   public static void main(String[] args) throws Exception {
     Peer peer = Peer.parse("KafkaConsume", args);
-    ActorSystem system = ActorSystem.create("pekko-consume");
-    int status = 0;
-    try (Admin admin = peer.admin()) {
-      long available = Peer.endOffsets(admin, peer.topic, peer.partitions);
-      long warmUp = Peer.warmUpLength(available);
-      if (warmUp > 0) {
-        read(system, peer, warmUp, "warmup", 0);
-      }
-      for (long n : peer.lengths) {
-        if (n > available) {
-          Peer.skip("pekko_consume", n, "topic holds " + available + " records");
-          continue;
+    Peer.runAndExit("pekko-consume", system -> {
+      try (Admin admin = peer.admin()) {
+        long available = Peer.endOffsets(admin, peer.topic, peer.partitions);
+        long warmUp = Peer.warmUpLength(available);
+        if (warmUp > 0) {
+          read(system, peer, warmUp, "warmup", 0);
         }
-        List<Peer.Run> runs = Peer.newRuns();
-        for (int run = 0; run < Peer.RUNS; run++) {
-          runs.add(read(system, peer, n, "consume", run));
+        for (long n : peer.lengths) {
+          if (n > available) {
+            Peer.skip("pekko_consume", n, "topic holds " + available + " records");
+            continue;
+          }
+          List<Peer.Run> runs = Peer.newRuns();
+          for (int run = 0; run < Peer.RUNS; run++) {
+            runs.add(read(system, peer, n, "consume", run));
+          }
+          Peer.report("pekko_consume", n, runs);
         }
-        Peer.report("pekko_consume", n, runs);
       }
-    } catch (Exception e) {
-      e.printStackTrace();
-      status = 1;
-    } finally {
-      system.terminate();
-      Peer.await(system.getWhenTerminated(), 60);
-    }
-    System.exit(status);
+    });
   }
 
   /** Reads the first {@code n} records; the time is up to the n-th record's arrival. */

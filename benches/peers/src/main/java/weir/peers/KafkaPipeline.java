@@ -48,34 +48,27 @@ public final class KafkaPipeline {
 
   public static void main(String[] args) throws Exception {
     Peer peer = Peer.parse("KafkaPipeline", args);
-    ActorSystem system = ActorSystem.create("pekko-pipeline");
-    int status = 0;
-    try (Admin admin = peer.admin()) {
-      Peer.createTopic(admin, OUT, peer.partitions);
-      long available = Peer.endOffsets(admin, peer.topic, peer.partitions);
-      long warmUp = Peer.warmUpLength(available);
-      if (warmUp > 0) {
-        pipe(system, admin, peer, warmUp, "warmup", 0);
-      }
-      for (long n : peer.lengths) {
-        if (n > available) {
-          Peer.skip("pekko_pipeline", n, "topic holds " + available + " records");
-          continue;
+    Peer.runAndExit("pekko-pipeline", system -> {
+      try (Admin admin = peer.admin()) {
+        Peer.createTopic(admin, OUT, peer.partitions);
+        long available = Peer.endOffsets(admin, peer.topic, peer.partitions);
+        long warmUp = Peer.warmUpLength(available);
+        if (warmUp > 0) {
+          pipe(system, admin, peer, warmUp, "warmup", 0);
         }
-        List<Peer.Run> runs = Peer.newRuns();
-        for (int run = 0; run < Peer.RUNS; run++) {
-          runs.add(pipe(system, admin, peer, n, "pipeline", run));
+        for (long n : peer.lengths) {
+          if (n > available) {
+            Peer.skip("pekko_pipeline", n, "topic holds " + available + " records");
+            continue;
+          }
+          List<Peer.Run> runs = Peer.newRuns();
+          for (int run = 0; run < Peer.RUNS; run++) {
+            runs.add(pipe(system, admin, peer, n, "pipeline", run));
+          }
+          Peer.report("pekko_pipeline", n, runs);
         }
-        Peer.report("pekko_pipeline", n, runs);
       }
-    } catch (Exception e) {
-      e.printStackTrace();
-      status = 1;
-    } finally {
-      system.terminate();
-      Peer.await(system.getWhenTerminated(), 60);
-    }
-    System.exit(status);
+    });
   }
 
   static Peer.Run pipe(ActorSystem system, Admin admin, Peer peer, long n, String what, int run)

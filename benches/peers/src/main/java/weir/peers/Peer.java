@@ -20,10 +20,14 @@ import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.pekko.actor.ActorSystem;
 import org.apache.pekko.kafka.ManualSubscription;
 import org.apache.pekko.kafka.Subscriptions;
 
-/** What both peers share: arguments, the assignment, timing, the broker's offsets, the output. */
+/**
+ * What the peers share: timing and the output; for the Kafka ones also arguments, the
+ * assignment and the broker's offsets.
+ */
 final class Peer {
   static final int RUNS = 3;
   static final long[] DEFAULT_LENGTHS = {200_000, 1_000_000, 5_000_000};
@@ -126,6 +130,30 @@ final class Peer {
     }
   }
 
+  /** A peer's body, run on its actor system. */
+  interface Body {
+    void run(ActorSystem system) throws Exception;
+  }
+
+  /**
+   * Runs {@code body} on a fresh actor system, terminates the system and exits: with status 1
+   * when the body threw, so that scripts/bench-peers fails with it.
+   */
+  static void runAndExit(String systemName, Body body) throws Exception {
+    ActorSystem system = ActorSystem.create(systemName);
+    int status = 0;
+    try {
+      body.run(system);
+    } catch (Exception e) {
+      e.printStackTrace();
+      status = 1;
+    } finally {
+      system.terminate();
+      await(system.getWhenTerminated(), 60);
+    }
+    System.exit(status);
+  }
+
   static <T> T await(CompletionStage<T> stage, long seconds) throws Exception {
     return stage.toCompletableFuture().get(seconds, TimeUnit.SECONDS);
   }
@@ -164,7 +192,7 @@ final class Peer {
     System.out.flush();
   }
 
-  private static String join(List<Run> runs, java.util.function.ToDoubleFunction<Run> f, String format) {
+  static String join(List<Run> runs, java.util.function.ToDoubleFunction<Run> f, String format) {
     return runs.stream()
         .map(r -> String.format(Locale.ROOT, format, f.applyAsDouble(r)))
         .collect(Collectors.joining(","));
