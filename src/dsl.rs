@@ -1303,6 +1303,50 @@ pub trait StreamOps: Sized {
         via_logic(self, "recover", move |_| ops::Recover(f.clone()))
     }
 
+    /// Completes instead of failing when upstream fails with an error `pred` accepts (Akka's
+    /// `onErrorComplete`); other failures pass on. `|_| true` completes on any failure.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter([1, 2])
+    ///     .concat(Source::failed(StreamError::AbruptTermination))
+    ///     .on_error_complete(|e| matches!(e, StreamError::AbruptTermination))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2]);
+    /// # }
+    /// ```
+    fn on_error_complete<F>(self, pred: F) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        F: FnMut(&StreamError) -> bool + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "on_error_complete", move |_| {
+            ops::OnErrorComplete(pred.clone())
+        })
+    }
+
+    /// Drops each element equal to the one just before it (Akka's `dropRepeated`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter([1, 1, 2, 2, 2, 1, 3, 3])
+    ///     .drop_repeated()
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2, 1, 3]);
+    /// # }
+    /// ```
+    fn drop_repeated(self) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        Self::Out: PartialEq + Clone,
+    {
+        via_logic(self, "drop_repeated", |_| ops::DropRepeated(None))
+    }
+
     /// On upstream failure, continues with the source `f(&error)` returns, at most `attempts`
     /// times (`None`: without limit); `f` returning `None` lets the failure through.
     ///

@@ -65,7 +65,7 @@ pub(crate) use map_async_partitioned::MapAsyncPartitioned;
 pub(crate) use map_concat::MapConcat;
 pub(crate) use merge::Merge;
 pub(crate) use merge_variants::{Interleave, MergeLatest, MergeSorted, ZipLatest, ZipN};
-pub(crate) use recover::{MapError, Recover};
+pub(crate) use recover::{DropRepeated, MapError, OnErrorComplete, Recover};
 pub(crate) use recover_with_retries::RecoverWithRetries;
 pub(crate) use scan::Scan;
 pub(crate) use stateful_map::StatefulMap;
