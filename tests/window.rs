@@ -1,0 +1,347 @@
+//! Event-time windowed aggregation: hand-computed cases and a brute-force reference.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use weir::prelude::*;
+use weir::testkit::{TestSink, TestSource};
+use weir::window::{EmitMode, TimeWindows, WindowError, WindowMetrics, WindowOps, Windowed};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn tumbling(size: u64, grace: u64) -> TimeWindows {
+    TimeWindows::of_size_with_grace(ms(size), ms(grace)).unwrap()
+}
+
+fn win<K>(key: K, start: i64, end: i64) -> Windowed<K> {
+    Windowed { key, start, end }
+}
+
+/// Counts `(key, timestamp)` records per window, returning the output and the metrics.
+async fn count(
+    windows: TimeWindows,
+    emit: EmitMode,
+    input: Vec<(&'static str, i64)>,
+) -> (Vec<(Windowed<&'static str>, u64)>, WindowMetrics) {
+    let (metrics, out) = Source::from_iter(input)
+        .windowed_by(windows, |&(_, ts)| ts)
+        .emit(emit)
+        .count()
+        .to_mat(Sink::seq(), Keep::both)
+        .run();
+    (out.await.unwrap(), metrics)
+}
+
+// An out-of-order record within the grace period is counted; one beyond it is dropped.
+const OUT_OF_ORDER: [(&str, i64); 5] = [("a", 1), ("a", 12), ("a", 8), ("a", 16), ("a", 9)];
+
+#[tokio::test]
+async fn updates_mode_emits_every_update_and_drops_records_past_the_grace() {
+    let (out, metrics) = count(tumbling(10, 5), EmitMode::Updates, OUT_OF_ORDER.to_vec()).await;
+    // 8 arrives at stream time 12: close time 7 < end 10, still open. 9 arrives at stream time
+    // 16: close time 11 >= 10, dropped.
+    assert_eq!(
+        out,
+        vec![
+            (win("a", 0, 10), 1),
+            (win("a", 10, 20), 1),
+            (win("a", 0, 10), 2),
+            (win("a", 10, 20), 2),
+        ]
+    );
+    assert_eq!(metrics.dropped_late(), 1);
+    assert_eq!(metrics.dropped_invalid_timestamp(), 0);
+    assert_eq!(metrics.stream_time(), Some(16));
+    assert_eq!(metrics.open_windows(), 0, "completion releases the state");
+}
+
+#[tokio::test]
+async fn final_mode_emits_a_window_once_when_it_closes_and_not_at_completion() {
+    let (out, metrics) = count(tumbling(10, 5), EmitMode::Final, OUT_OF_ORDER.to_vec()).await;
+    // [0, 10) closes at stream time 16 (16 - 5 >= 10); [10, 20) is open at completion.
+    assert_eq!(out, vec![(win("a", 0, 10), 2)]);
+    assert_eq!(metrics.dropped_late(), 1);
+}
+
+#[tokio::test]
+async fn final_or_complete_also_emits_the_open_windows_at_completion() {
+    let (out, _) = count(
+        tumbling(10, 5),
+        EmitMode::FinalOrComplete,
+        OUT_OF_ORDER.to_vec(),
+    )
+    .await;
+    assert_eq!(out, vec![(win("a", 0, 10), 2), (win("a", 10, 20), 2)]);
+}
+
+#[tokio::test]
+async fn a_window_ends_exclusively_and_closes_when_stream_time_reaches_end_plus_grace() {
+    let input = vec![("a", 5), ("a", 10), ("a", 9), ("b", 9), ("a", 19)];
+    let (out, metrics) = count(tumbling(10, 0), EmitMode::Final, input).await;
+    // 10 belongs to [10, 20) and closes [0, 10) at once (no grace): 9 is late for both keys.
+    assert_eq!(out, vec![(win("a", 0, 10), 1)]);
+    assert_eq!(metrics.dropped_late(), 2);
+    assert_eq!(metrics.open_windows(), 0);
+}
+
+#[tokio::test]
+async fn closed_windows_of_several_keys_come_out_in_window_then_key_order() {
+    let input = vec![("b", 1), ("a", 2), ("c", 11), ("b", 3), ("a", 25)];
+    let (out, _) = count(tumbling(10, 2), EmitMode::Final, input).await;
+    // At 25 (close time 23) both [0, 10) and [10, 20) close.
+    assert_eq!(
+        out,
+        vec![
+            (win("a", 0, 10), 1),
+            (win("b", 0, 10), 2),
+            (win("c", 10, 20), 1),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn hopping_windows_overlap_and_drop_late_records_per_window() {
+    let hopping = tumbling(10, 0).advance_by(ms(5)).unwrap();
+    // 3 → [0,10); 7 → [0,10), [5,15); 12 → [5,15), [10,20) and closes [0,10);
+    // 6 → [0,10) is closed (dropped, counted), [5,15) still open.
+    let input = vec![("a", 3), ("a", 7), ("a", 12), ("a", 6)];
+    let (out, metrics) = count(hopping, EmitMode::FinalOrComplete, input.clone()).await;
+    assert_eq!(
+        out,
+        vec![
+            (win("a", 0, 10), 2),
+            (win("a", 5, 15), 3),
+            (win("a", 10, 20), 1),
+        ]
+    );
+    assert_eq!(metrics.dropped_late(), 1);
+    // No window starts before the epoch: 3 is in [0, 10) only, not in [-5, 5).
+    let (updates, _) = count(hopping, EmitMode::Updates, input).await;
+    assert_eq!(
+        updates,
+        vec![
+            (win("a", 0, 10), 1),
+            (win("a", 0, 10), 2),
+            (win("a", 5, 15), 1),
+            (win("a", 5, 15), 2),
+            (win("a", 10, 20), 1),
+            (win("a", 5, 15), 3),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn negative_timestamps_are_dropped_and_counted() {
+    let input = vec![("a", -1), ("a", 1)];
+    let (out, metrics) = count(tumbling(10, 0), EmitMode::Updates, input).await;
+    assert_eq!(out, vec![(win("a", 0, 10), 1)]);
+    assert_eq!(metrics.dropped_invalid_timestamp(), 1);
+    assert_eq!(metrics.dropped_late(), 0);
+}
+
+#[tokio::test]
+async fn state_is_bounded_by_the_open_windows() {
+    let (metrics, out) = Source::from_iter((0..10_000i64).map(|ts| (ts % 7, ts)))
+        .windowed_by(tumbling(100, 50), |&(_, ts)| ts)
+        .emit(EmitMode::Final)
+        .count()
+        .map(|(_, n)| n)
+        .to_mat(Sink::fold(0, |acc, n| acc + n), Keep::both)
+        .run();
+    // Windows up to [9800, 9900) close by stream time 9999 (close time 9949).
+    assert_eq!(out.await.unwrap(), 9900);
+    assert_eq!(metrics.dropped_late(), 0);
+}
+
+#[tokio::test]
+async fn open_windows_are_reported_while_running() {
+    let ((src, metrics), sink) = TestSource::<(&str, i64)>::probe()
+        .via_mat(
+            Flow::new()
+                .windowed_by(tumbling(10, 10), |&(_, ts)| ts)
+                .count(),
+            Keep::both,
+        )
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(10);
+    for x in [("a", 1), ("b", 2), ("a", 15)] {
+        src.send_next(x).await;
+    }
+    sink.expect_next((win("a", 0, 10), 1)).await;
+    sink.expect_next((win("b", 0, 10), 1)).await;
+    sink.expect_next((win("a", 10, 20), 1)).await;
+    // At stream time 15 with grace 10 nothing has closed: three windows held.
+    assert_eq!(metrics.open_windows(), 3);
+    assert_eq!(metrics.stream_time(), Some(15));
+    src.send_next(("b", 30)).await;
+    sink.expect_next((win("b", 30, 40), 1)).await;
+    // Close time 20: the windows ending at 10 and 20 are gone.
+    assert_eq!(metrics.open_windows(), 1);
+    src.send_complete();
+    sink.expect_complete().await;
+}
+
+#[tokio::test]
+async fn reduce_and_aggregate_fold_values_per_window() {
+    let input = vec![("a", (1i64, 4)), ("a", (2, 9)), ("a", (11, 3))];
+    let max = Source::from_iter(input.clone())
+        .windowed_by(tumbling(10, 0), |&(_, (ts, _))| ts)
+        .emit(EmitMode::FinalOrComplete)
+        .reduce(|a, b| if b.1 > a.1 { b } else { a })
+        .map(|(w, (_, v))| (w.start, v))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(max, vec![(0, 9), (10, 3)]);
+    let sums = Source::from_iter(input)
+        .windowed_by(tumbling(10, 0), |&(_, (ts, _))| ts)
+        .emit(EmitMode::FinalOrComplete)
+        .aggregate(|| 100, |k: &&str, (_, v), acc| acc + v + k.len() as i64)
+        .map(|(w, s)| (w.start, s))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(sums, vec![(0, 115), (10, 104)]);
+}
+
+#[tokio::test]
+async fn a_panicking_extractor_fails_the_stream() {
+    let out = Source::from_iter(vec![("a", 1), ("a", 2)])
+        .windowed_by(tumbling(10, 0), |&(_, ts)| {
+            assert!(ts < 2, "bad timestamp");
+            ts
+        })
+        .count()
+        .run_with(Sink::seq())
+        .await;
+    assert!(matches!(out, Err(StreamError::Panicked { .. })), "{out:?}");
+}
+
+#[test]
+fn bad_window_specifications_are_typed_errors() {
+    assert_eq!(
+        TimeWindows::of_size_no_grace(ms(0)),
+        Err(WindowError::ZeroSize)
+    );
+    // Sub-millisecond sizes round down to zero milliseconds.
+    assert_eq!(
+        TimeWindows::of_size_no_grace(Duration::from_micros(900)),
+        Err(WindowError::ZeroSize)
+    );
+    let w = tumbling(10, 0);
+    assert!(matches!(
+        w.advance_by(ms(0)),
+        Err(WindowError::AdvanceOutOfRange { .. })
+    ));
+    assert!(matches!(
+        w.advance_by(ms(11)),
+        Err(WindowError::AdvanceOutOfRange { .. })
+    ));
+    assert!(matches!(
+        TimeWindows::of_size_no_grace(Duration::MAX),
+        Err(WindowError::TooLarge(_))
+    ));
+    assert_eq!(
+        WindowError::ZeroSize.to_string(),
+        "window size must be at least one millisecond"
+    );
+}
+
+/// Final counts computed by brute force: each record, at its arrival, enters every window
+/// `[s, s + size)` holding it (`s` a non-negative multiple of `advance`) whose end is after
+/// the stream time so far minus grace. Returns the counts and the number of drops.
+fn reference(
+    input: &[(u8, i64)],
+    size: i64,
+    advance: i64,
+    grace: i64,
+) -> (BTreeMap<(i64, u8), u64>, u64) {
+    let mut counts = BTreeMap::new();
+    let mut dropped = 0;
+    let mut stream_time = i64::MIN;
+    for &(key, ts) in input {
+        stream_time = stream_time.max(ts);
+        let mut s = 0;
+        while s <= ts {
+            if ts < s + size {
+                if s + size > stream_time - grace {
+                    *counts.entry((s, key)).or_insert(0) += 1;
+                } else {
+                    dropped += 1;
+                }
+            }
+            s += advance;
+        }
+    }
+    (counts, dropped)
+}
+
+fn run_counts(
+    input: Vec<(u8, i64)>,
+    windows: TimeWindows,
+    emit: EmitMode,
+) -> (Vec<(Windowed<u8>, u64)>, WindowMetrics) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (metrics, out) = Source::from_iter(input)
+            .windowed_by(windows, |&(_, ts)| ts)
+            .emit(emit)
+            .count()
+            .to_mat(Sink::seq(), Keep::both)
+            .run();
+        (out.await.unwrap(), metrics)
+    })
+}
+
+proptest! {
+    #[test]
+    fn final_counts_equal_a_brute_force_reference(
+        input in prop::collection::vec((0u8..3, 0i64..200), 0..60),
+        size in 1i64..40,
+        hops in 1i64..4,
+        grace in 0i64..30,
+    ) {
+        let advance = (size / hops).max(1);
+        let windows = TimeWindows::of_size_with_grace(ms(size as u64), ms(grace as u64))
+            .and_then(|w| w.advance_by(ms(advance as u64)))
+            .unwrap();
+        let (expected, dropped) = reference(&input, size, advance, grace);
+
+        let (all, metrics) = run_counts(input.clone(), windows, EmitMode::FinalOrComplete);
+        let got: BTreeMap<(i64, u8), u64> =
+            all.iter().map(|(w, n)| ((w.start, w.key), *n)).collect();
+        prop_assert_eq!(got.len(), all.len(), "each window is emitted once");
+        prop_assert!(all.iter().all(|(w, _)| w.end == w.start + size));
+        prop_assert_eq!(&got, &expected);
+        prop_assert_eq!(metrics.dropped_late(), dropped);
+        // Emitted in order of window end, then key.
+        let order: Vec<_> = all.iter().map(|(w, _)| (w.end, w.key)).collect();
+        let mut sorted = order.clone();
+        sorted.sort();
+        prop_assert_eq!(order, sorted);
+
+        // Final mode: the same, less the windows still open at the end.
+        let stream_time = input.iter().map(|&(_, ts)| ts).max().unwrap_or(i64::MIN);
+        let (closed, _) = run_counts(input.clone(), windows, EmitMode::Final);
+        let closed: BTreeMap<(i64, u8), u64> =
+            closed.iter().map(|(w, n)| ((w.start, w.key), *n)).collect();
+        let expected_closed: BTreeMap<(i64, u8), u64> = expected
+            .iter()
+            .filter(|((s, _), _)| s + size <= stream_time.saturating_sub(grace))
+            .map(|(k, n)| (*k, *n))
+            .collect();
+        prop_assert_eq!(closed, expected_closed);
+
+        // Updates mode: the last update of each window is its final count.
+        let (updates, _) = run_counts(input, windows, EmitMode::Updates);
+        let last: BTreeMap<(i64, u8), u64> =
+            updates.iter().map(|(w, n)| ((w.start, w.key), *n)).collect();
+        prop_assert_eq!(last, expected);
+    }
+}
