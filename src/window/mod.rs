@@ -6,6 +6,8 @@
 mod clock;
 mod error;
 mod metrics;
+mod session_aggregate;
+mod session_windows;
 mod time_aggregate;
 mod time_windows;
 
@@ -13,12 +15,14 @@ use std::fmt;
 
 pub use error::WindowError;
 pub use metrics::WindowMetrics;
+pub use session_windows::SessionWindows;
 pub use time_windows::TimeWindows;
 
 use crate::ops::Linear;
 use crate::stage::BoxPull;
 use crate::{Flow, Keep, StreamOps};
 use clock::Clock;
+use session_aggregate::{SessionAggregate, SessionFns};
 use time_aggregate::TimeAggregate;
 
 /// A key and the window an aggregate belongs to (Kafka Streams' `Windowed<K>`); times in
@@ -96,6 +100,56 @@ where
         T: Fn(&(K, V)) -> i64 + Clone + Send + Sync + 'static,
     {
         TimeWindowedStream {
+            stream: self,
+            windows,
+            timestamp,
+            emit: EmitMode::Updates,
+        }
+    }
+
+    /// Groups records by key into sessions of activity (Kafka Streams'
+    /// `groupByKey().windowedBy(SessionWindows)`); aggregate them with
+    /// [`count`](SessionWindowedStream::count), [`reduce`](SessionWindowedStream::reduce) or
+    /// [`aggregate`](SessionWindowedStream::aggregate).
+    ///
+    /// A record joins (and merges) the sessions of its key within the inactivity gap; a session
+    /// `[start, end]` closes once stream time − grace − gap passes `end`, and a record whose
+    /// merged session would already be closed is dropped and counted in
+    /// [`WindowMetrics::dropped_late`]. In [`EmitMode::Updates`] each output is the session's
+    /// new aggregate, `Some`, preceded by a `None` (a tombstone, as Kafka Streams forwards) for
+    /// every session the record replaced; the final modes emit each session once, `Some`.
+    ///
+    /// Unlike Kafka Streams, a closed session is gone: a record within the gap of it (and not
+    /// late itself) starts or joins an open session instead of reopening the closed one, whose
+    /// final result was already emitted. Kafka Streams would find it in its store and merge.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// use weir::window::{EmitMode, SessionWindows, WindowOps, Windowed};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let s = SessionWindows::of_inactivity_gap_no_grace(Duration::from_millis(5)).unwrap();
+    /// let out = Source::from_iter(vec![("a", 1), ("a", 4), ("a", 20)])
+    ///     .session_windowed_by(s, |&(_, ts)| ts)
+    ///     .emit(EmitMode::FinalOrComplete)
+    ///     .count()
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// let session = |start, end| Windowed { key: "a", start, end };
+    /// assert_eq!(out, vec![(session(1, 4), Some(2)), (session(20, 20), Some(1))]);
+    /// # }
+    /// ```
+    fn session_windowed_by<T>(
+        self,
+        windows: SessionWindows,
+        timestamp: T,
+    ) -> SessionWindowedStream<Self, T>
+    where
+        T: Fn(&(K, V)) -> i64 + Clone + Send + Sync + 'static,
+    {
+        SessionWindowedStream {
             stream: self,
             windows,
             timestamp,
@@ -288,6 +342,224 @@ where
                 let logic = TimeAggregate::new(windows, emit, timestamp.clone(), g.clone(), clock);
                 let stage = Linear::new(up, logic, "windowed_aggregate", a);
                 (Box::new(stage) as BoxPull<(Windowed<K>, A)>, metrics)
+            }),
+            Keep::right,
+        )
+    }
+}
+
+/// A stream grouped by key and session, waiting for its aggregation
+/// ([`WindowOps::session_windowed_by`]; Kafka Streams' `SessionWindowedKStream`).
+#[must_use = "streams do nothing unless run"]
+pub struct SessionWindowedStream<S, T> {
+    stream: S,
+    windows: SessionWindows,
+    timestamp: T,
+    emit: EmitMode,
+}
+
+impl<S, T> fmt::Debug for SessionWindowedStream<S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionWindowedStream")
+            .field("windows", &self.windows)
+            .field("emit", &self.emit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, K, V, T> SessionWindowedStream<S, T>
+where
+    S: StreamOps<Out = (K, V)>,
+    K: Ord + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    T: Fn(&(K, V)) -> i64 + Clone + Send + Sync + 'static,
+{
+    /// Sets when results are emitted (default [`EmitMode::Updates`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// use weir::window::{EmitMode, SessionWindows, WindowOps, Windowed};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let s = SessionWindows::of_inactivity_gap_no_grace(Duration::from_millis(5)).unwrap();
+    /// let out = Source::from_iter(vec![("a", 1), ("a", 4)])
+    ///     .session_windowed_by(s, |&(_, ts)| ts)
+    ///     .emit(EmitMode::Updates)
+    ///     .count()
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// let session = |start, end| Windowed { key: "a", start, end };
+    /// // The second record replaces [1, 1] by [1, 4]: a tombstone, then the merged session.
+    /// assert_eq!(out, vec![(session(1, 1), Some(1)), (session(1, 1), None), (session(1, 4), Some(2))]);
+    /// # }
+    /// ```
+    pub fn emit(self, mode: EmitMode) -> Self {
+        SessionWindowedStream { emit: mode, ..self }
+    }
+
+    /// Counts the records per key and session (`count()`); materializes the
+    /// [`WindowMetrics`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// use weir::window::{EmitMode, SessionWindows, WindowOps, Windowed};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let gap = Duration::from_millis(5);
+    /// let s = SessionWindows::of_inactivity_gap_with_grace(gap, Duration::from_millis(10)).unwrap();
+    /// // 5 bridges [1, 1] and [10, 10] (both within 5 of it) into one session.
+    /// let (metrics, out) = Source::from_iter(vec![("a", 1), ("a", 10), ("a", 5)])
+    ///     .session_windowed_by(s, |&(_, ts)| ts)
+    ///     .emit(EmitMode::FinalOrComplete)
+    ///     .count()
+    ///     .to_mat(Sink::seq(), Keep::both)
+    ///     .run();
+    /// assert_eq!(out.await.unwrap(), vec![(Windowed { key: "a", start: 1, end: 10 }, Some(3))]);
+    /// assert_eq!(metrics.dropped_late(), 0);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in the timestamp extractor, the aggregator or the merger: Stop fails the stream;
+    /// Resume drops the record, leaving its sessions as they were; Restart drops it and all
+    /// open sessions, keeping stream time.
+    pub fn count(self) -> S::Repr<(Windowed<K>, Option<u64>), WindowMetrics> {
+        self.aggregate_with(SessionFns {
+            init: || Some(0),
+            merge: |_: &K, a: u64, b: u64| a + b,
+            agg: |_: &K, _: V, n: Option<u64>| n.map_or(1, |n| n + 1),
+        })
+    }
+
+    /// Combines the values per key and session with `f`, which also merges two sessions'
+    /// results (the earlier first) when a record bridges them (`reduce(reducer)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// use weir::window::{EmitMode, SessionWindows, WindowOps};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let s = SessionWindows::of_inactivity_gap_no_grace(Duration::from_millis(5)).unwrap();
+    /// let out = Source::from_iter(vec![("a", (1, 3)), ("a", (4, 9)), ("a", (30, 2))])
+    ///     .session_windowed_by(s, |&(_, (ts, _))| ts)
+    ///     .emit(EmitMode::FinalOrComplete)
+    ///     .reduce(|(t1, x), (t2, y)| (t1.max(t2), x + y))
+    ///     .map(|(w, v)| (w.start, w.end, v.map(|(_, sum)| sum)))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![(1, 4, Some(12)), (30, 30, Some(2))]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// As [`count`](SessionWindowedStream::count).
+    pub fn reduce<F>(self, f: F) -> S::Repr<(Windowed<K>, Option<V>), WindowMetrics>
+    where
+        F: Fn(V, V) -> V + Clone + Send + Sync + 'static,
+    {
+        let g = f.clone();
+        self.aggregate_with(SessionFns {
+            init: || None,
+            merge: move |_: &K, a: V, b: V| f(a, b),
+            agg: move |_: &K, v: V, acc: Option<V>| match acc {
+                None => v,
+                Some(acc) => g(acc, v),
+            },
+        })
+    }
+
+    /// Folds the values per key and session into an aggregate that starts as `init()`;
+    /// `merge` combines the aggregates of sessions a record bridges, starting from `init()`
+    /// (`aggregate(initializer, aggregator, merger)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// use weir::window::{EmitMode, SessionWindows, WindowOps};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let gap = Duration::from_millis(5);
+    /// let s = SessionWindows::of_inactivity_gap_with_grace(gap, Duration::from_millis(10)).unwrap();
+    /// let out = Source::from_iter(vec![("a", 1), ("a", 10), ("a", 5)])
+    ///     .session_windowed_by(s, |&(_, ts)| ts)
+    ///     .emit(EmitMode::FinalOrComplete)
+    ///     .aggregate(
+    ///         Vec::new,
+    ///         |_, ts, mut seen: Vec<i64>| {
+    ///             seen.push(ts);
+    ///             seen
+    ///         },
+    ///         |_, mut a, b| {
+    ///             a.extend(b);
+    ///             a
+    ///         },
+    ///     )
+    ///     .map(|(_, seen)| seen)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![Some(vec![1, 10, 5])]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// As [`count`](SessionWindowedStream::count).
+    pub fn aggregate<A, I, F, M>(
+        self,
+        init: I,
+        agg: F,
+        merge: M,
+    ) -> S::Repr<(Windowed<K>, Option<A>), WindowMetrics>
+    where
+        A: Clone + Send + Sync + 'static,
+        I: Fn() -> A + Clone + Send + Sync + 'static,
+        F: Fn(&K, V, A) -> A + Clone + Send + Sync + 'static,
+        M: Fn(&K, A, A) -> A + Clone + Send + Sync + 'static,
+    {
+        let first = init.clone();
+        self.aggregate_with(SessionFns {
+            init: move || Some(first()),
+            merge,
+            agg: move |k: &K, v: V, acc: Option<A>| agg(k, v, acc.unwrap_or_else(&init)),
+        })
+    }
+
+    fn aggregate_with<A, I, M, G>(
+        self,
+        fns: SessionFns<I, M, G>,
+    ) -> S::Repr<(Windowed<K>, Option<A>), WindowMetrics>
+    where
+        A: Clone + Send + Sync + 'static,
+        I: Fn() -> Option<A> + Clone + Send + Sync + 'static,
+        M: Fn(&K, A, A) -> A + Clone + Send + Sync + 'static,
+        G: Fn(&K, V, Option<A>) -> A + Clone + Send + Sync + 'static,
+    {
+        let SessionWindowedStream {
+            stream,
+            windows,
+            timestamp,
+            emit,
+        } = self;
+        stream.via_mat(
+            Flow::from_fn(move |_, up, a| {
+                let metrics = WindowMetrics::new();
+                let fns = SessionFns {
+                    init: fns.init.clone(),
+                    merge: fns.merge.clone(),
+                    agg: fns.agg.clone(),
+                };
+                let logic =
+                    SessionAggregate::new(windows, emit, timestamp.clone(), fns, metrics.clone());
+                let stage = Linear::new(up, logic, "session_windowed_aggregate", a);
+                (
+                    Box::new(stage) as BoxPull<(Windowed<K>, Option<A>)>,
+                    metrics,
+                )
             }),
             Keep::right,
         )
