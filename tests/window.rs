@@ -6,7 +6,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 use weir::prelude::*;
 use weir::testkit::{TestSink, TestSource};
-use weir::window::{EmitMode, TimeWindows, WindowError, WindowMetrics, WindowOps, Windowed};
+use weir::window::{
+    EmitMode, SessionWindows, TimeWindows, WindowError, WindowMetrics, WindowOps, Windowed,
+};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -343,5 +345,171 @@ proptest! {
         let last: BTreeMap<(i64, u8), u64> =
             updates.iter().map(|(w, n)| ((w.start, w.key), *n)).collect();
         prop_assert_eq!(last, expected);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// session windows
+// ---------------------------------------------------------------------------------------------
+
+fn sessions(gap: u64, grace: u64) -> SessionWindows {
+    SessionWindows::of_inactivity_gap_with_grace(ms(gap), ms(grace)).unwrap()
+}
+
+async fn session_count(
+    windows: SessionWindows,
+    emit: EmitMode,
+    input: Vec<(&'static str, i64)>,
+) -> (Vec<(Windowed<&'static str>, Option<u64>)>, WindowMetrics) {
+    let (metrics, out) = Source::from_iter(input)
+        .session_windowed_by(windows, |&(_, ts)| ts)
+        .emit(emit)
+        .count()
+        .to_mat(Sink::seq(), Keep::both)
+        .run();
+    (out.await.unwrap(), metrics)
+}
+
+#[tokio::test]
+async fn a_record_between_two_sessions_merges_them_with_tombstones_in_updates_mode() {
+    // Gap 5, grace 10: 5 is within 5 of both 1 and 10; 3 then falls inside [1, 10].
+    let input = vec![("a", 1), ("a", 10), ("b", 4), ("a", 5), ("a", 3)];
+    let (out, metrics) = session_count(sessions(5, 10), EmitMode::Updates, input).await;
+    assert_eq!(
+        out,
+        vec![
+            (win("a", 1, 1), Some(1)),
+            (win("a", 10, 10), Some(1)),
+            (win("b", 4, 4), Some(1)),
+            (win("a", 1, 1), None),
+            (win("a", 10, 10), None),
+            (win("a", 1, 10), Some(3)),
+            (win("a", 1, 10), None),
+            (win("a", 1, 10), Some(4)),
+        ]
+    );
+    assert_eq!(metrics.dropped_late(), 0);
+    assert_eq!(metrics.open_windows(), 0);
+}
+
+#[tokio::test]
+async fn sessions_close_after_gap_plus_grace_and_late_records_are_dropped() {
+    // Gap 5, grace 2: [1, 3] closes when stream time - 7 passes 3, i.e. at 11.
+    let input = vec![
+        ("a", 1),
+        ("a", 3),
+        ("a", 10),
+        ("a", 11),
+        ("a", 2),
+        ("a", 30),
+    ];
+    let (out, metrics) = session_count(sessions(5, 2), EmitMode::Final, input.clone()).await;
+    // 10 is 7 after 3: a new session. 2 at stream time 11 would merge into [1, 3] (end 3 < 4):
+    // dropped. 30 closes [10, 11] (11 < 23); [30, 30] is open at completion.
+    assert_eq!(
+        out,
+        vec![(win("a", 1, 3), Some(2)), (win("a", 10, 11), Some(2))]
+    );
+    assert_eq!(metrics.dropped_late(), 1);
+    let (all, _) = session_count(sessions(5, 2), EmitMode::FinalOrComplete, input).await;
+    assert_eq!(all.last(), Some(&(win("a", 30, 30), Some(1))));
+    assert_eq!(all.len(), 3);
+}
+
+#[tokio::test]
+async fn a_session_is_open_while_its_end_equals_the_close_time() {
+    // Gap 5, no grace: at stream time 8 the close time is 3, the end of [3, 3]: still open, so
+    // 1 merges into it.
+    let input = vec![("a", 3), ("b", 8), ("a", 1)];
+    let (out, metrics) = session_count(sessions(5, 0), EmitMode::FinalOrComplete, input).await;
+    assert_eq!(
+        out,
+        vec![(win("a", 1, 3), Some(2)), (win("b", 8, 8), Some(1))]
+    );
+    assert_eq!(metrics.dropped_late(), 0);
+    // At stream time 9 (close time 4) [3, 3] has closed: emitted, and 1 is late.
+    let input = vec![("a", 3), ("b", 9), ("a", 1)];
+    let (out, metrics) = session_count(sessions(5, 0), EmitMode::FinalOrComplete, input).await;
+    assert_eq!(
+        out,
+        vec![(win("a", 3, 3), Some(1)), (win("b", 9, 9), Some(1))]
+    );
+    assert_eq!(metrics.dropped_late(), 1);
+}
+
+#[tokio::test]
+async fn session_reduce_and_aggregate_merge_with_the_user_functions() {
+    let input = vec![("a", 1), ("a", 10), ("a", 5)];
+    let sums = Source::from_iter(input.clone())
+        .session_windowed_by(sessions(5, 10), |&(_, ts)| ts)
+        .emit(EmitMode::FinalOrComplete)
+        .reduce(|a, b| a + b)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    // The values are the timestamps: 1 + 10 merged, then + 5.
+    assert_eq!(sums, vec![(win("a", 1, 10), Some(16))]);
+    let merges = Source::from_iter(input)
+        .session_windowed_by(sessions(5, 10), |&(_, ts)| ts)
+        .emit(EmitMode::FinalOrComplete)
+        .aggregate(|| 0, |_, _, n| n + 1, |_, a, b| a * 10 + b)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    // Merge starts from init: ((0 * 10 + 1) * 10 + 1) = 11, then the record adds one.
+    assert_eq!(merges, vec![(win("a", 1, 10), Some(12))]);
+}
+
+/// Sessions by brute force when nothing is late: per key, the sorted timestamps split where
+/// consecutive ones are more than `gap` apart.
+fn session_reference(input: &[(u8, i64)], gap: i64) -> BTreeMap<(u8, i64, i64), u64> {
+    let mut by_key: BTreeMap<u8, Vec<i64>> = BTreeMap::new();
+    for &(k, ts) in input {
+        by_key.entry(k).or_default().push(ts);
+    }
+    let mut out = BTreeMap::new();
+    for (k, mut ts) in by_key {
+        ts.sort();
+        let (mut start, mut end, mut n) = (ts[0], ts[0], 0);
+        for t in ts {
+            if t - end > gap {
+                out.insert((k, start, end), n);
+                start = t;
+                n = 0;
+            }
+            end = t;
+            n += 1;
+        }
+        out.insert((k, start, end), n);
+    }
+    out
+}
+
+proptest! {
+    #[test]
+    fn sessions_without_late_records_equal_gap_clusters(
+        input in prop::collection::vec((0u8..3, 0i64..300), 0..60),
+        gap in 1i64..30,
+    ) {
+        // A grace as long as the input spans: nothing is late, every order gives the same.
+        let windows = SessionWindows::of_inactivity_gap_with_grace(ms(gap as u64), ms(300)).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let (out, metrics) = rt.block_on(async {
+            let (metrics, out) = Source::from_iter(input.clone())
+                .session_windowed_by(windows, |&(_, ts)| ts)
+                .emit(EmitMode::FinalOrComplete)
+                .count()
+                .to_mat(Sink::seq(), Keep::both)
+                .run();
+            (out.await.unwrap(), metrics)
+        });
+        prop_assert_eq!(metrics.dropped_late(), 0);
+        let got: BTreeMap<(u8, i64, i64), u64> = out
+            .iter()
+            .map(|(w, n)| ((w.key, w.start, w.end), n.expect("final results are values")))
+            .collect();
+        prop_assert_eq!(got.len(), out.len());
+        let expected = if input.is_empty() { BTreeMap::new() } else { session_reference(&input, gap) };
+        prop_assert_eq!(got, expected);
     }
 }
