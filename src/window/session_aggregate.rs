@@ -121,7 +121,9 @@ where
             });
         }
         let next = out.call(|| (fns.agg)(&key, value, acc))?;
-        let merged = !(found.len() == 1 && found[0] == (ts, ts)) && !found.is_empty();
+        // Kafka Streams replaces (and deletes downstream) the sessions found unless the merged
+        // session is the record's own `[ts, ts]`.
+        let merged = found.iter().any(|&s| s != (ts, ts));
         for &(s, e) in found.iter().rev() {
             self.sessions.remove(&(key.clone(), s));
             self.by_end.remove(&(e, key.clone(), s));
