@@ -513,3 +513,14 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<WindowMetrics>();
+    check::<WindowError>();
+    check::<TimeWindows>();
+    check::<SessionWindows>();
+    check::<Windowed<String>>();
+    let _: &(dyn std::error::Error + Send + Sync) = &WindowError::ZeroSize;
+}

@@ -66,8 +66,7 @@ where
 {
     /// Groups records by key and by the time windows their `timestamp` (milliseconds since the
     /// epoch, from the record) falls in (Kafka Streams' `groupByKey().windowedBy(windows)`);
-    /// aggregate them with [`count`](TimeWindowedStream::count),
-    /// [`reduce`](TimeWindowedStream::reduce) or [`aggregate`](TimeWindowedStream::aggregate).
+    /// aggregate them with `count`, `reduce` or `aggregate` ([`WindowedStream`]).
     ///
     /// Stream time is the largest timestamp seen. A record is added to each of its windows
     /// that is still open — whose end is after stream time minus the grace period — and
@@ -95,11 +94,15 @@ where
     /// assert_eq!(out, vec![(win("a", 0), 2), (win("b", 10), 1)]);
     /// # }
     /// ```
-    fn windowed_by<T>(self, windows: TimeWindows, timestamp: T) -> TimeWindowedStream<Self, T>
+    fn windowed_by<T>(
+        self,
+        windows: TimeWindows,
+        timestamp: T,
+    ) -> WindowedStream<Self, TimeWindows, T>
     where
         T: Fn(&(K, V)) -> i64 + Clone + Send + Sync + 'static,
     {
-        TimeWindowedStream {
+        WindowedStream {
             stream: self,
             windows,
             timestamp,
@@ -109,8 +112,7 @@ where
 
     /// Groups records by key into sessions of activity (Kafka Streams'
     /// `groupByKey().windowedBy(SessionWindows)`); aggregate them with
-    /// [`count`](SessionWindowedStream::count), [`reduce`](SessionWindowedStream::reduce) or
-    /// [`aggregate`](SessionWindowedStream::aggregate).
+    /// `count`, `reduce` or `aggregate` ([`WindowedStream`]).
     ///
     /// A record joins (and merges) the sessions of its key within the inactivity gap; a session
     /// `[start, end]` closes once stream time − grace − gap passes `end`, and a record whose
@@ -145,11 +147,11 @@ where
         self,
         windows: SessionWindows,
         timestamp: T,
-    ) -> SessionWindowedStream<Self, T>
+    ) -> WindowedStream<Self, SessionWindows, T>
     where
         T: Fn(&(K, V)) -> i64 + Clone + Send + Sync + 'static,
     {
-        SessionWindowedStream {
+        WindowedStream {
             stream: self,
             windows,
             timestamp,
@@ -166,32 +168,28 @@ where
 {
 }
 
-/// A stream grouped by key and time window, waiting for its aggregation
-/// ([`WindowOps::windowed_by`]; Kafka Streams' `TimeWindowedKStream`).
+/// A stream grouped by key and window of kind `W` ([`TimeWindows`] or [`SessionWindows`]),
+/// waiting for its aggregation (Kafka Streams' `TimeWindowedKStream` and
+/// `SessionWindowedKStream`); made by [`WindowOps::windowed_by`] and
+/// [`WindowOps::session_windowed_by`].
 #[must_use = "streams do nothing unless run"]
-pub struct TimeWindowedStream<S, T> {
+pub struct WindowedStream<S, W, T> {
     stream: S,
-    windows: TimeWindows,
+    windows: W,
     timestamp: T,
     emit: EmitMode,
 }
 
-impl<S, T> fmt::Debug for TimeWindowedStream<S, T> {
+impl<S, W: fmt::Debug, T> fmt::Debug for WindowedStream<S, W, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TimeWindowedStream")
+        f.debug_struct("WindowedStream")
             .field("windows", &self.windows)
             .field("emit", &self.emit)
             .finish_non_exhaustive()
     }
 }
 
-impl<S, K, V, T> TimeWindowedStream<S, T>
-where
-    S: StreamOps<Out = (K, V)>,
-    K: Ord + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    T: Fn(&(K, V)) -> i64 + Clone + Send + Sync + 'static,
-{
+impl<S, W, T> WindowedStream<S, W, T> {
     /// Sets when results are emitted (default [`EmitMode::Updates`]).
     ///
     /// ```
@@ -212,9 +210,17 @@ where
     /// # }
     /// ```
     pub fn emit(self, mode: EmitMode) -> Self {
-        TimeWindowedStream { emit: mode, ..self }
+        WindowedStream { emit: mode, ..self }
     }
+}
 
+impl<S, K, V, T> WindowedStream<S, TimeWindows, T>
+where
+    S: StreamOps<Out = (K, V)>,
+    K: Ord + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    T: Fn(&(K, V)) -> i64 + Clone + Send + Sync + 'static,
+{
     /// Counts the records per key and window (`count()`); materializes the
     /// [`WindowMetrics`] in place of upstream's value (use `Flow::new()` and `via_mat` with
     /// [`Keep::both`] to keep both).
@@ -274,7 +280,7 @@ where
     /// ```
     ///
     /// # Supervision
-    /// As [`count`](TimeWindowedStream::count).
+    /// As `count` of time windows.
     pub fn reduce<F>(self, f: F) -> S::Repr<(Windowed<K>, V), WindowMetrics>
     where
         F: Fn(V, V) -> V + Clone + Send + Sync + 'static,
@@ -314,7 +320,7 @@ where
     /// ```
     ///
     /// # Supervision
-    /// As [`count`](TimeWindowedStream::count).
+    /// As `count` of time windows.
     pub fn aggregate<A, I, F>(self, init: I, agg: F) -> S::Repr<(Windowed<K>, A), WindowMetrics>
     where
         A: Clone + Send + Sync + 'static,
@@ -329,7 +335,7 @@ where
         A: Clone + Send + Sync + 'static,
         G: Fn(&K, V, Option<A>) -> A + Clone + Send + Sync + 'static,
     {
-        let TimeWindowedStream {
+        let WindowedStream {
             stream,
             windows,
             timestamp,
@@ -348,57 +354,13 @@ where
     }
 }
 
-/// A stream grouped by key and session, waiting for its aggregation
-/// ([`WindowOps::session_windowed_by`]; Kafka Streams' `SessionWindowedKStream`).
-#[must_use = "streams do nothing unless run"]
-pub struct SessionWindowedStream<S, T> {
-    stream: S,
-    windows: SessionWindows,
-    timestamp: T,
-    emit: EmitMode,
-}
-
-impl<S, T> fmt::Debug for SessionWindowedStream<S, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionWindowedStream")
-            .field("windows", &self.windows)
-            .field("emit", &self.emit)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S, K, V, T> SessionWindowedStream<S, T>
+impl<S, K, V, T> WindowedStream<S, SessionWindows, T>
 where
     S: StreamOps<Out = (K, V)>,
     K: Ord + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     T: Fn(&(K, V)) -> i64 + Clone + Send + Sync + 'static,
 {
-    /// Sets when results are emitted (default [`EmitMode::Updates`]).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use weir::prelude::*;
-    /// use weir::window::{EmitMode, SessionWindows, WindowOps, Windowed};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let s = SessionWindows::of_inactivity_gap_no_grace(Duration::from_millis(5)).unwrap();
-    /// let out = Source::from_iter(vec![("a", 1), ("a", 4)])
-    ///     .session_windowed_by(s, |&(_, ts)| ts)
-    ///     .emit(EmitMode::Updates)
-    ///     .count()
-    ///     .run_with(Sink::seq())
-    ///     .await
-    ///     .unwrap();
-    /// let session = |start, end| Windowed { key: "a", start, end };
-    /// // The second record replaces [1, 1] by [1, 4]: a tombstone, then the merged session.
-    /// assert_eq!(out, vec![(session(1, 1), Some(1)), (session(1, 1), None), (session(1, 4), Some(2))]);
-    /// # }
-    /// ```
-    pub fn emit(self, mode: EmitMode) -> Self {
-        SessionWindowedStream { emit: mode, ..self }
-    }
-
     /// Counts the records per key and session (`count()`); materializes the
     /// [`WindowMetrics`].
     ///
@@ -457,7 +419,7 @@ where
     /// ```
     ///
     /// # Supervision
-    /// As [`count`](SessionWindowedStream::count).
+    /// As `count` of sessions.
     pub fn reduce<F>(self, f: F) -> S::Repr<(Windowed<K>, Option<V>), WindowMetrics>
     where
         F: Fn(V, V) -> V + Clone + Send + Sync + 'static,
@@ -508,7 +470,7 @@ where
     /// ```
     ///
     /// # Supervision
-    /// As [`count`](SessionWindowedStream::count).
+    /// As `count` of sessions.
     pub fn aggregate<A, I, F, M>(
         self,
         init: I,
@@ -539,7 +501,7 @@ where
         M: Fn(&K, A, A) -> A + Clone + Send + Sync + 'static,
         G: Fn(&K, V, Option<A>) -> A + Clone + Send + Sync + 'static,
     {
-        let SessionWindowedStream {
+        let WindowedStream {
             stream,
             windows,
             timestamp,
