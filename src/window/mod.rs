@@ -18,7 +18,7 @@ pub use metrics::WindowMetrics;
 pub use session_windows::SessionWindows;
 pub use time_windows::TimeWindows;
 
-use crate::ops::Linear;
+use crate::ops::{Linear, Logic};
 use crate::stage::BoxPull;
 use crate::{Flow, Keep, StreamOps};
 use clock::Clock;
@@ -212,6 +212,30 @@ impl<S, W, T> WindowedStream<S, W, T> {
     pub fn emit(self, mode: EmitMode) -> Self {
         WindowedStream { emit: mode, ..self }
     }
+
+    /// Appends the stage running the logic `make` builds per materialization, with fresh
+    /// metrics, materializing them.
+    fn via_window<Out, L, F>(self, name: &'static str, make: F) -> S::Repr<Out, WindowMetrics>
+    where
+        S: StreamOps,
+        T: Clone + Send + Sync + 'static,
+        Out: Send + 'static,
+        L: Logic<S::Out, Out>,
+        F: Fn(T, WindowMetrics) -> L + Send + Sync + 'static,
+    {
+        let timestamp = self.timestamp;
+        self.stream.via_mat(
+            Flow::from_fn(move |_, up, a| {
+                let metrics = WindowMetrics::new();
+                let logic = make(timestamp.clone(), metrics.clone());
+                (
+                    Box::new(Linear::new(up, logic, name, a)) as BoxPull<Out>,
+                    metrics,
+                )
+            }),
+            Keep::right,
+        )
+    }
 }
 
 impl<S, K, V, T> WindowedStream<S, TimeWindows, T>
@@ -335,22 +359,12 @@ where
         A: Clone + Send + Sync + 'static,
         G: Fn(&K, V, Option<A>) -> A + Clone + Send + Sync + 'static,
     {
-        let WindowedStream {
-            stream,
-            windows,
-            timestamp,
-            emit,
-        } = self;
-        stream.via_mat(
-            Flow::from_fn(move |_, up, a| {
-                let metrics = WindowMetrics::new();
-                let clock = Clock::new(windows.grace, metrics.clone());
-                let logic = TimeAggregate::new(windows, emit, timestamp.clone(), g.clone(), clock);
-                let stage = Linear::new(up, logic, "windowed_aggregate", a);
-                (Box::new(stage) as BoxPull<(Windowed<K>, A)>, metrics)
-            }),
-            Keep::right,
-        )
+        let emit = self.emit;
+        let windows = self.windows;
+        self.via_window("windowed_aggregate", move |timestamp, metrics| {
+            let clock = Clock::new(windows.grace, metrics);
+            TimeAggregate::new(windows, emit, timestamp, g.clone(), clock)
+        })
     }
 }
 
@@ -501,29 +515,15 @@ where
         M: Fn(&K, A, A) -> A + Clone + Send + Sync + 'static,
         G: Fn(&K, V, Option<A>) -> A + Clone + Send + Sync + 'static,
     {
-        let WindowedStream {
-            stream,
-            windows,
-            timestamp,
-            emit,
-        } = self;
-        stream.via_mat(
-            Flow::from_fn(move |_, up, a| {
-                let metrics = WindowMetrics::new();
-                let fns = SessionFns {
-                    init: fns.init.clone(),
-                    merge: fns.merge.clone(),
-                    agg: fns.agg.clone(),
-                };
-                let logic =
-                    SessionAggregate::new(windows, emit, timestamp.clone(), fns, metrics.clone());
-                let stage = Linear::new(up, logic, "session_windowed_aggregate", a);
-                (
-                    Box::new(stage) as BoxPull<(Windowed<K>, Option<A>)>,
-                    metrics,
-                )
-            }),
-            Keep::right,
-        )
+        let emit = self.emit;
+        let windows = self.windows;
+        self.via_window("session_windowed_aggregate", move |timestamp, metrics| {
+            let fns = SessionFns {
+                init: fns.init.clone(),
+                merge: fns.merge.clone(),
+                agg: fns.agg.clone(),
+            };
+            SessionAggregate::new(windows, emit, timestamp, fns, metrics)
+        })
     }
 }
