@@ -524,3 +524,43 @@ fn public_types_are_send_and_sync() {
     check::<Windowed<String>>();
     let _: &(dyn std::error::Error + Send + Sync) = &WindowError::ZeroSize;
 }
+
+#[tokio::test]
+async fn supervision_resumes_with_the_windows_as_they_were_and_restarts_keeping_stream_time() {
+    use weir::supervision::Decider;
+    use weir::Attributes;
+
+    let sum = |attrs: Attributes, input: Vec<(&'static str, (i64, i64))>| async move {
+        let (metrics, out) = Source::from_iter(input)
+            .windowed_by(tumbling(10, 0), |&(_, (ts, _))| ts)
+            .emit(EmitMode::FinalOrComplete)
+            .aggregate(
+                || 0,
+                |_, (_, v), acc| {
+                    assert!(v != 0, "zero");
+                    acc + v
+                },
+            )
+            .map(|(w, s)| (w.start, s))
+            .with_attributes(attrs)
+            .to_mat(Sink::seq(), Keep::both)
+            .run();
+        (out.await, metrics)
+    };
+    let input = vec![("a", (1, 5)), ("a", (2, 0)), ("a", (3, 7))];
+    let (out, _) = sum(Attributes::supervision(Decider::resuming()), input.clone()).await;
+    assert_eq!(out.unwrap(), vec![(0, 12)]);
+    let (out, _) = sum(
+        Attributes::supervision(Decider::restarting()),
+        input.clone(),
+    )
+    .await;
+    assert_eq!(out.unwrap(), vec![(0, 7)]);
+    let (out, _) = sum(Attributes::supervision(Decider::stopping()), input).await;
+    assert!(matches!(out, Err(StreamError::Panicked { .. })), "{out:?}");
+    // After a restart at stream time 51, 5 is still late; [50, 60) went with the restart.
+    let input = vec![("a", (50, 1)), ("a", (51, 0)), ("a", (5, 1))];
+    let (out, metrics) = sum(Attributes::supervision(Decider::restarting()), input).await;
+    assert_eq!(out.unwrap(), vec![]);
+    assert_eq!(metrics.dropped_late(), 1);
+}
