@@ -49,6 +49,7 @@ mod source;
 pub mod stage;
 pub mod supervision;
 pub mod testkit;
+pub mod window;
 
 pub use attributes::{Attributes, LogLevels, DEFAULT_INPUT_BUFFER};
 pub use bidi::BidiFlow;

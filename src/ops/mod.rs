@@ -57,7 +57,7 @@ pub(crate) use grouped_weighted_within::GroupedWeightedWithin;
 pub(crate) use grouped_within::GroupedWithin;
 pub(crate) use intersperse::Intersperse;
 pub(crate) use keep_alive::{InitialDelay, KeepAlive};
-pub(crate) use linear::{Linear, Logic};
+pub(crate) use linear::{Ctl, Emit, Linear, Logic};
 pub(crate) use log::Log;
 pub(crate) use map::Map;
 pub(crate) use map_async::MapAsync;
