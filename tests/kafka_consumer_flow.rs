@@ -89,3 +89,84 @@ async fn a_stalled_long_read_pauses_then_reads_every_partition_to_its_end_in_ord
         );
     }
 }
+
+/// librdkafka keeps an application's pause on a partition through a revoke and a later
+/// assignment (Java's consumer forgets it), so a consumer whose partitions were paused when a
+/// rebalance took them must not leave them paused when it is given partitions again: here a
+/// stalled, paused consumer loses its partitions to a second member joining the group and gets
+/// half of them back; both must then read their partitions to the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_revoked_while_paused_are_read_when_assigned_again() {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+    const RECORDS: u32 = 4_000;
+    let b = ApacheKafka::shared();
+    let topic = unique("flow-rebalance");
+    create_topic(b, &topic, PARTITIONS).await;
+    produce_numbers(b, &topic, RECORDS).await;
+    let group = unique("flow-rebalance-g");
+    let settings = || {
+        ConsumerSettings::new(b, &group)
+            .with_property("auto.offset.reset", "earliest")
+            .with_property("heartbeat.interval.ms", "200")
+            .with_buffer_size(10)
+    };
+    let seen = Arc::new(Mutex::new(HashSet::<(i32, i64)>::new()));
+
+    // The first member reads nothing until `open` is set: its buffer fills and its partitions
+    // are paused.
+    let (open, opened) = tokio::sync::watch::channel(false);
+    let first_seen = seen.clone();
+    let (first, first_done) =
+        Consumer::plain_source(settings(), Subscription::topics([topic.as_str()]))
+            .map_async(1, move |r| {
+                let mut opened = opened.clone();
+                let seen = first_seen.clone();
+                async move {
+                    opened.wait_for(|&o| o).await.unwrap();
+                    seen.lock().unwrap().insert((r.partition, r.offset));
+                }
+            })
+            .to_mat(Sink::ignore(), Keep::both)
+            .run();
+    until("the stalled member pauses its four partitions", 60, || {
+        first.metrics().paused.len() == PARTITIONS as usize
+    })
+    .await;
+
+    // A second member joins: the group revokes the paused partitions and splits them.
+    let second_seen = seen.clone();
+    let (second, second_done) =
+        Consumer::plain_source(settings(), Subscription::topics([topic.as_str()]))
+            .map(move |r| {
+                second_seen.lock().unwrap().insert((r.partition, r.offset));
+            })
+            .to_mat(Sink::ignore(), Keep::both)
+            .run();
+    until("the group splits the partitions", 60, || {
+        first.metrics().assigned.len() == 2 && second.metrics().assigned.len() == 2
+    })
+    .await;
+    open.send(true).unwrap();
+
+    // Neither member commits: each reads its two partitions from the start.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while seen.lock().unwrap().len() < RECORDS as usize {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {RECORDS} records read; the first member has {:?}, paused {:?}",
+            seen.lock().unwrap().len(),
+            first.metrics().assigned,
+            first.metrics().paused
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.shutdown().await;
+    second.shutdown().await;
+    for done in [first_done, second_done] {
+        tokio::time::timeout(Duration::from_secs(30), done)
+            .await
+            .expect("the member completes once shut down")
+            .unwrap();
+    }
+}

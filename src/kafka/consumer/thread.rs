@@ -117,6 +117,13 @@ impl ConsumerContext for Ctx {
         };
         if let Rebalance::Revoke(tpl) = rebalance {
             let revoked = partitions(tpl);
+            // librdkafka keeps an application pause on a partition through its revoke and a
+            // later assignment (Java's consumer clears it). The thread resumes only what is
+            // assigned, so a partition revoked while paused would come back paused for good:
+            // it leaves unpaused, and the thread pauses it again if it still must.
+            if let Err(e) = base.resume(tpl) {
+                tracing::warn!(error = %e, "resuming revoked partitions failed");
+            }
             // Better than Alpakka: what was processed for these partitions is committed now
             // rather than dropped and replayed by the next owner.
             let pending: Vec<super::PendingCommit> = {
@@ -367,6 +374,8 @@ fn run_loop(handle: Arc<ConsumerHandle>, settings: ConsumerSettings) {
             // Partitioned: each partition has its own buffer of `buffer_size`; a full one is
             // paused (only it refetches), one drained to half is resumed.
             let part_pauses = st.partitioned.as_ref().map(|p| {
+                // Revoked partitions were resumed by the revoke callback.
+                paused_parts.retain(|tp| p.parts.contains_key(tp));
                 let mut pause = Vec::new();
                 let mut resume = Vec::new();
                 for (tp, part) in &p.parts {
