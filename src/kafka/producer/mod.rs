@@ -425,6 +425,10 @@ enum Pending<P> {
     Pass(P),
 }
 
+/// How often records refused by librdkafka's full queue are retried when nothing else wakes
+/// the stage.
+const RETRY_INTERVAL: Duration = Duration::from_millis(1);
+
 pub(crate) struct ProduceStage<P> {
     up: Option<BoxPull<Envelope<P>>>,
     producer: Result<ThreadedProducer<Ctx>, Option<KafkaError>>,
@@ -437,6 +441,11 @@ pub(crate) struct ProduceStage<P> {
     scratch: Vec<Envelope<P>>,
     /// Records that librdkafka's queue refused for now, retried first.
     retry: VecDeque<(ProducerRecord, usize)>,
+    /// Wakes the stage to retry while `retry` is not empty. Delivery reports alone cannot:
+    /// librdkafka calls the report callback before it frees the message's slot in its
+    /// queue, so a retry woken by the last outstanding report can still find the queue full,
+    /// and no further report would ever come.
+    retry_timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
     upstream_done: Option<Step>,
     /// Closing the client (off the worker) before reporting `Step`: the stage's terminal
     /// signal means the client is gone.
@@ -481,6 +490,7 @@ impl<P> ProduceStage<P> {
             pending: VecDeque::new(),
             scratch: Vec::new(),
             retry: VecDeque::new(),
+            retry_timer: None,
             upstream_done: None,
             closing: None,
             shared: None,
@@ -720,13 +730,26 @@ impl<P: Send + 'static> Pull<Results<P>> for ProduceStage<P> {
                 }
             }
             if !pulled && !emitted {
-                // With librdkafka's queue full, records are in flight: their delivery reports
-                // wake this stage (the waker is registered above while anything is pending).
-                return if out.len() > start {
-                    Poll::Ready(Step::Open)
-                } else {
-                    Poll::Pending
-                };
+                if out.len() > start {
+                    return Poll::Ready(Step::Open);
+                }
+                // Records in flight wake this stage with their delivery reports (the waker is
+                // registered above while anything is pending); records librdkafka refused
+                // are retried on a short timer as well (see `retry_timer`).
+                if self.retry.is_empty() {
+                    self.retry_timer = None;
+                    return Poll::Pending;
+                }
+                let timer = self
+                    .retry_timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(RETRY_INTERVAL)));
+                if std::future::Future::poll(timer.as_mut(), cx).is_pending() {
+                    return Poll::Pending;
+                }
+                timer
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + RETRY_INTERVAL);
+                continue;
             }
         }
     }
