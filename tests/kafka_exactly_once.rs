@@ -211,7 +211,6 @@ async fn exactly_once_across_panicking_stages_and_restarts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "intermittent under load (CHANGELOG, known issues); run with --ignored"]
 async fn exactly_once_across_broker_restarts() {
     let mut broker = ApacheKafka::start();
     let p = Pipeline::new(broker.bootstrap()).await;
