@@ -82,12 +82,6 @@ impl WineRecord {
         ]
     }
 
-    /// The feature called `name` (a PMML field name), if there is one.
-    pub fn feature(&self, name: &str) -> Option<f64> {
-        let i = FEATURES.iter().position(|f| *f == name)?;
-        self.features().get(i).copied()
-    }
-
     /// Parses one line of the wine CSV: `;`-separated, the eleven features then the quality
     /// (ignored).
     pub fn from_csv_line(line: &str) -> Result<WineRecord, DecodeError> {
@@ -419,8 +413,10 @@ mod tests {
             r.features(),
             [7.4, 0.7, 0.0, 1.9, 0.076, 11.0, 34.0, 0.9978, 3.51, 0.56, 9.4]
         );
-        assert_eq!(r.feature("pH"), Some(3.51));
-        assert_eq!(r.feature("quality"), None);
+        assert_eq!(
+            r.features()[FEATURES.iter().position(|f| *f == "pH").unwrap()],
+            3.51
+        );
         assert!(WineRecord::from_csv_line("7.4;0.7").is_err());
         assert!(WineRecord::from_csv_line("7.4;x;0;1.9;0.076;11;34;0.9978;3.51;0.56;9.4").is_err());
     }

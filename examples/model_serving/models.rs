@@ -29,7 +29,8 @@ pub struct ServingModel {
 
 #[derive(Clone)]
 enum Kind {
-    Pmml(Arc<PmmlModel>),
+    /// The model, and the position in [`WineRecord::features`] of each of its active fields.
+    Pmml(Arc<PmmlModel>, Arc<[usize]>),
     Tensorflow(TfModel),
 }
 
@@ -80,16 +81,21 @@ impl ServingModel {
         let kind = match d.kind() {
             Some(ModelType::Pmml) => {
                 let m = PmmlModel::parse(&d.data).map_err(|e| invalid(e.to_string()))?;
-                if let Some(f) = m
+                let positions = m
                     .active_fields()
                     .iter()
-                    .find(|f| !crate::messages::FEATURES.contains(&f.as_str()))
-                {
-                    return Err(invalid(format!(
-                        "it needs the field {f:?}, which a wine record does not have"
-                    )));
-                }
-                Kind::Pmml(Arc::new(m))
+                    .map(|f| {
+                        crate::messages::FEATURES
+                            .iter()
+                            .position(|name| name == f)
+                            .ok_or_else(|| {
+                                invalid(format!(
+                                    "it needs the field {f:?}, which a wine record does not have"
+                                ))
+                            })
+                    })
+                    .collect::<Result<Arc<[usize]>, _>>()?;
+                Kind::Pmml(Arc::new(m), positions)
             }
             Some(ModelType::Tensorflow) => {
                 Kind::Tensorflow(TfModel::load(&d.data).map_err(|e| invalid(e.to_string()))?)
@@ -127,7 +133,7 @@ impl ServingModel {
     /// "PMML RegressionModel", "TensorFlow", …
     pub fn kind_name(&self) -> String {
         match &self.kind {
-            Kind::Pmml(m) => format!("PMML {}", m.kind()),
+            Kind::Pmml(m, _) => format!("PMML {}", m.kind()),
             Kind::Tensorflow(_) => "TensorFlow".to_owned(),
         }
     }
@@ -153,17 +159,20 @@ impl ServingModel {
 
     fn evaluate(&self, r: &WineRecord) -> Result<ScoreResult, ScoreError> {
         match &self.kind {
-            Kind::Pmml(m) => match m.evaluate(&|name| r.feature(name)) {
-                Ok(Prediction::Regression(v)) => Ok(ScoreResult::Score(v)),
-                Ok(Prediction::Classification {
-                    class,
-                    probabilities,
-                }) => Ok(ScoreResult::Class {
-                    class,
-                    probabilities,
-                }),
-                Err(e) => Err(ScoreError(e.to_string())),
-            },
+            Kind::Pmml(m, positions) => {
+                let features = r.features();
+                match m.evaluate_by_position(&|i| Some(features[positions[i]])) {
+                    Ok(Prediction::Regression(v)) => Ok(ScoreResult::Score(v)),
+                    Ok(Prediction::Classification {
+                        class,
+                        probabilities,
+                    }) => Ok(ScoreResult::Class {
+                        class,
+                        probabilities,
+                    }),
+                    Err(e) => Err(ScoreError(e.to_string())),
+                }
+            }
             Kind::Tensorflow(m) => {
                 let f = r.features().map(|x| x as f32);
                 match m.score(&f) {

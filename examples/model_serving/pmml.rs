@@ -690,9 +690,23 @@ impl PmmlModel {
     /// [`EvalErrorKind::NoPrediction`] when the model defines no prediction for the record;
     /// [`EvalErrorKind::Numeric`] when the result is not a finite number.
     pub fn evaluate(&self, input: &dyn Fn(&str) -> Option<f64>) -> Result<Prediction, EvalError> {
+        self.evaluate_by_position(&|i| input(&self.active_fields[i]))
+    }
+
+    /// [`evaluate`](Self::evaluate), with each input asked for by its position in
+    /// [`active_fields`](Self::active_fields): a caller that maps the fields to its own
+    /// inputs once, when the model is built, looks up no name per record.
+    ///
+    /// # Errors
+    ///
+    /// As [`evaluate`](Self::evaluate).
+    pub fn evaluate_by_position(
+        &self,
+        input: &dyn Fn(usize) -> Option<f64>,
+    ) -> Result<Prediction, EvalError> {
         let mut values = Vec::with_capacity(self.active_fields.len());
-        for name in &self.active_fields {
-            let v = input(name);
+        for (i, name) in self.active_fields.iter().enumerate() {
+            let v = input(i);
             if let Some(x) = v {
                 if !x.is_finite() {
                     return Err(EvalError {
@@ -731,7 +745,7 @@ impl PmmlModel {
             Outcome::Classes { winner, probs } => {
                 let mut probabilities: Vec<(String, f64)> =
                     self.classes.iter().map(|c| (c.clone(), 0.0)).collect();
-                for (c, p) in probs {
+                for &(c, p) in probs.iter() {
                     if !p.is_finite() {
                         return Err(numeric("a class probability"));
                     }
@@ -1224,14 +1238,15 @@ fn parse_output(el: &El, b: &mut Build<'_>) -> Result<Vec<OutputSpec>, PmmlError
 
 /// A model's raw result.
 #[derive(Debug, Clone, PartialEq)]
-enum Outcome {
+enum Outcome<'m> {
     /// A regression value.
     Value(f64),
     /// A classification: winning class and (class, probability) pairs in the model's own
-    /// order, which breaks ties the way JPMML does (first maximum wins).
+    /// order, which breaks ties the way JPMML does (first maximum wins). A tree's leaf lends
+    /// its distribution (scoring a forest copies none of them).
     Classes {
         winner: usize,
-        probs: Vec<(usize, f64)>,
+        probs: Cow<'m, [(usize, f64)]>,
     },
     /// No prediction; the missing input that caused it, when there is one.
     Missing(Option<usize>),
@@ -1321,7 +1336,7 @@ fn parse_model(el: &El, b: &mut Build<'_>, parent: Option<&Scope>) -> Result<Mod
 }
 
 impl Model {
-    fn eval(&self, values: &[Option<f64>]) -> Result<Outcome, NumericFailure> {
+    fn eval(&self, values: &[Option<f64>]) -> Result<Outcome<'_>, NumericFailure> {
         let values = apply_treatments(&self.treatments, values);
         let values: &[Option<f64>] = &values;
         match &self.body {
@@ -1453,7 +1468,7 @@ fn parse_regression(el: &El, scope: &Scope) -> Result<RegressionBody, PmmlError>
 }
 
 impl RegressionBody {
-    fn eval(&self, values: &[Option<f64>]) -> Outcome {
+    fn eval(&self, values: &[Option<f64>]) -> Outcome<'static> {
         let mut sum = 0.0;
         for &(field, exponent, coefficient) in &self.predictors {
             let Some(x) = value_of(values, field) else {
@@ -1681,7 +1696,7 @@ fn parse_general(el: &El, scope: &Scope) -> Result<GeneralBody, PmmlError> {
 }
 
 impl GeneralBody {
-    fn eval(&self, values: &[Option<f64>]) -> Outcome {
+    fn eval(&self, values: &[Option<f64>]) -> Outcome<'static> {
         let mut eta = 0.0;
         for (beta, factors) in &self.terms {
             match factors {
@@ -2135,7 +2150,11 @@ impl TreeBody {
         }
     }
 
-    fn eval(&self, function: Function, values: &[Option<f64>]) -> Result<Outcome, NumericFailure> {
+    fn eval(
+        &self,
+        function: Function,
+        values: &[Option<f64>],
+    ) -> Result<Outcome<'_>, NumericFailure> {
         let mut missing = None;
         let Some(node) = self.select(values, &mut missing) else {
             return Ok(Outcome::Missing(missing));
@@ -2150,20 +2169,26 @@ impl TreeBody {
                     return Ok(match node.class {
                         Some(c) => Outcome::Classes {
                             winner: c,
-                            probs: vec![(c, 1.0)],
+                            probs: Cow::Owned(vec![(c, 1.0)]),
                         },
                         None => Outcome::Missing(missing),
                     });
                 }
-                let probs = node.probs.clone().map_err(NumericFailure)?;
+                let probs: &[(usize, f64)] = match &node.probs {
+                    Ok(probs) => probs,
+                    Err(e) => return Err(NumericFailure(e)),
+                };
                 let winner = match node.class {
                     Some(c) => c,
-                    None => match first_max(&probs) {
+                    None => match first_max(probs) {
                         Some(c) => c,
                         None => return Ok(Outcome::Missing(missing)),
                     },
                 };
-                Ok(Outcome::Classes { winner, probs })
+                Ok(Outcome::Classes {
+                    winner,
+                    probs: Cow::Borrowed(probs),
+                })
             }
         }
     }
@@ -2181,6 +2206,41 @@ fn first_max(probs: &[(usize, f64)]) -> Option<usize> {
 }
 
 // ----- MiningModel ----------------------------------------------------------------------------
+
+/// Per-class totals of a vote or an average, indexed by class, with the classes in the order
+/// they were first seen (JPMML's tie-break: the first maximum wins).
+#[derive(Default)]
+struct Tally {
+    order: Vec<usize>,
+    totals: Vec<Option<f64>>,
+}
+
+impl Tally {
+    fn add(&mut self, class: usize, x: f64) {
+        if class >= self.totals.len() {
+            self.totals.resize(class + 1, None);
+        }
+        match &mut self.totals[class] {
+            Some(total) => *total += x,
+            slot @ None => {
+                *slot = Some(x);
+                self.order.push(class);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// (class, total / divisor), in first-seen order.
+    fn into_pairs(self, divisor: f64) -> Vec<(usize, f64)> {
+        self.order
+            .iter()
+            .map(|&c| (c, self.totals[c].unwrap_or(0.0) / divisor))
+            .collect()
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {
@@ -2307,7 +2367,11 @@ fn parse_mining(el: &El, b: &mut Build<'_>, scope: &Scope) -> Result<MiningBody,
 }
 
 impl MiningBody {
-    fn eval(&self, function: Function, values: &[Option<f64>]) -> Result<Outcome, NumericFailure> {
+    fn eval(
+        &self,
+        function: Function,
+        values: &[Option<f64>],
+    ) -> Result<Outcome<'_>, NumericFailure> {
         // Results of the segments whose predicate is true, in order.
         let mut results: Vec<(f64, Outcome)> = Vec::new();
         let mut missing_field = None;
@@ -2346,18 +2410,12 @@ impl MiningBody {
         match self.method {
             Method::MajorityVote | Method::WeightedMajorityVote => {
                 let weighted = self.method == Method::WeightedMajorityVote;
-                let mut order: Vec<usize> = Vec::new();
-                let mut votes: HashMap<usize, f64> = HashMap::new();
+                let mut votes = Tally::default();
                 let mut missing_votes = 0.0;
                 for (weight, outcome) in &results {
                     let w = if weighted { *weight } else { 1.0 };
                     match outcome {
-                        Outcome::Classes { winner, .. } => {
-                            if !order.contains(winner) {
-                                order.push(*winner);
-                            }
-                            *votes.entry(*winner).or_insert(0.0) += w;
-                        }
+                        Outcome::Classes { winner, .. } => votes.add(*winner, w),
                         Outcome::Missing(_) => {
                             if too_much_missing(*weight) {
                                 return Ok(Outcome::Missing(missing_field));
@@ -2371,10 +2429,7 @@ impl MiningBody {
                         }
                     }
                 }
-                let mut probs: Vec<(usize, f64)> = order
-                    .iter()
-                    .map(|c| (*c, votes.get(c).copied().unwrap_or(0.0)))
-                    .collect();
+                let mut probs = votes.into_pairs(1.0);
                 let max_votes = probs.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
                 if probs.is_empty() || missing_votes > max_votes {
                     return Ok(Outcome::Missing(missing_field));
@@ -2389,22 +2444,20 @@ impl MiningBody {
                     }
                 }
                 let winner = first_max(&probs).ok_or(NumericFailure("no votes"))?;
-                Ok(Outcome::Classes { winner, probs })
+                Ok(Outcome::Classes {
+                    winner,
+                    probs: Cow::Owned(probs),
+                })
             }
             _ if function == Function::Classification => {
                 let weighted = self.method == Method::WeightedAverage;
-                let mut order: Vec<usize> = Vec::new();
-                let mut sums: HashMap<usize, f64> = HashMap::new();
+                let mut sums = Tally::default();
                 let mut count = 0.0;
                 for (weight, outcome) in &results {
                     match outcome {
                         Outcome::Classes { probs, .. } => {
-                            for &(c, p) in probs {
-                                if !order.contains(&c) {
-                                    order.push(c);
-                                }
-                                *sums.entry(c).or_insert(0.0) +=
-                                    if weighted { weight * p } else { p };
+                            for &(c, p) in probs.iter() {
+                                sums.add(c, if weighted { weight * p } else { p });
                             }
                             count += if weighted { *weight } else { 1.0 };
                         }
@@ -2423,17 +2476,17 @@ impl MiningBody {
                     }
                 }
                 if count == 0.0 {
-                    if order.is_empty() {
+                    if sums.is_empty() {
                         return Ok(Outcome::Missing(missing_field));
                     }
                     return Err(NumericFailure("the segment weights sum to zero"));
                 }
-                let probs: Vec<(usize, f64)> = order
-                    .iter()
-                    .map(|c| (*c, sums.get(c).copied().unwrap_or(0.0) / count))
-                    .collect();
+                let probs = sums.into_pairs(count);
                 match first_max(&probs) {
-                    Some(winner) => Ok(Outcome::Classes { winner, probs }),
+                    Some(winner) => Ok(Outcome::Classes {
+                        winner,
+                        probs: Cow::Owned(probs),
+                    }),
                     None => Ok(Outcome::Missing(missing_field)),
                 }
             }
@@ -2960,7 +3013,11 @@ impl Activation {
 }
 
 impl NeuralBody {
-    fn eval(&self, function: Function, values: &[Option<f64>]) -> Result<Outcome, NumericFailure> {
+    fn eval(
+        &self,
+        function: Function,
+        values: &[Option<f64>],
+    ) -> Result<Outcome<'_>, NumericFailure> {
         let mut entities: Vec<f64> = Vec::with_capacity(
             self.inputs.len() + self.layers.iter().map(|l| l.neurons.len()).sum::<usize>(),
         );
@@ -3032,7 +3089,10 @@ impl NeuralBody {
                     return Err(NumericFailure("a class probability is NaN"));
                 }
                 let winner = first_max(&probs).ok_or(NumericFailure("no output neuron"))?;
-                Ok(Outcome::Classes { winner, probs })
+                Ok(Outcome::Classes {
+                    winner,
+                    probs: Cow::Owned(probs),
+                })
             }
             (NeuralOutput::Value(e, norm), Function::Regression) => {
                 let y = entity(*e)?;
