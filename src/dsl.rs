@@ -9,6 +9,10 @@ use crate::ops::{self, Linear, Logic, OverflowStrategy};
 use crate::stage::{BoxPull, Pull, Supervisor};
 use crate::{Attributes, Completion, Flow, Keep, Materializer, Sink, Source, StreamError};
 
+/// What [`prefix_and_tail`](StreamOps::prefix_and_tail) emits: the first elements, and a
+/// one-shot source of the rest.
+pub type PrefixWithTail<T> = (Vec<T>, Source<T>);
+
 /// The operators of `Source` and `Flow`. Bring them into scope with `use weir::prelude::*`.
 ///
 /// Each operator adds one stage to the blueprint; nothing runs until the blueprint is run. In a
@@ -741,6 +745,142 @@ pub trait StreamOps: Sized {
     /// ```
     fn completion_timeout(self, d: std::time::Duration) -> Self::Repr<Self::Out, Self::Mat> {
         self.via_raw(move |_, up, _| ops::Timed::new(up, ops::TimeoutKind::Completion, d))
+    }
+
+    /// Drops every element that arrives within `d` of the stream's start, then passes the
+    /// rest (Akka's `dropWithin`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let out = Source::from_iter(vec![(0, "early"), (5, "late")])
+    ///     .map_async(1, |(secs, x)| async move {
+    ///         tokio::time::sleep(Duration::from_secs(secs)).await;
+    ///         x
+    ///     })
+    ///     .drop_within(Duration::from_secs(2))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec!["late"]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// While dropping it pulls upstream as fast as it delivers, demand or not being beside
+    /// the point for what is dropped; afterwards it passes demand through.
+    ///
+    /// # Completion
+    /// Completes, and fails, with upstream, dropping or not.
+    fn drop_within(self, d: std::time::Duration) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |_, up, _| ops::DropWithin::new(up, d))
+    }
+
+    /// Fails with [`StreamError::Timeout`] when downstream takes longer than `d` to ask for
+    /// more after elements were handed to it (Akka's `backpressureTimeout`): a consumer that
+    /// stalls fails the stream instead of holding it up forever.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let e = Source::from_iter(0u32..)
+    ///     .backpressure_timeout(Duration::from_secs(1))
+    ///     .map_async(1, |x| async move {
+    ///         tokio::time::sleep(Duration::from_secs(if x == 3 { 5 } else { 0 })).await;
+    ///         x
+    ///     })
+    ///     .run_with(Sink::ignore())
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(e, StreamError::Timeout { stage: "backpressure_timeout", .. }));
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// The timeout is heard on downstream's next pull, or at once by a downstream stage that
+    /// waits without pulling and asks whether upstream failed (as `map_async` with its
+    /// futures running does). Time before the first element does not count.
+    fn backpressure_timeout(self, d: std::time::Duration) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |_, up, _| ops::BackpressureTimeout::new(up, d))
+    }
+
+    /// Holds each element back for `d` from when it arrived, keeping their order (Akka's
+    /// `delay`). Up to the `input_buffer` attribute's size (default 16) elements wait at once;
+    /// `strategy` says what happens when another arrives.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// use weir::DelayOverflowStrategy;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let start = tokio::time::Instant::now();
+    /// let out = Source::range(1, 3)
+    ///     .delay(Duration::from_secs(1), DelayOverflowStrategy::BackPressure)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2, 3]);
+    /// assert_eq!(start.elapsed().as_secs(), 1, "all three waited the same second");
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// With [`DelayOverflowStrategy::BackPressure`](crate::DelayOverflowStrategy::BackPressure) upstream waits while the buffer is full;
+    /// with `EmitEarly` the oldest element is emitted before its time to make room; the drop
+    /// strategies keep reading and drop as they say; `Fail` fails with
+    /// [`StreamError::BufferOverflow`]. Elements are read (and timed) only while downstream
+    /// pulls, as every weir stage reads (Akka's `delay` keeps reading in between).
+    ///
+    /// # Completion
+    /// Upstream's completion waits for the held elements to be emitted; a failure overtakes
+    /// them.
+    fn delay(
+        self,
+        d: std::time::Duration,
+        strategy: crate::DelayOverflowStrategy,
+    ) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |_, up, a| ops::Delay::new(up, strategy, move |_: &Self::Out| d, a))
+    }
+
+    /// [`delay`](StreamOps::delay) with a delay per element: `delay_of` is made once per
+    /// materialization by `make` and asked for each element's delay (Akka's `delayWith` and
+    /// its `DelayStrategy`). Elements keep their order: one with a short delay behind one with
+    /// a long delay waits for it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// use weir::DelayOverflowStrategy;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// // A linearly increasing delay: 0 s, 1 s, 2 s after each element's arrival.
+    /// let start = tokio::time::Instant::now();
+    /// let out = Source::range(1, 3)
+    ///     .delay_with(
+    ///         || { let mut n = 0; move |_: &i32| { n += 1; Duration::from_secs(n - 1) } },
+    ///         DelayOverflowStrategy::BackPressure,
+    ///     )
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2, 3]);
+    /// assert_eq!(start.elapsed().as_secs(), 2);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `delay_of`: Stop fails the stream; Resume and Restart drop the element.
+    fn delay_with<M, D>(
+        self,
+        make: M,
+        strategy: crate::DelayOverflowStrategy,
+    ) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        M: Fn() -> D + Send + Sync + 'static,
+        D: FnMut(&Self::Out) -> std::time::Duration + Send + 'static,
+    {
+        self.via_raw(move |_, up, a| ops::Delay::new(up, strategy, make(), a))
     }
 
     /// Emits windows of `n` elements, each starting `step` elements after the previous one. At
@@ -1694,6 +1834,325 @@ pub trait StreamOps: Sized {
         F: FnMut(Self::Out) -> Source<T, M> + Clone + Send + Sync + 'static,
     {
         self.via_raw(move |_, up, a| ops::FlatMap::new(up, breadth, f.clone(), a))
+    }
+
+    /// Splits the stream into one substream per key: each element goes to the substream of
+    /// `key_fn(&x)`, opened by the key's first element (Akka's `groupBy(maxSubstreams, f)`).
+    /// Operators applied to the returned [`SubFlow`](crate::SubFlow) apply to every substream;
+    /// [`merge_substreams`](crate::SubFlow::merge_substreams) or
+    /// [`concat_substreams`](crate::SubFlow::concat_substreams) join them again.
+    ///
+    /// Once a key's substream has ended before upstream did (it cancelled its input, e.g. with
+    /// `take`), later elements of that key are dropped, as in Akka; see
+    /// [`group_by_with_recreation`](StreamOps::group_by_with_recreation) to open a new substream
+    /// for them instead.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut words = Source::from_iter(vec!["apple", "avocado", "banana", "blueberry", "cherry"])
+    ///     .group_by(8, |w| w.chars().next())
+    ///     .fold(Vec::new(), |mut group, w| { group.push(w); group })
+    ///     .merge_substreams()
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// words.sort();
+    /// assert_eq!(words, vec![vec!["apple", "avocado"], vec!["banana", "blueberry"], vec!["cherry"]]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Upstream is read in batches of at most the `input_buffer` attribute's size (default 16)
+    /// and only when the previous batch has been handed out; each substream holds at most as
+    /// many elements it has not yet taken. An element whose substream is full holds up every
+    /// element behind it (as Akka's one pending element does), so a substream that is not
+    /// consumed eventually stops upstream. (Once upstream has completed, the last batch is
+    /// handed out past a full substream, so that every substream can complete: a substream then
+    /// holds at most twice the buffer size.)
+    ///
+    /// # Completion
+    /// Upstream's completion completes each substream once it has taken its elements.
+    ///
+    /// # Errors
+    /// A new key while `max_substreams` substreams are open fails the stream with
+    /// [`StreamError::TooManySubstreams`]. Unlike Akka, only open substreams count: a
+    /// substream that has ended frees its slot (Akka also counts the keys of ended substreams,
+    /// so that a stream with ever new keys eventually fails, akka/akka#21434). So that this
+    /// does not depend on timing, the new key's element first waits until every open
+    /// substream has taken the elements already given to it (one may end when it does, as
+    /// with `take`); only then does the stream fail. An upstream failure fails every substream
+    /// and the stream.
+    ///
+    /// # Supervision
+    /// A panic in `key_fn`: Stop fails the stream; Resume and Restart drop the element. A
+    /// decider that resumes also drops an element that would exceed `max_substreams` instead of
+    /// failing, as in Akka.
+    ///
+    /// # Memory
+    /// To drop the elements of ended substreams, the stage remembers the key of every substream
+    /// that ended before upstream did (one `K` each, no elements), as Akka does; with an endless
+    /// supply of such keys use `group_by_with_recreation`, which remembers none.
+    fn group_by<K, F>(self, max_substreams: usize, key_fn: F) -> crate::SubFlow<Self, Self::Out>
+    where
+        K: Clone + Eq + std::hash::Hash + Send + 'static,
+        F: FnMut(&Self::Out) -> K + Clone + Send + Sync + 'static,
+    {
+        crate::SubFlow::new(self, move || {
+            ops::GroupBy::new(max_substreams, key_fn.clone(), false)
+        })
+    }
+
+    /// Like [`group_by`](StreamOps::group_by), but an element whose key's substream has
+    /// ended opens a new substream for the key (Akka's `groupBy(maxSubstreams, f,
+    /// allowClosedSubstreamRecreation = true)`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // Each substream takes one element and ends; the key's next element opens a new one.
+    /// let out = Source::from_iter(vec![1, 1, 1])
+    ///     .group_by_with_recreation(1, |x| *x)
+    ///     .take(1)
+    ///     .concat_substreams()
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 1, 1]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// As [`group_by`](StreamOps::group_by).
+    ///
+    /// # Completion
+    /// As [`group_by`](StreamOps::group_by).
+    ///
+    /// # Errors
+    /// As [`group_by`](StreamOps::group_by). No key is remembered once its substream has
+    /// ended, so memory stays bounded by `max_substreams` however many keys come and go. The
+    /// elements an ended substream had been given but not taken go, in order, to the key's
+    /// new substream, so none is lost; in Akka such elements may be lost (its docs warn of the
+    /// race). They wait ahead of the next batch, so up to twice the buffer size may wait.
+    fn group_by_with_recreation<K, F>(
+        self,
+        max_substreams: usize,
+        key_fn: F,
+    ) -> crate::SubFlow<Self, Self::Out>
+    where
+        K: Clone + Eq + std::hash::Hash + Send + 'static,
+        F: FnMut(&Self::Out) -> K + Clone + Send + Sync + 'static,
+    {
+        crate::SubFlow::new(self, move || {
+            ops::GroupBy::new(max_substreams, key_fn.clone(), true)
+        })
+    }
+
+    /// Splits the stream into consecutive substreams, starting a new one with each element for
+    /// which `pred` holds (Akka's `splitWhen`). The first element always starts the first
+    /// substream.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec![1, 2, 0, 3, 0, 4, 5])
+    ///     .split_when(|x| *x == 0)
+    ///     .grouped(10)
+    ///     .concat_substreams()
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![vec![1, 2], vec![0, 3], vec![0, 4, 5]]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// As [`group_by`](StreamOps::group_by): upstream is read in bounded batches, and the
+    /// current substream holds at most the `input_buffer` size of elements it has not taken.
+    ///
+    /// # Completion
+    /// A split completes the current substream; upstream's completion completes the last one.
+    /// A substream that ends early (e.g. `take`) makes the elements up to the next split be
+    /// dropped (Akka's default, `SubstreamCancelStrategy.drain`).
+    ///
+    /// # Errors
+    /// An upstream failure fails the substreams still running and the stream.
+    ///
+    /// # Supervision
+    /// A panic in `pred`: Stop fails the stream; Resume and Restart drop the element.
+    fn split_when<F>(self, pred: F) -> crate::SubFlow<Self, Self::Out>
+    where
+        F: FnMut(&Self::Out) -> bool + Clone + Send + Sync + 'static,
+    {
+        crate::SubFlow::new(self, move || ops::Split::new(pred.clone(), false))
+    }
+
+    /// Splits the stream into consecutive substreams, ending the current one after each
+    /// element for which `pred` holds (Akka's `splitAfter`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec![1, 2, 0, 3, 0, 4])
+    ///     .split_after(|x| *x == 0)
+    ///     .grouped(10)
+    ///     .concat_substreams()
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![vec![1, 2, 0], vec![3, 0], vec![4]]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// As [`split_when`](StreamOps::split_when).
+    ///
+    /// # Completion
+    /// An element for which `pred` holds completes its substream; the next element opens a new
+    /// one, so a stream that ends with such an element ends with no empty substream.
+    /// Upstream's completion completes the last substream. A substream that ends early makes
+    /// the elements up to and including the next split be dropped.
+    ///
+    /// # Errors
+    /// As [`split_when`](StreamOps::split_when).
+    ///
+    /// # Supervision
+    /// As [`split_when`](StreamOps::split_when).
+    fn split_after<F>(self, pred: F) -> crate::SubFlow<Self, Self::Out>
+    where
+        F: FnMut(&Self::Out) -> bool + Clone + Send + Sync + 'static,
+    {
+        crate::SubFlow::new(self, move || ops::Split::new(pred.clone(), true))
+    }
+
+    /// Emits one pair: the first `n` elements (fewer if upstream completes first) and a source
+    /// of the rest of the stream, then completes (Akka's `prefixAndTail`).
+    ///
+    /// The tail source can be run once, anywhere (in another stream, on another task); it
+    /// takes over this stream's upstream itself, so its elements pass no buffer or boundary.
+    /// Running it a second time fails that run with [`StreamError::AlreadyMaterialized`].
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (header, rest) = Source::from_iter(vec!["id,name", "1,ada", "2,alan"])
+    ///     .prefix_and_tail(1)
+    ///     .run_with(Sink::head())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(header, vec!["id,name"]);
+    /// assert_eq!(rest.run_with(Sink::seq()).await.unwrap(), vec!["1,ada", "2,alan"]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Reads at most `n` elements before the pair is emitted; after that the tail reads
+    /// upstream as fast as its own downstream demands.
+    ///
+    /// # Completion
+    /// Completes right after emitting the pair. If upstream completes before `n` elements,
+    /// the pair holds what came and an empty tail. With `n == 0` the pair is emitted at the
+    /// first pull.
+    ///
+    /// # Cancellation
+    /// Dropping the tail source without running it cancels upstream at once. Akka instead waits
+    /// for a subscriber up to the subscription timeout (5 s by default) and then cancels; weir
+    /// has no such timeout, and makes no speculative pull after the prefix.
+    ///
+    /// # Errors
+    /// An upstream failure before the prefix is complete fails the stream; after that it
+    /// fails the tail.
+    fn prefix_and_tail(self, n: usize) -> Self::Repr<PrefixWithTail<Self::Out>, Self::Mat> {
+        self.via_raw(move |_, up, _| ops::PrefixAndTail::new(up, n))
+    }
+
+    /// Takes the first `n` elements (fewer if upstream completes first), builds a flow from
+    /// them with `f`, and runs the rest of the stream through that flow (Akka's
+    /// `flatMapPrefix`). The prefix itself does not go through the flow.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // The first element says how to scale the others.
+    /// let out = Source::from_iter(vec![10, 1, 2, 3])
+    ///     .flat_map_prefix(1, |prefix| {
+    ///         let factor = prefix[0];
+    ///         Flow::new().map(move |x: i32| x * factor)
+    ///     })
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![10, 20, 30]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Reads at most `n` elements before the flow exists; after that, as the flow does.
+    ///
+    /// # Completion
+    /// Completes when the flow does. If upstream completes before `n` elements, `f` gets what
+    /// came and the flow starts on a completed upstream (as in Akka).
+    ///
+    /// # Errors
+    /// An upstream failure before the prefix is complete fails the stream (the flow is never
+    /// built); after that it reaches the flow. The flow's materialized value is dropped (Akka's
+    /// `flatMapPrefixMat` would keep it).
+    ///
+    /// # Supervision
+    /// A panic in `f` fails the stream whatever the decider says: there is no element to skip.
+    fn flat_map_prefix<T, M, F>(self, n: usize, f: F) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        M: 'static,
+        F: FnMut(Vec<Self::Out>) -> Flow<Self::Out, T, M> + Clone + Send + Sync + 'static,
+    {
+        self.via_raw(move |_, up, a| ops::FlatMapPrefix::new(up, n, f.clone(), a))
+    }
+
+    /// Maps each element to a source and emits that source's elements until the next element
+    /// arrives, which cancels it and switches to the new element's source (Akka's
+    /// `switchMap`, also called `flatMapLatest`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// use weir::testkit::{TestSink, TestSource};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (queries, results) = TestSource::<&str>::probe()
+    ///     .switch_map(|q| Source::repeat(q))
+    ///     .to_mat(TestSink::probe(), Keep::both)
+    ///     .run();
+    /// results.request(2);
+    /// queries.send_next("ru").await;
+    /// results.expect_next_n(["ru", "ru"]).await;
+    /// queries.send_next("rust").await;
+    /// results.request(1);
+    /// results.expect_next("rust").await;
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Upstream is never back-pressured by the running source: each time the stage is pulled it
+    /// first reads every element upstream has ready, in batches of at most the
+    /// `input_buffer` size. `f` runs for each of them, but only the latest one's source is
+    /// run (the others would be cancelled before being pulled).
+    ///
+    /// # Completion
+    /// Completes when upstream has completed and the current source has completed.
+    ///
+    /// # Errors
+    /// An upstream failure or a source's failure fails the stream at once, cancelling the
+    /// running source.
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop fails the stream; Resume and Restart drop the element (the
+    /// running source keeps running).
+    fn switch_map<T, M, F>(self, f: F) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        M: 'static,
+        F: FnMut(Self::Out) -> Source<T, M> + Clone + Send + Sync + 'static,
+    {
+        self.via_raw(move |_, up, a| ops::SwitchMap::new(up, f.clone(), a))
     }
 }
 

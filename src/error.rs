@@ -89,6 +89,12 @@ pub enum StreamError {
         /// The operator whose handle was used.
         stage: &'static str,
     },
+    /// `group_by(max_substreams, ..)` met a new key while `max` substreams were open (Akka's
+    /// `TooManySubstreamsOpenException`).
+    TooManySubstreams {
+        /// The configured `max_substreams`.
+        max: usize,
+    },
 }
 
 impl StreamError {
@@ -159,6 +165,12 @@ impl fmt::Display for StreamError {
             }
             StreamError::Detached { stage } => {
                 write!(f, "the stream of `{stage}` has terminated")
+            }
+            StreamError::TooManySubstreams { max } => {
+                write!(
+                    f,
+                    "cannot open a substream: {max} substreams are already open"
+                )
             }
         }
     }

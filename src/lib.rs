@@ -35,6 +35,7 @@ mod dsl;
 mod error;
 mod flow;
 mod graph;
+pub mod hub;
 pub mod junctions;
 #[cfg(feature = "kafka")]
 pub mod kafka;
@@ -47,26 +48,30 @@ pub mod scoring;
 mod sink;
 mod source;
 pub mod stage;
+mod sub_flow;
 pub mod supervision;
+mod sync;
 pub mod testkit;
 pub mod window;
 
 pub use attributes::{Attributes, LogLevels, DEFAULT_INPUT_BUFFER};
 pub use bidi::BidiFlow;
 pub use context::{Context, ContextOps, FlowWithContext, SourceWithContext};
-pub use dsl::StreamOps;
+pub use dsl::{PrefixWithTail, StreamOps};
 pub use error::StreamError;
 pub use flow::Flow;
 pub use graph::RunnableGraph;
+pub use hub::{BroadcastHub, MergeHub, PartitionHub};
 pub use keep::Keep;
 pub use kill_switch::{KillSwitch, KillSwitches, SharedKillSwitch, UniqueKillSwitch};
 pub use materializer::{Completion, Materializer};
-pub use ops::OverflowStrategy;
-pub use restart::{RestartFlow, RestartSettings, RestartSink, RestartSource};
+pub use ops::{DelayOverflowStrategy, OverflowStrategy};
+pub use restart::{RestartFlow, RestartSettings, RestartSink, RestartSource, RetryFlow};
 pub use sink::{Sink, SinkQueue};
 pub use source::{
     Cancellable, MaybeHandle, QueueClosedError, QueueOfferResult, Source, SourceQueue, SourceStream,
 };
+pub use sub_flow::SubFlow;
 pub use supervision::{Decider, Directive};
 
 /// The materialized value of blueprints that have nothing to give (Akka's `NotUsed`).

@@ -28,21 +28,18 @@ use std::collections::VecDeque;
 use std::fmt::{self, Debug};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use crate::stage::{pull_guarded, BoxPull, Pull, Step};
+use crate::sync::lock;
 use crate::{Sink, Source, StreamError};
 
 /// How long an expectation waits by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn wake(slot: &mut Option<Waker>) {
     if let Some(w) = slot.take() {

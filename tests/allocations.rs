@@ -105,3 +105,22 @@ fn map_async_allocates_nothing_per_element() {
         );
     }
 }
+
+#[test]
+fn group_by_and_split_allocate_nothing_per_element() {
+    let growth = per_element_growth(|n| {
+        Source::range(1, n)
+            .group_by(8, |x| x % 8)
+            .map(|x| x * 2)
+            .merge_substreams()
+            .split_when(|x| x % 1_000 == 0)
+            .filter(|x| x % 3 != 0)
+            .concat_substreams()
+            .to_mat(Sink::fold(0u64, |a, x| a.wrapping_add(x) | 1), Keep::right)
+    });
+    // Only the 99 more substreams that `split_when` opens may allocate.
+    assert!(
+        growth < 99 * 20,
+        "{growth} more allocations for 99 000 more elements"
+    );
+}

@@ -43,6 +43,8 @@ assert_impl!(Sink<u32>: Send, Sync, Clone, Unpin);
 assert_impl!(Sink<u32, Completion<Vec<u32>>>: Send, Sync, Clone);
 assert_impl!(Sink<u32, SinkProbe<u32>>: Send, Sync, Clone);
 assert_impl!(Sink<NotSendElem, NotSendElem>: Send, Sync, Clone);
+assert_impl!(weir::SubFlow<Source<u32>, String>: Send, Sync, Clone);
+assert_impl!(weir::SubFlow<Flow<u32>, u32>: Send, Sync, Clone);
 assert_impl!(RunnableGraph<()>: Send, Sync, Clone, Unpin);
 assert_impl!(RunnableGraph<Completion<Vec<u32>>>: Send, Sync, Clone);
 assert_impl!(RunnableGraph<NotSendElem>: Send, Sync, Clone);

@@ -343,3 +343,253 @@ async fn grouped_weighted_within_failure_drops_the_open_group() {
     src.send_error(StreamError::failed(Boom));
     assert!(is_boom(&sink.expect_error().await));
 }
+
+// ---------------------------------------------------------------------------------------------
+// drop_within
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn drop_within_drops_what_arrives_before_the_deadline_and_passes_the_rest() {
+    let (src, sink) = TestSource::<u32>::probe()
+        .drop_within(ms(100))
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(10);
+    src.send_next(1).await;
+    src.send_next(2).await;
+    advance(ms(60)).await;
+    src.send_next(3).await;
+    sink.expect_no_message(ms(30)).await;
+    advance(ms(20)).await;
+    src.send_next(4).await;
+    src.send_next(5).await;
+    sink.expect_next_n([4, 5]).await;
+    src.send_complete();
+    sink.expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn drop_within_fails_and_completes_with_upstream_while_dropping() {
+    let (src, sink) = TestSource::<u32>::probe()
+        .drop_within(ms(1000))
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(1);
+    src.send_next(1).await;
+    src.send_error(StreamError::failed(Boom));
+    assert!(is_boom(&sink.expect_error().await));
+
+    let out = Source::range(1, 5)
+        .drop_within(ms(1000))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert!(out.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// backpressure_timeout
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn backpressure_timeout_fails_when_downstream_stalls_after_an_element() {
+    let (src, sink) = TestSource::<u32>::probe()
+        .backpressure_timeout(ms(100))
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    // Time before the first element does not count.
+    sink.request(1);
+    advance(ms(500)).await;
+    src.send_next(1).await;
+    sink.expect_next(1).await;
+    // Asked again within the timeout: fine.
+    advance(ms(90)).await;
+    sink.request(1);
+    src.send_next(2).await;
+    sink.expect_next(2).await;
+    // Now downstream waits too long.
+    advance(ms(150)).await;
+    sink.request(1);
+    assert!(matches!(
+        sink.expect_error().await,
+        StreamError::Timeout {
+            stage: "backpressure_timeout",
+            ..
+        }
+    ));
+    src.expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn backpressure_timeout_reaches_a_waiting_map_async_without_a_pull() {
+    let start = Instant::now();
+    let e = Source::from_iter(0u32..)
+        .backpressure_timeout(ms(100))
+        .map_async(1, |x| async move {
+            tokio::time::sleep(if x == 2 { ms(10_000) } else { ms(0) }).await;
+            x
+        })
+        .run_with(Sink::ignore())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StreamError::Timeout { .. }), "{e:?}");
+    assert!(
+        start.elapsed() < ms(1000),
+        "failed at once, not after the slow future"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn backpressure_timeout_lets_a_prompt_consumer_through() {
+    let out = Source::range(1, 100)
+        .backpressure_timeout(ms(1))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, (1..=100).collect::<Vec<_>>());
+}
+
+// ---------------------------------------------------------------------------------------------
+// delay, delay_with
+// ---------------------------------------------------------------------------------------------
+
+use weir::{Attributes, DelayOverflowStrategy};
+
+#[tokio::test(start_paused = true)]
+async fn delay_times_each_element_from_its_arrival_and_keeps_order() {
+    let start = Instant::now();
+    let (src, sink) = TestSource::<u32>::probe()
+        .delay(ms(100), DelayOverflowStrategy::BackPressure)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(10);
+    src.send_next(1).await;
+    settle().await;
+    advance(ms(29)).await;
+    src.send_next(2).await;
+    settle().await;
+    sink.expect_next(1).await;
+    assert_eq!(start.elapsed(), ms(100));
+    sink.expect_next(2).await;
+    assert_eq!(start.elapsed(), ms(130));
+    src.send_complete();
+    sink.expect_complete().await;
+}
+
+async fn delayed_three(strategy: DelayOverflowStrategy) -> Result<Vec<u32>, StreamError> {
+    Source::from_iter(vec![1u32, 2, 3])
+        .delay(ms(1000), strategy)
+        .with_attributes(Attributes::input_buffer(2))
+        .run_with(Sink::seq())
+        .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn delay_overflow_strategies_drop_or_fail_as_named() {
+    assert_eq!(
+        delayed_three(DelayOverflowStrategy::DropHead)
+            .await
+            .unwrap(),
+        vec![2, 3]
+    );
+    assert_eq!(
+        delayed_three(DelayOverflowStrategy::DropTail)
+            .await
+            .unwrap(),
+        vec![1, 3]
+    );
+    assert_eq!(
+        delayed_three(DelayOverflowStrategy::DropBuffer)
+            .await
+            .unwrap(),
+        vec![3]
+    );
+    assert_eq!(
+        delayed_three(DelayOverflowStrategy::DropNew).await.unwrap(),
+        vec![1, 2]
+    );
+    assert!(matches!(
+        delayed_three(DelayOverflowStrategy::Fail).await,
+        Err(StreamError::BufferOverflow { size: 2 })
+    ));
+    let start = Instant::now();
+    assert_eq!(
+        delayed_three(DelayOverflowStrategy::BackPressure)
+            .await
+            .unwrap(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(
+        start.elapsed(),
+        ms(2000),
+        "the third waited for room, then its own second"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn delay_emit_early_lets_the_oldest_go_to_make_room() {
+    let start = Instant::now();
+    let (src, sink) = TestSource::<u32>::probe()
+        .delay(ms(1000), DelayOverflowStrategy::EmitEarly)
+        .with_attributes(Attributes::input_buffer(2))
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(10);
+    src.send_next(1).await;
+    src.send_next(2).await;
+    settle().await;
+    // Two fit; the third's arrival sends the oldest out early.
+    src.send_next(3).await;
+    sink.expect_next(1).await;
+    assert!(start.elapsed() < ms(1000), "emitted early");
+    sink.expect_next(2).await;
+    assert_eq!(start.elapsed(), ms(1000));
+    sink.expect_next(3).await;
+    src.send_complete();
+    sink.expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn delay_failure_overtakes_the_held_elements() {
+    let (src, sink) = TestSource::<u32>::probe()
+        .delay(ms(1000), DelayOverflowStrategy::BackPressure)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(10);
+    src.send_next(1).await;
+    settle().await;
+    src.send_error(StreamError::failed(Boom));
+    assert!(is_boom(&sink.expect_error().await));
+}
+
+#[tokio::test(start_paused = true)]
+async fn delay_with_asks_each_element_for_its_delay_and_supervises_the_function() {
+    let start = Instant::now();
+    let out = Source::from_iter(vec![300u64, 100, 200])
+        .delay_with(|| |x: &u64| ms(*x), DelayOverflowStrategy::BackPressure)
+        .map(move |x| (x, start.elapsed()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    // In order: the 100 ms element waits behind the 300 ms one.
+    assert_eq!(out, vec![(300, ms(300)), (100, ms(300)), (200, ms(300))]);
+
+    let out = Source::from_iter(vec![1u64, 2, 3])
+        .delay_with(
+            || {
+                |x: &u64| {
+                    if *x == 2 {
+                        panic!("no delay for 2")
+                    } else {
+                        ms(*x)
+                    }
+                }
+            },
+            DelayOverflowStrategy::BackPressure,
+        )
+        .with_attributes(Attributes::supervision(weir::Decider::resuming()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![1, 3]);
+}

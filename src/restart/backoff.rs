@@ -103,6 +103,12 @@ impl Backoff {
         self.reset_deadline = Instant::now() + self.settings.max_restarts_within();
     }
 
+    /// The backoff before retry number `count` (from 0), with the random factor applied.
+    pub(crate) fn delay(&mut self, count: u32) -> Duration {
+        let delay = self.settings.backoff(count);
+        self.stretch(delay)
+    }
+
     fn stretch(&mut self, delay: Duration) -> Duration {
         let rf = self.settings.random_factor();
         if rf == 0.0 {

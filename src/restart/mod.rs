@@ -4,12 +4,14 @@
 mod backoff;
 mod feed;
 mod flow;
+mod retry;
 mod settings;
 mod sink;
 mod source;
 
 use std::sync::Arc;
 
+pub use retry::RetryFlow;
 pub use settings::RestartSettings;
 
 use crate::stage::BoxPull;
