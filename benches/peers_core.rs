@@ -1,5 +1,5 @@
 //! weir's side of the core comparison with Pekko Streams (`weir.peers.CoreStreams` in
-//! `benches/peers`): the same four workloads, element counts and iteration counts, printed in
+//! `benches/peers`): the same workloads, element counts and iteration counts, printed in
 //! the same lines, so that `scripts/bench-peers` can put them side by side.
 //!
 //! ```text
@@ -36,7 +36,7 @@ struct Workload {
     expected: fn(u64) -> u64,
 }
 
-const WORKLOADS: [Workload; 5] = [
+const WORKLOADS: [Workload; 6] = [
     Workload {
         name: "fused_chain",
         n: 10_000_000,
@@ -72,7 +72,26 @@ const WORKLOADS: [Workload; 5] = [
         run: |rt, n| rt.block_on(async { balance_merge(n).run().await.unwrap() }),
         expected: |n| n * (n - 1) / 2,
     },
+    Workload {
+        name: "group_by",
+        n: 1_000_000,
+        multi_thread: false,
+        run: |rt, n| rt.block_on(group_by(n)),
+        expected: |n| n * (n - 1),
+    },
 ];
+
+/// group_by(64) → map → merge_substreams → fold (Pekko's `groupBy(64, ..).map(..)
+/// .mergeSubstreams`).
+async fn group_by(n: u64) -> u64 {
+    Source::from_iter(0..n)
+        .group_by(64, |x| x % 64)
+        .map(|x| x * 2)
+        .merge_substreams()
+        .run_fold(0u64, |a, x| a.wrapping_add(x))
+        .await
+        .unwrap()
+}
 
 /// A map, one async boundary with the default buffer, a fold.
 async fn async_boundary(n: u64) -> u64 {

@@ -26,7 +26,7 @@ import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.stream.javadsl.Zip;
 
 /**
- * The Pekko Streams side of weir's {@code benches/peers_core.rs}: the same four workloads over
+ * The Pekko Streams side of weir's {@code benches/peers_core.rs}: the same workloads over
  * the same longs, with the same element counts, 5 warm-up iterations and then 5 measured ones,
  * each result checked.
  *
@@ -56,7 +56,8 @@ public final class CoreStreams {
           new Workload("map_async", 1_000_000, n -> mapAsync(n, system), n -> n * (n + 1) / 2),
           new Workload("async_boundary", 10_000_000, n -> asyncBoundary(n, system), n -> 3 * (n * (n - 1) / 2)),
           new Workload("broadcast_zip", 10_000_000, n -> broadcastZip(n).run(system), n -> n * (n - 1)),
-          new Workload("balance_merge", 10_000_000, n -> balanceMerge(n).run(system), n -> n * (n - 1) / 2));
+          new Workload("balance_merge", 10_000_000, n -> balanceMerge(n).run(system), n -> n * (n - 1) / 2),
+          new Workload("group_by", 1_000_000, n -> groupBy(n, system), n -> n * (n - 1)));
       for (Workload w : workloads) {
         measure(w, smoke ? SMOKE_N : w.n());
       }
@@ -133,6 +134,15 @@ public final class CoreStreams {
       b.from(merge.out()).to(sink);
       return ClosedShape.getInstance();
     }));
+  }
+
+  /** groupBy(64) → map → mergeSubstreams → fold (weir's group_by → merge_substreams). */
+  static CompletionStage<Long> groupBy(long n, ActorSystem system) {
+    return longs(n)
+        .groupBy(64, x -> x % 64)
+        .map(x -> x * 2)
+        .mergeSubstreams()
+        .runWith(Sink.fold(0L, (a, x) -> a + x), system);
   }
 
   static void measure(Workload w, long n) throws Exception {
