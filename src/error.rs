@@ -95,6 +95,14 @@ pub enum StreamError {
         /// The configured `max_substreams`.
         max: usize,
     },
+    /// `throttle_with(.., ThrottleMode::Enforcing)` received an element faster than its rate
+    /// allows (Akka's `RateExceededException`).
+    RateExceeded {
+        /// The configured cost per period.
+        cost: u32,
+        /// The period.
+        per: std::time::Duration,
+    },
 }
 
 impl StreamError {
@@ -170,6 +178,12 @@ impl fmt::Display for StreamError {
                 write!(
                     f,
                     "cannot open a substream: {max} substreams are already open"
+                )
+            }
+            StreamError::RateExceeded { cost, per } => {
+                write!(
+                    f,
+                    "maximum throttle throughput exceeded: {cost} per {per:?}"
                 )
             }
         }

@@ -593,3 +593,173 @@ async fn delay_with_asks_each_element_for_its_delay_and_supervises_the_function(
         .unwrap();
     assert_eq!(out, vec![1, 3]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// throttle_with: costs and the enforcing mode
+// ---------------------------------------------------------------------------------------------
+
+/// When each element of `costs` passes a `throttle_with(cost, per, burst)` in shaping mode, in
+/// milliseconds from the start.
+async fn shaped_times(costs: Vec<u32>, cost: u32, per: Duration, burst: u32) -> Vec<u128> {
+    let start = Instant::now();
+    Source::from_iter(costs)
+        .throttle_with(cost, per, burst, |c: &u32| *c, weir::ThrottleMode::Shaping)
+        .map(move |_| start.elapsed().as_millis())
+        .run_with(Sink::seq())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttle_with_lets_a_burst_through_and_then_paces_by_cost() {
+    // 10 units a second (a token every 100 ms), bursts of 3: three unit elements at once, then
+    // one every 100 ms.
+    assert_eq!(
+        shaped_times(vec![1; 6], 10, ms(1000), 3).await,
+        vec![0, 0, 0, 100, 200, 300]
+    );
+    // Costs 2 and 3 with a bucket of 4: 2 passes, 3 waits for the one token missing.
+    assert_eq!(
+        shaped_times(vec![2, 3, 1], 10, ms(1000), 4).await,
+        vec![0, 100, 200]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttle_with_lets_an_element_cost_more_than_the_burst() {
+    // A bucket of 1, an element costing 5: it waits for 4 tokens, leaving the bucket empty.
+    assert_eq!(
+        shaped_times(vec![5, 1], 10, ms(1000), 1).await,
+        vec![400, 500]
+    );
+    // Weightless elements pass at once even with an empty bucket.
+    assert_eq!(
+        shaped_times(vec![1, 0, 0, 1], 10, ms(1000), 1).await,
+        vec![0, 0, 0, 100]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttle_with_refills_while_idle_but_not_past_the_burst() {
+    let (src, sink) = TestSource::<u32>::probe()
+        .throttle_with(10, ms(1000), 2, |c: &u32| *c, weir::ThrottleMode::Shaping)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(10);
+    src.send_next(2).await;
+    sink.expect_next(2).await;
+    // A long pause refills the bucket to 2, no more.
+    advance(ms(5_000)).await;
+    let start = Instant::now();
+    for c in [1, 1, 1] {
+        src.send_next(c).await;
+    }
+    for c in [1, 1, 1] {
+        sink.expect_next(c).await;
+    }
+    assert_eq!(start.elapsed(), ms(100));
+    src.send_complete();
+    sink.expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttle_with_back_pressures_and_completes_after_the_waiting_element() {
+    let (src, sink) = TestSource::<u32>::probe()
+        .throttle_with(1, ms(1000), 1, |c: &u32| *c, weir::ThrottleMode::Shaping)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(5);
+    src.send_next(1).await;
+    sink.expect_next(1).await;
+    src.send_next(1).await;
+    // Held back for its token: nothing more is asked of upstream meanwhile.
+    settle().await;
+    assert_eq!(src.pending_demand(), 0);
+    src.send_complete();
+    sink.expect_no_message(ms(900)).await;
+    advance(ms(100)).await;
+    sink.expect_next(1).await;
+    sink.expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttle_with_enforcing_fails_on_an_element_over_the_rate() {
+    let (src, sink) = TestSource::<u32>::probe()
+        .throttle_with(10, ms(1000), 2, |c: &u32| *c, weir::ThrottleMode::Enforcing)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(10);
+    src.send_next(1).await;
+    src.send_next(1).await;
+    sink.expect_next_n([1, 1]).await;
+    // A token comes back after 100 ms: in time.
+    advance(ms(100)).await;
+    src.send_next(1).await;
+    sink.expect_next(1).await;
+    // The next comes too soon.
+    src.send_next(1).await;
+    assert!(matches!(
+        sink.expect_error().await,
+        StreamError::RateExceeded { cost: 10, per } if per == ms(1000)
+    ));
+    src.expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttle_with_reports_bad_arguments_as_a_typed_failure() {
+    use weir::ThrottleMode::{Enforcing, Shaping};
+    for (cost, per, burst, mode) in [
+        (0, ms(1000), 1, Shaping),
+        (1, Duration::ZERO, 1, Shaping),
+        (1, ms(1000), 0, Enforcing),
+    ] {
+        let e = Source::single(1u32)
+            .throttle_with(cost, per, burst, |_: &u32| 1, mode)
+            .run_with(Sink::seq())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StreamError::InvalidArgument {
+                    stage: "throttle_with",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+    // A burst of 0 while shaping is fine: every element waits for its whole cost.
+    assert_eq!(
+        shaped_times(vec![1, 1], 10, ms(1000), 0).await,
+        vec![100, 200]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttle_with_supervises_the_cost_function_and_passes_failures() {
+    let cost = |x: &u32| {
+        assert!(*x != 0, "zero");
+        1
+    };
+    let run = |decider| {
+        Source::from_iter(vec![1u32, 0, 2])
+            .throttle_with(100, ms(1000), 10, cost, weir::ThrottleMode::Shaping)
+            .with_attributes(weir::Attributes::supervision(decider))
+            .run_with(Sink::seq())
+    };
+    assert_eq!(run(weir::Decider::resuming()).await.unwrap(), vec![1, 2]);
+    assert_eq!(run(weir::Decider::restarting()).await.unwrap(), vec![1, 2]);
+    let stopped = Source::from_iter(vec![1u32, 0])
+        .throttle_with(100, ms(1000), 10, cost, weir::ThrottleMode::Shaping)
+        .run_with(Sink::seq())
+        .await;
+    assert!(matches!(stopped, Err(StreamError::Panicked { .. })));
+    let failed = Source::single(1u32)
+        .concat(Source::failed(StreamError::failed(Boom)))
+        .throttle_with(1, ms(1000), 1, |_: &u32| 1, weir::ThrottleMode::Shaping)
+        .run_with(Sink::seq())
+        .await
+        .unwrap_err();
+    assert!(is_boom(&failed));
+}
