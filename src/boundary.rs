@@ -5,6 +5,7 @@
 //! its local queue in O(1) and returns credit once half the capacity has been consumed, so both
 //! sides take the lock about twice per `capacity` elements rather than once per element.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use crate::diagnostics::{BufferFill, Gauge};
 use crate::stage::{pull_guarded, BoxPull, Pull, Step};
 use crate::{Materializer, StreamError};
 
@@ -38,6 +40,15 @@ impl<T> Shared<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         // No user code runs under this lock, so a poisoned lock still holds a consistent state.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<T: Send> Gauge for Shared<T> {
+    fn fill(&self) -> BufferFill {
+        BufferFill {
+            len: self.lock().in_flight,
+            capacity: self.capacity,
+        }
     }
 }
 
@@ -157,6 +168,7 @@ impl<T> Sender<T> {
         }
         st.queue.extend(items.drain(..));
         st.in_flight += n;
+        crate::diagnostics::passed(n);
         self.room = self.shared.capacity - st.in_flight;
         if let Some(t) = terminal {
             st.terminal = Some(t);
@@ -309,7 +321,10 @@ impl<T: Send + 'static> Future for Producer<T> {
                         let _ = this.tx.send(&mut Vec::new(), Some(Step::Failed(e)));
                         break;
                     }
-                    Poll::Pending => return Poll::Pending,
+                    Poll::Pending => {
+                        crate::diagnostics::waiting_for_demand();
+                        return Poll::Pending;
+                    }
                 },
             };
             match pull_guarded(up, cx, &mut this.buf, room) {
@@ -317,6 +332,7 @@ impl<T: Send + 'static> Future for Producer<T> {
                     if this.tx.watch_cancel(cx).is_err() {
                         break;
                     }
+                    crate::diagnostics::waiting_for_element();
                     return Poll::Pending;
                 }
                 Poll::Ready(Step::Open) => {
@@ -364,11 +380,16 @@ fn boundary_with<T: Send + 'static>(
 ) -> Receiver<T> {
     let (tx, rx) = channel_with(capacity, overtake);
     let cap = capacity.max(1);
-    m.spawn_island(Producer {
-        up: Some(up),
-        tx,
-        buf: Vec::with_capacity(cap),
-    });
+    let gauge: Arc<dyn Gauge> = tx.shared.clone();
+    m.spawn_labeled(
+        Cow::Borrowed("async boundary"),
+        Some(gauge),
+        Producer {
+            up: Some(up),
+            tx,
+            buf: Vec::with_capacity(cap),
+        },
+    );
     rx
 }
 

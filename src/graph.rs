@@ -60,6 +60,36 @@ impl<Mat: 'static> RunnableGraph<Mat> {
         mat
     }
 
+    /// As [`run`](RunnableGraph::run), and a handle on the run's islands for
+    /// [stall diagnostics](crate::diagnostics).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// use weir::diagnostics::IslandState;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (queue, diagnostics) = Source::<u32, _>::queue(4)
+    ///     .async_boundary()
+    ///     .to(Sink::ignore())
+    ///     .run_diagnosed();
+    /// tokio::task::yield_now().await;
+    /// let islands = diagnostics.snapshot();
+    /// // The queue's island feeds the boundary; the sink's island waits for it.
+    /// assert_eq!(islands.len(), 2);
+    /// assert!(islands.iter().all(|i| i.state == IslandState::WaitingForElement));
+    /// queue.complete().unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn run_diagnosed(&self) -> (Mat, crate::diagnostics::StreamDiagnostics) {
+        let mut m = Materializer::new();
+        let diagnostics = crate::diagnostics::StreamDiagnostics { stream: m.stream() };
+        let mat = (self.make)(&mut m, &Attributes::none());
+        m.launch();
+        (mat, diagnostics)
+    }
+
     /// Starts the stream on the runtime behind `handle`; callable from any thread.
     pub fn run_on(&self, handle: &tokio::runtime::Handle) -> Mat {
         let mut m = Materializer::new();

@@ -31,6 +31,7 @@ mod boundary;
 pub mod builder;
 mod context;
 pub mod custom;
+pub mod diagnostics;
 mod dsl;
 mod error;
 mod flow;

@@ -1,6 +1,7 @@
 //! Materialization: turning blueprints into running islands, and the completion futures they
 //! hand back.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -9,24 +10,43 @@ use std::task::{Context, Poll};
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
 
+use crate::diagnostics::{self, Gauge};
 use crate::StreamError;
+
+/// An island waiting to be launched, with what diagnostics report of it.
+struct Pending {
+    label: Cow<'static, str>,
+    gauge: Option<std::sync::Arc<dyn Gauge>>,
+    island: BoxFuture<'static, ()>,
+}
 
 /// Collects the islands (tasks) one materialization creates and spawns them together.
 ///
 /// Blueprint factories receive a `&mut Materializer`; an island is a future that drives one fused
 /// chain. Nothing runs until [`Materializer::launch`], which spawns every island on the current
 /// tokio runtime.
+///
+/// Every island is registered with [`diagnostics`](crate::diagnostics) while it runs, under
+/// the materializer's stream number.
 #[must_use = "islands do nothing until launched"]
 pub struct Materializer {
-    islands: Vec<BoxFuture<'static, ()>>,
+    stream: u64,
+    islands: Vec<Pending>,
 }
 
 impl Materializer {
-    /// An empty materializer.
+    /// An empty materializer: a new stream, or, when created by a running island (a substream,
+    /// a stage materializing a source), part of that island's stream.
     pub fn new() -> Self {
         Materializer {
+            stream: diagnostics::stream_for_new_materialization(),
             islands: Vec::new(),
         }
+    }
+
+    /// The stream number its islands are reported under.
+    pub(crate) fn stream(&self) -> u64 {
+        self.stream
     }
 
     /// Registers an island to be spawned by [`launch`](Materializer::launch).
@@ -34,7 +54,31 @@ impl Materializer {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        self.islands.push(Box::pin(island));
+        self.spawn_labeled(Cow::Borrowed("island"), None, island);
+    }
+
+    /// As [`spawn_island`](Materializer::spawn_island), reported in diagnostics as `label`,
+    /// with the fill of the buffer it feeds.
+    pub(crate) fn spawn_labeled<F>(
+        &mut self,
+        label: Cow<'static, str>,
+        gauge: Option<std::sync::Arc<dyn Gauge>>,
+        island: F,
+    ) where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.islands.push(Pending {
+            label,
+            gauge,
+            island: Box::pin(island),
+        });
+    }
+
+    fn instrumented(self) -> impl Iterator<Item = diagnostics::Instrumented> {
+        let stream = self.stream;
+        self.islands
+            .into_iter()
+            .map(move |p| diagnostics::instrument(stream, p.label, p.gauge, p.island))
     }
 
     /// Spawns every registered island on the current tokio runtime.
@@ -42,14 +86,14 @@ impl Materializer {
     /// # Panics
     /// When called outside a tokio runtime and there is an island to spawn.
     pub fn launch(self) {
-        for island in self.islands {
+        for island in self.instrumented() {
             drop(tokio::spawn(island));
         }
     }
 
     /// Spawns every registered island through `handle`.
     pub fn launch_on(self, handle: &tokio::runtime::Handle) {
-        for island in self.islands {
+        for island in self.instrumented() {
             drop(handle.spawn(island));
         }
     }
@@ -64,6 +108,7 @@ impl Default for Materializer {
 impl fmt::Debug for Materializer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Materializer")
+            .field("stream", &self.stream)
             .field("islands", &self.islands.len())
             .finish()
     }

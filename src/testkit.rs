@@ -328,11 +328,15 @@ impl<T: Send + 'static> TestSink<T> {
                 }),
                 notify: Notify::new(),
             });
-            m.spawn_island(ProbeSinkDriver {
-                up: Some(up),
-                shared: shared.clone(),
-                buf: Vec::new(),
-            });
+            m.spawn_labeled(
+                std::borrow::Cow::Borrowed("sink probe"),
+                None,
+                ProbeSinkDriver {
+                    up: Some(up),
+                    shared: shared.clone(),
+                    buf: Vec::new(),
+                },
+            );
             SinkProbe {
                 shared,
                 timeout: DEFAULT_TIMEOUT,

@@ -164,6 +164,22 @@ pub struct StateJson {
     pub models_accepted: u64,
     pub models_rejected: u64,
     pub uptime_seconds: f64,
+    /// What each island of the server's streams is doing (weir's stall diagnostics): a stalled
+    /// server shows where it waits.
+    pub islands: Vec<IslandJson>,
+}
+
+/// One running island (`weir::diagnostics::IslandSnapshot`).
+#[derive(Debug, Serialize)]
+pub struct IslandJson {
+    pub stream: u64,
+    pub island: u64,
+    pub label: String,
+    pub state: String,
+    pub elements: u64,
+    pub since_progress_ms: u64,
+    /// `[len, capacity]` of the buffer it feeds, if any.
+    pub buffer: Option<[usize; 2]>,
 }
 
 /// The serving model's statistics.
@@ -213,6 +229,19 @@ impl StateJson {
             models_accepted: get(&stats.models_accepted),
             models_rejected: get(&stats.models_rejected),
             uptime_seconds: stats.uptime().as_secs_f64(),
+            islands: weir::diagnostics::snapshot()
+                .into_iter()
+                .map(|i| IslandJson {
+                    stream: i.stream,
+                    island: i.island,
+                    label: i.label.into_owned(),
+                    state: i.state.to_string(),
+                    elements: i.elements,
+                    since_progress_ms: u64::try_from(i.since_progress.as_millis())
+                        .unwrap_or(u64::MAX),
+                    buffer: i.buffer.map(|b| [b.len, b.capacity]),
+                })
+                .collect(),
         }
     }
 }

@@ -314,6 +314,16 @@ async fn the_http_service_reports_the_serving_model() {
     assert!(t["avg"].as_f64().unwrap() <= t["max"].as_f64().unwrap());
     assert!(body["model"]["since"].as_str().unwrap().ends_with('Z'));
     assert_eq!(body["records_out"], 10);
+    // The server's islands, from weir's diagnostics: its streams run and have passed records.
+    let islands = body["islands"].as_array().unwrap();
+    assert!(islands
+        .iter()
+        .all(|i| i["label"].is_string() && i["state"].is_string()));
+    let scoring = islands.iter().find(|i| i["label"] == "scoring");
+    assert!(
+        scoring.is_some_and(|i| i["elements"].as_u64() >= Some(10)),
+        "{islands:#?}"
+    );
     let (_, body) = get_http(addr, "/health").await;
     assert_eq!(body["status"], "serving");
     assert_eq!(get_http(addr, "/nothing").await.0, 404);

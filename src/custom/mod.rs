@@ -501,11 +501,12 @@ fn prepare<G: GraphStage>(
     let attrs = attrs.clone();
     let attach = Box::new(move |m: &mut Materializer, ins: Vec<AnyPull>| {
         let (ins, in_problem) = shape::inlets(&*shape, &attrs, ins);
+        let label = name.clone();
         let mut island = StageIsland::new(logic, name, ins, outs, rx);
         if let Some((port, problem)) = out_problem.or(in_problem) {
             island.fail_at_start(port, problem);
         }
-        m.spawn_island(island);
+        m.spawn_labeled(label, None, island);
     });
     (pulls, attach, mat)
 }

@@ -172,7 +172,7 @@ where
         let attrs = a.clone();
         let attach: crate::builder::Attach = Box::new(move |m, mut ins| {
             let up = take_pull::<I>(&mut ins, 0);
-            m.spawn_island(make(up, txs, &attrs));
+            m.spawn_labeled(attrs.name_or(name), None, make(up, txs, &attrs));
         });
         (outs, attach, no_mat())
     }));

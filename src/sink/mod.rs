@@ -163,7 +163,11 @@ where
 {
     Sink::from_fn(move |m, up, a| {
         let (promise, done) = completion();
-        m.spawn_island(Root::new(up, make(a), promise, a.fused_batch::<In>()));
+        m.spawn_labeled(
+            a.name_or("sink"),
+            None,
+            Root::new(up, make(a), promise, a.fused_batch::<In>()),
+        );
         done
     })
 }

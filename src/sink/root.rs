@@ -64,9 +64,13 @@ impl<T: Send + 'static, C: Consume<T>> Future for Root<T, C> {
         };
         let result = loop {
             let step = match pull_guarded(up, cx, &mut this.buf, this.batch) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    crate::diagnostics::waiting_for_element();
+                    return Poll::Pending;
+                }
                 Poll::Ready(step) => step,
             };
+            crate::diagnostics::passed(this.buf.len());
             if let ControlFlow::Break(r) = this.consume.on_batch(&mut this.buf) {
                 break r;
             }
