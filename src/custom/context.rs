@@ -2,12 +2,15 @@
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::ports::{InPort, InSlot, Inlet, OutPort, OutSlot, Outlet};
+use super::ports::{InPort, InSlot, Inlet, OutPort, OutSlot, Outlet, PortId};
 use super::timers::{TimerKey, Timers};
-use crate::stage::Step;
-use crate::StreamError;
+use crate::attributes::DEFAULT_INPUT_BUFFER;
+use crate::stage::{BoxPull, Step};
+use crate::sync::lock;
+use crate::{NotUsed, Sink, Source, StreamError};
 
 /// Stage-wide state the handlers change.
 #[derive(Default)]
@@ -17,6 +20,10 @@ pub(crate) struct StageState {
     pub(crate) completing: bool,
     /// The stage must fail (explicitly or by misuse).
     pub(crate) failure: Option<StreamError>,
+    /// How many inlets and outlets the shape declared; ports numbered from there on are
+    /// sub-stream ports created while the stage runs.
+    pub(crate) fixed_ins: usize,
+    pub(crate) fixed_outs: usize,
 }
 
 /// The operations available to a [`StageLogic`](super::StageLogic)'s handlers (Akka's
@@ -28,8 +35,8 @@ pub(crate) struct StageState {
 /// stage and the port once the handler returns.
 pub struct StageContext<'a, M> {
     pub(crate) stage: &'a Cow<'static, str>,
-    pub(crate) ins: &'a mut [Box<dyn InPort>],
-    pub(crate) outs: &'a mut [Box<dyn OutPort>],
+    pub(crate) ins: &'a mut Vec<Box<dyn InPort>>,
+    pub(crate) outs: &'a mut Vec<Box<dyn OutPort>>,
     pub(crate) timers: &'a mut Timers,
     pub(crate) state: &'a mut StageState,
     pub(crate) _m: PhantomData<fn(M)>,
@@ -233,6 +240,224 @@ impl<M> StageContext<'_, M> {
     /// Fires `on_timer(key)` after `initial`, then every `interval` on a fixed schedule.
     pub fn schedule_at_fixed_rate(&mut self, key: TimerKey, initial: Duration, interval: Duration) {
         self.timers.schedule(key, initial, Some(interval), true);
+    }
+
+    /// A new input port fed by a sub-stream (Akka's `SubSinkInlet`): the returned sink, run
+    /// with any source (`source.to(sink).run()` from a handler), delivers into `inlet`.
+    ///
+    /// The inlet is used like the shape's own — [`pull`](StageContext::pull),
+    /// [`grab`](StageContext::grab), [`cancel`](StageContext::cancel) — and its events reach
+    /// the same handlers with its [`PortId`] (numbered after the shape's inlets). The default
+    /// `on_upstream_finish` does not complete the stage for a sub-stream inlet (it does for the
+    /// shape's own); a failure fails the stage by default, as for any inlet. Like the shape's
+    /// inlets it prefetches up to 16 elements ahead of the pulls.
+    ///
+    /// The sink can be materialized once: a second materialization cancels its upstream at
+    /// once. Dropping it unmaterialized fails the inlet with
+    /// [`StreamError::AbruptTermination`]. When the stage stops, the inlet is cancelled.
+    ///
+    /// ```
+    /// use weir::custom::{AsyncCallback, FlowShape, GraphStage, Inlet, PortId, StageContext};
+    /// use weir::custom::StageLogic;
+    /// use weir::prelude::*;
+    ///
+    /// /// Replaces each element `n` with the elements of a sub-stream `0..n`, one sub-stream
+    /// /// at a time (a hand-written `flat_map_concat`).
+    /// struct Expand;
+    /// struct ExpandLogic {
+    ///     shape: FlowShape<u32, u32>,
+    ///     sub: Option<Inlet<u32>>,
+    /// }
+    ///
+    /// impl GraphStage for Expand {
+    ///     type Shape = FlowShape<u32, u32>;
+    ///     type Logic = ExpandLogic;
+    ///     type Mat = ();
+    ///     fn name(&self) -> &'static str {
+    ///         "expand"
+    ///     }
+    ///     fn shape(&self) -> Self::Shape {
+    ///         FlowShape::new("in", "out")
+    ///     }
+    ///     fn create_logic(
+    ///         &self,
+    ///         _: &weir::Attributes,
+    ///         _: AsyncCallback<()>,
+    ///     ) -> (ExpandLogic, ()) {
+    ///         (ExpandLogic { shape: self.shape(), sub: None }, ())
+    ///     }
+    /// }
+    ///
+    /// impl StageLogic for ExpandLogic {
+    ///     type Message = ();
+    ///     fn on_pull(&mut self, _: PortId, ctx: &mut StageContext<'_, ()>) {
+    ///         match self.sub {
+    ///             Some(sub) => ctx.pull(&sub),
+    ///             None => ctx.pull(&self.shape.inlet),
+    ///         }
+    ///     }
+    ///     fn on_push(&mut self, port: PortId, ctx: &mut StageContext<'_, ()>) {
+    ///         if port == self.shape.inlet {
+    ///             let n = ctx.grab(&self.shape.inlet).unwrap();
+    ///             let (sub, sink) = ctx.sub_sink_inlet::<u32>("range");
+    ///             Source::from_iter(0..n).to(sink).run();
+    ///             ctx.pull(&sub);
+    ///             self.sub = Some(sub);
+    ///         } else if let Some(sub) = self.sub {
+    ///             let x = ctx.grab(&sub).unwrap();
+    ///             ctx.push(&self.shape.out, x);
+    ///         }
+    ///     }
+    ///     fn on_upstream_finish(&mut self, port: PortId, ctx: &mut StageContext<'_, ()>) {
+    ///         match self.sub {
+    ///             // The sub-stream ended: read the next element.
+    ///             Some(sub) if port == sub => {
+    ///                 self.sub = None;
+    ///                 if ctx.is_closed(&self.shape.inlet) {
+    ///                     ctx.complete_stage();
+    ///                 } else if ctx.is_available_out(&self.shape.out) {
+    ///                     ctx.pull(&self.shape.inlet);
+    ///                 }
+    ///             }
+    ///             // The main upstream ended: finish after the open sub-stream.
+    ///             Some(_) => {}
+    ///             None => ctx.complete_stage(),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec![2, 0, 3])
+    ///     .via(Flow::from_graph(Expand))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![0, 1, 0, 1, 2]);
+    /// # }
+    /// ```
+    pub fn sub_sink_inlet<T: Send + 'static>(
+        &mut self,
+        name: &'static str,
+    ) -> (Inlet<T>, Sink<T, NotUsed>) {
+        let (tx, rx) = crate::boundary::channel::<T>(DEFAULT_INPUT_BUFFER);
+        let inlet = Inlet::new(self.ins.len(), name);
+        self.ins
+            .push(Box::new(InSlot::new(Box::new(rx), DEFAULT_INPUT_BUFFER)));
+        let slot = Arc::new(Mutex::new(Some(tx)));
+        let label: Cow<'static, str> = format!("{} sub-stream `{name}`", self.stage).into();
+        let sink = Sink::from_fn(move |m, up, _| {
+            if let Some(tx) = lock(&slot).take() {
+                m.spawn_labeled(label.clone(), None, crate::boundary::forward(up, tx));
+            }
+            // Otherwise `up` is dropped here: a second run is cancelled at once.
+        });
+        (inlet, sink)
+    }
+
+    /// A new output port read by a sub-stream (Akka's `SubSourceOutlet`): the returned source,
+    /// run anywhere (or emitted as an element on one of the stage's outlets), reads what the
+    /// stage pushes on `outlet`.
+    ///
+    /// The outlet is used like the shape's own — `on_pull`, [`push`](StageContext::push),
+    /// [`emit`](StageContext::emit), [`complete`](StageContext::complete),
+    /// [`fail`](StageContext::fail) — and its events reach the same handlers with its
+    /// [`PortId`] (numbered after the shape's outlets). As for the shape's outlets, `on_pull`
+    /// means its buffer (16 elements) has room, so it comes before the source runs. The
+    /// default `on_downstream_finish` does not complete the stage for a sub-stream outlet.
+    ///
+    /// The source can be materialized once: a second materialization fails with
+    /// [`StreamError::AlreadyMaterialized`]. Dropping it unmaterialized cancels the outlet
+    /// (`on_downstream_finish`). When the stage stops, the outlet completes (or fails with the
+    /// stage).
+    ///
+    /// ```
+    /// use weir::custom::{AsyncCallback, FlowShape, GraphStage, Outlet, PortId, StageContext};
+    /// use weir::custom::StageLogic;
+    /// use weir::prelude::*;
+    ///
+    /// /// Emits each element as a sub-stream of itself repeated twice.
+    /// struct Twice;
+    /// struct TwiceLogic {
+    ///     shape: FlowShape<u32, Source<u32>>,
+    /// }
+    ///
+    /// impl GraphStage for Twice {
+    ///     type Shape = FlowShape<u32, Source<u32>>;
+    ///     type Logic = TwiceLogic;
+    ///     type Mat = ();
+    ///     fn name(&self) -> &'static str {
+    ///         "twice"
+    ///     }
+    ///     fn shape(&self) -> Self::Shape {
+    ///         FlowShape::new("in", "out")
+    ///     }
+    ///     fn create_logic(
+    ///         &self,
+    ///         _: &weir::Attributes,
+    ///         _: AsyncCallback<()>,
+    ///     ) -> (TwiceLogic, ()) {
+    ///         (TwiceLogic { shape: self.shape() }, ())
+    ///     }
+    /// }
+    ///
+    /// impl StageLogic for TwiceLogic {
+    ///     type Message = ();
+    ///     fn on_pull(&mut self, port: PortId, ctx: &mut StageContext<'_, ()>) {
+    ///         if port == self.shape.out {
+    ///             ctx.pull(&self.shape.inlet);
+    ///         }
+    ///     }
+    ///     fn on_push(&mut self, _: PortId, ctx: &mut StageContext<'_, ()>) {
+    ///         let x = ctx.grab(&self.shape.inlet).unwrap();
+    ///         let (sub, source): (Outlet<u32>, _) = ctx.sub_source_outlet("copies");
+    ///         ctx.emit_multiple(&sub, [x, x]);
+    ///         ctx.complete(&sub);
+    ///         ctx.push(&self.shape.out, source);
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec![1, 2])
+    ///     .via(Flow::from_graph(Twice))
+    ///     .flat_map_concat(|s| s)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 1, 2, 2]);
+    /// # }
+    /// ```
+    pub fn sub_source_outlet<T: Send + 'static>(
+        &mut self,
+        name: &'static str,
+    ) -> (Outlet<T>, Source<T, NotUsed>) {
+        let (tx, rx) = crate::boundary::channel::<T>(DEFAULT_INPUT_BUFFER);
+        let outlet = Outlet::new(self.outs.len(), name);
+        self.outs.push(Box::new(OutSlot::new(tx)));
+        let slot = Arc::new(Mutex::new(Some(rx)));
+        let source = Source::from_fn(move |_, _| match lock(&slot).take() {
+            Some(rx) => (Box::new(rx) as BoxPull<T>, ()),
+            None => (
+                Box::new(crate::source::FailedPull(Some(
+                    StreamError::AlreadyMaterialized {
+                        stage: "sub_source_outlet",
+                    },
+                ))) as BoxPull<T>,
+                (),
+            ),
+        });
+        (outlet, source)
+    }
+
+    /// Whether `inlet` is a sub-stream inlet made by
+    /// [`sub_sink_inlet`](StageContext::sub_sink_inlet), not one of the shape's.
+    pub fn is_sub_inlet(&self, inlet: PortId) -> bool {
+        inlet.0 >= self.state.fixed_ins
+    }
+
+    /// Whether `outlet` is a sub-stream outlet made by
+    /// [`sub_source_outlet`](StageContext::sub_source_outlet), not one of the shape's.
+    pub fn is_sub_outlet(&self, outlet: PortId) -> bool {
+        outlet.0 >= self.state.fixed_outs
     }
 
     /// Cancels the timer with `key`, if any.

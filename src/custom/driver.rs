@@ -39,13 +39,18 @@ impl<L: StageLogic> StageIsland<L> {
         outs: Vec<Box<dyn OutPort>>,
         messages: mpsc::Receiver<L::Message>,
     ) -> Self {
+        let state = StageState {
+            fixed_ins: ins.len(),
+            fixed_outs: outs.len(),
+            ..StageState::default()
+        };
         StageIsland {
             logic,
             name,
             ins,
             outs,
             timers: Timers::default(),
-            state: StageState::default(),
+            state,
             messages,
             started: false,
             stopped: false,

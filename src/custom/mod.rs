@@ -76,9 +76,12 @@ pub trait StageLogic: Send + 'static {
     /// An element arrived on `inlet`; `grab` it.
     fn on_push(&mut self, _inlet: PortId, _ctx: &mut StageContext<'_, Self::Message>) {}
 
-    /// `inlet`'s upstream completed. Default: complete the stage.
-    fn on_upstream_finish(&mut self, _inlet: PortId, ctx: &mut StageContext<'_, Self::Message>) {
-        ctx.complete_stage();
+    /// `inlet`'s upstream completed. Default: complete the stage (for one of the shape's
+    /// inlets; nothing for a [sub-stream inlet](StageContext::sub_sink_inlet)).
+    fn on_upstream_finish(&mut self, inlet: PortId, ctx: &mut StageContext<'_, Self::Message>) {
+        if !ctx.is_sub_inlet(inlet) {
+            ctx.complete_stage();
+        }
     }
 
     /// `inlet`'s upstream failed. Default: fail the stage.
@@ -94,9 +97,12 @@ pub trait StageLogic: Send + 'static {
     /// Downstream of `outlet` wants an element.
     fn on_pull(&mut self, _outlet: PortId, _ctx: &mut StageContext<'_, Self::Message>) {}
 
-    /// Downstream of `outlet` cancelled. Default: complete the stage.
-    fn on_downstream_finish(&mut self, _outlet: PortId, ctx: &mut StageContext<'_, Self::Message>) {
-        ctx.complete_stage();
+    /// Downstream of `outlet` cancelled. Default: complete the stage (for one of the shape's
+    /// outlets; nothing for a [sub-stream outlet](StageContext::sub_source_outlet)).
+    fn on_downstream_finish(&mut self, outlet: PortId, ctx: &mut StageContext<'_, Self::Message>) {
+        if !ctx.is_sub_outlet(outlet) {
+            ctx.complete_stage();
+        }
     }
 
     /// The timer `key` fired.
