@@ -1773,6 +1773,397 @@ pub trait StreamOps: Sized {
         })
     }
 
+    /// Merges this stream with `other`, preferring one of them when both have elements ready
+    /// (Akka's `mergePreferred`): with `prefer_other` the elements of `other` go first,
+    /// otherwise this stream's.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // Both sides are always ready: the preferred one is drained first.
+    /// let out = Source::range(1, 3)
+    ///     .merge_preferred(Source::range(10, 12), true, false)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![10, 11, 12, 1, 2, 3]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when either input has an element, the preferred one first; back-pressures when
+    /// downstream does. In a fused island weir fills a whole demand batch from the preferred
+    /// input before the other is asked, where Akka decides element by element.
+    ///
+    /// # Completion
+    /// Completes when both inputs completed, or as soon as either does with `eager_complete`;
+    /// fails as soon as either fails. Cancelling downstream cancels both inputs.
+    fn merge_preferred<M: 'static>(
+        self,
+        other: Source<Self::Out, M>,
+        prefer_other: bool,
+        eager_complete: bool,
+    ) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |m, up, a| {
+            let (second, _) = other.materialize_into(m, a);
+            let inputs = if prefer_other {
+                vec![second, up]
+            } else {
+                vec![up, second]
+            };
+            ops::Merge::preferred(inputs, eager_complete)
+        })
+    }
+
+    /// Merges this stream with `other`; when both have elements ready, each gets a share of the
+    /// demand in proportion to its priority (Akka's `mergePrioritized`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::repeat('a')
+    ///     .merge_prioritized(Source::repeat('b'), 3, 1, false)
+    ///     .take(8)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out.iter().filter(|&&c| c == 'a').count(), 6);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when either input has an element; back-pressures when downstream does. Akka picks
+    /// the next input at random, weighted by priority; weir shares deterministically (smooth
+    /// weighted round-robin), so the proportions hold over any window of demand.
+    ///
+    /// # Completion
+    /// As [`merge_preferred`](StreamOps::merge_preferred).
+    ///
+    /// # Errors
+    /// A priority of 0 fails the stream with [`StreamError::InvalidArgument`] when it runs
+    /// (Akka requires positive priorities), cancelling both inputs.
+    fn merge_prioritized<M: 'static>(
+        self,
+        other: Source<Self::Out, M>,
+        left_priority: usize,
+        right_priority: usize,
+        eager_complete: bool,
+    ) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |m, up, a| -> BoxPull<Self::Out> {
+            let (second, _) = other.materialize_into(m, a);
+            if left_priority == 0 || right_priority == 0 {
+                return invalid("merge_prioritized", "priorities must be at least 1");
+            }
+            Box::new(ops::Merge::weighted(
+                vec![up, second],
+                vec![left_priority, right_priority],
+                eager_complete,
+            ))
+        })
+    }
+
+    /// Merges this sorted stream with the sorted `other` into one sorted stream (Akka's
+    /// `mergeSorted`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec![1, 4, 9])
+    ///     .merge_sorted(Source::from_iter(vec![2, 3, 10]))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2, 3, 4, 9, 10]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when both inputs have an element (the smaller goes out; on a tie, this stream's),
+    /// or when one has completed and the other has one; back-pressures when downstream does.
+    ///
+    /// # Completion
+    /// Completes when both inputs completed; fails as soon as either fails.
+    fn merge_sorted<M: 'static>(
+        self,
+        other: Source<Self::Out, M>,
+    ) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        Self::Out: Ord,
+    {
+        self.via_raw(move |m, up, a| {
+            let (second, _) = other.materialize_into(m, a);
+            ops::MergeSorted::new(up, second)
+        })
+    }
+
+    /// Emits `[latest of this, latest of other]` each time either emits, once both have
+    /// emitted (Akka's `mergeLatest`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::single(1).merge_latest(Source::single(2), false).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![vec![1, 2]]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when an input has a new element and both have emitted at least once;
+    /// back-pressures when downstream does.
+    ///
+    /// # Completion
+    /// Completes when both inputs completed, or as soon as either does with `eager_complete`;
+    /// fails as soon as either fails.
+    fn merge_latest<M: 'static>(
+        self,
+        other: Source<Self::Out, M>,
+        eager_complete: bool,
+    ) -> Self::Repr<Vec<Self::Out>, Self::Mat>
+    where
+        Self::Out: Clone,
+    {
+        self.via_raw(move |m, up, a| {
+            let (second, _) = other.materialize_into(m, a);
+            ops::MergeLatest::new(vec![up, second], eager_complete)
+        })
+    }
+
+    /// Emits `segment_size` elements of this stream, then `segment_size` of `other`, and so on
+    /// (Akka's `interleave`). When one input completes the other goes on alone.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 4).interleave(Source::range(10, 15), 2).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![1, 2, 10, 11, 3, 4, 12, 13, 14, 15]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when the input whose turn it is has an element; waits for that input (the other is
+    /// not asked meanwhile); back-pressures when downstream does.
+    ///
+    /// # Completion
+    /// Completes when both inputs completed; fails as soon as the input being read fails.
+    ///
+    /// # Errors
+    /// A `segment_size` of 0 fails the stream with [`StreamError::InvalidArgument`] when it
+    /// runs (Akka's `IllegalArgumentException`).
+    fn interleave<M: 'static>(
+        self,
+        other: Source<Self::Out, M>,
+        segment_size: usize,
+    ) -> Self::Repr<Self::Out, Self::Mat> {
+        self.interleave_all(vec![other], segment_size, false)
+    }
+
+    /// Like [`interleave`](StreamOps::interleave), but with `eager_close` completes as soon as
+    /// either input completes (Akka's `interleave(that, segmentSize, eagerClose)`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // This stream ends with its second element: so does the interleave.
+    /// let out = Source::range(1, 2)
+    ///     .interleave_eager_close(Source::range(10, 15), 1, true)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 10, 2]);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`interleave`](StreamOps::interleave).
+    fn interleave_eager_close<M: 'static>(
+        self,
+        other: Source<Self::Out, M>,
+        segment_size: usize,
+        eager_close: bool,
+    ) -> Self::Repr<Self::Out, Self::Mat> {
+        self.interleave_all(vec![other], segment_size, eager_close)
+    }
+
+    /// Interleaves this stream and `others` in turn, `segment_size` elements each (Akka's
+    /// `interleaveAll`); `eager_close` as in
+    /// [`interleave_eager_close`](StreamOps::interleave_eager_close).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::single(1)
+    ///     .interleave_all(vec![Source::single(2), Source::single(3)], 1, false)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2, 3]);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`interleave`](StreamOps::interleave).
+    fn interleave_all<M: 'static>(
+        self,
+        others: Vec<Source<Self::Out, M>>,
+        segment_size: usize,
+        eager_close: bool,
+    ) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |m, up, a| -> BoxPull<Self::Out> {
+            let mut inputs = vec![up];
+            inputs.extend(others.iter().map(|o| o.materialize_into(m, a).0));
+            if segment_size == 0 {
+                return invalid("interleave", "segment_size must be at least 1");
+            }
+            Box::new(ops::Interleave::new(inputs, segment_size, eager_close))
+        })
+    }
+
+    /// Emits `(latest of this, latest of other)` each time either emits, once both have
+    /// emitted (Akka's `zipLatest`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::single(1)
+    ///     .concat(Source::never())
+    ///     .zip_latest(Source::from_iter(vec!['a', 'b']))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![(1, 'a'), (1, 'b')]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when both inputs have emitted at least once, and then each time either has a new
+    /// element; back-pressures when downstream does.
+    ///
+    /// # Completion
+    /// Completes as soon as either input completes, after the pairs its last elements made,
+    /// cancelling the other; an input that completes before the other emitted anything ends
+    /// the stream empty. Fails as soon as either fails.
+    fn zip_latest<U, M>(self, other: Source<U, M>) -> Self::Repr<(Self::Out, U), Self::Mat>
+    where
+        Self::Out: Clone,
+        U: Clone + Send + 'static,
+        M: 'static,
+    {
+        self.via_raw(move |m, up, a| {
+            let (second, _) = other.materialize_into(m, a);
+            ops::ZipLatest::new(up, second)
+        })
+    }
+
+    /// Like [`zip_latest`](StreamOps::zip_latest), combining the latest pair with `f` (Akka's
+    /// `zipLatestWith`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::single(1)
+    ///     .concat(Source::never())
+    ///     .zip_latest_with(Source::from_iter(vec![10, 20]), |a, b| a + b)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![11, 21]);
+    /// # }
+    /// ```
+    ///
+    /// # Completion
+    /// As [`zip_latest`](StreamOps::zip_latest).
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop fails; Resume and Restart drop that pair (Akka's `zipLatestWith`
+    /// is not supervised: a throwing function fails the stream).
+    fn zip_latest_with<U, T, M, F>(self, other: Source<U, M>, f: F) -> Self::Repr<T, Self::Mat>
+    where
+        Self::Out: Clone,
+        U: Clone + Send + 'static,
+        T: Send + 'static,
+        M: 'static,
+        F: FnMut(Self::Out, U) -> T + Clone + Send + Sync + 'static,
+    {
+        self.via_raw(move |m, up, a| {
+            let (second, _) = other.materialize_into(m, a);
+            let latest: BoxPull<(Self::Out, U)> = Box::new(ops::ZipLatest::new(up, second));
+            let mut f = f.clone();
+            let f = move |(x, y): (Self::Out, U)| f(x, y);
+            Linear::new(latest, ops::Map(f), "zip_latest_with", a)
+        })
+    }
+
+    /// Merges this stream with every source of `others` (Akka's `mergeAll`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut out = Source::single(1)
+    ///     .merge_all(vec![Source::single(2), Source::single(3)], false)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// out.sort();
+    /// assert_eq!(out, vec![1, 2, 3]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when any input has an element, in fair shares; back-pressures when downstream does.
+    ///
+    /// # Completion
+    /// Completes when all inputs completed, or as soon as any does with `eager_complete`; fails
+    /// as soon as any fails.
+    fn merge_all<M: 'static>(
+        self,
+        others: Vec<Source<Self::Out, M>>,
+        eager_complete: bool,
+    ) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |m, up, a| {
+            let mut inputs = vec![up];
+            inputs.extend(others.iter().map(|o| o.materialize_into(m, a).0));
+            ops::Merge::new(inputs, eager_complete)
+        })
+    }
+
+    /// Pairs elements of this stream and `other`; once one has completed, pairs the rest of the
+    /// other with `this_elem` (for this stream) or `that_elem` (for `other`) (Akka's `zipAll`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 3)
+    ///     .zip_all(Source::single('a'), 0, '-')
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![(1, 'a'), (2, '-'), (3, '-')]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when both inputs have an element, or, once one completed, when the other has;
+    /// back-pressures when downstream does.
+    ///
+    /// # Completion
+    /// Completes when both inputs completed; fails as soon as either fails.
+    fn zip_all<U, M>(
+        self,
+        other: Source<U, M>,
+        this_elem: Self::Out,
+        that_elem: U,
+    ) -> Self::Repr<(Self::Out, U), Self::Mat>
+    where
+        Self::Out: Clone + Sync,
+        U: Clone + Send + Sync + 'static,
+        M: 'static,
+    {
+        self.via_raw(move |m, up, a| {
+            let (second, _) = other.materialize_into(m, a);
+            ops::ZipAll::new(up, second, this_elem.clone(), that_elem.clone())
+        })
+    }
+
     /// Maps each element to a source and emits each source's elements in turn, one source at a
     /// time (Akka's `flatMapConcat`).
     ///
@@ -2217,6 +2608,14 @@ where
     T: Send + 'static,
 {
     via_logic(s, "try_unwrap", |_| ops::TryUnwrap)
+}
+
+/// A stage that fails at once with [`StreamError::InvalidArgument`]: an operator given an
+/// argument it cannot work with (Akka's `require` throwing `IllegalArgumentException`).
+pub(crate) fn invalid<T: Send + 'static>(stage: &'static str, problem: &'static str) -> BoxPull<T> {
+    Box::new(crate::source::FailedPull(Some(
+        StreamError::InvalidArgument { stage, problem },
+    )))
 }
 
 /// Appends a one-by-one stage running the [`Logic`] that `make` builds per materialization.

@@ -46,6 +46,7 @@ mod try_map;
 mod try_unwrap;
 mod watch_termination;
 mod zip;
+mod zip_all;
 mod zip_with_index;
 
 pub(crate) use async_fold::AsyncFold;
@@ -95,4 +96,5 @@ pub(crate) use try_map::TryMap;
 pub(crate) use try_unwrap::TryUnwrap;
 pub(crate) use watch_termination::WatchTermination;
 pub(crate) use zip::ZipWith;
+pub(crate) use zip_all::ZipAll;
 pub(crate) use zip_with_index::ZipWithIndex;

@@ -1,0 +1,562 @@
+//! Behaviour of the operators added from Pekko's operator index (issue 11): fluent fan-in
+//! (`merge_preferred`, `merge_prioritized`, `merge_sorted`, `merge_latest`, `interleave*`,
+//! `zip_latest*`, `merge_all`, `zip_all`), fan-in source constructors, lazy and future
+//! blueprints, `also_to_all`, `divert_to`, `monitor` and the linear operators.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::{is_boom, ms, settle, Boom};
+use tokio::time::timeout;
+use weir::prelude::*;
+use weir::testkit::{SinkProbe, SourceProbe, TestSink, TestSource};
+use weir::Attributes;
+
+type Probed<T> = Source<T, SourceProbe<T>>;
+type Slot<T> = Arc<Mutex<Option<T>>>;
+
+/// A source probe for operators that drop their argument's materialized value: the probe is
+/// put into the returned slot at materialization.
+fn source_probe<T: Send + 'static>() -> (Source<T>, Slot<SourceProbe<T>>) {
+    let slot: Slot<SourceProbe<T>> = Arc::new(Mutex::new(None));
+    let s = slot.clone();
+    let source = Source::from_fn(move |m, a| {
+        let (pull, probe) = TestSource::<T>::probe().materialize_into(m, a);
+        *s.lock().unwrap() = Some(probe);
+        (pull, ())
+    });
+    (source, slot)
+}
+
+/// A sink probe for operators that drop the sink's materialized value.
+fn sink_probe<T: Send + 'static>() -> (Sink<T>, Slot<SinkProbe<T>>) {
+    let slot: Slot<SinkProbe<T>> = Arc::new(Mutex::new(None));
+    let s = slot.clone();
+    let sink = Sink::from_fn(move |m, up, a| {
+        let probe = TestSink::<T>::probe().materialize_into(m, up, a);
+        *s.lock().unwrap() = Some(probe);
+    });
+    (sink, slot)
+}
+
+fn take<T>(slot: &Slot<T>) -> T {
+    slot.lock()
+        .unwrap()
+        .take()
+        .expect("probe was not materialized")
+}
+
+fn boom() -> StreamError {
+    StreamError::failed(Boom)
+}
+
+/// A probe on this side, a probe for `other`, and a sink probe, wired by `wire`.
+#[allow(clippy::type_complexity)]
+fn two_probes<T, U, O>(
+    wire: impl FnOnce(Source<T, SourceProbe<T>>, Source<U>) -> Source<O, SourceProbe<T>>,
+) -> (SourceProbe<T>, SourceProbe<U>, SinkProbe<O>)
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    O: Send + std::fmt::Debug + PartialEq + 'static,
+{
+    let (other, slot) = source_probe::<U>();
+    let (left, sink) = wire(TestSource::<T>::probe(), other)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    (left, take(&slot), sink)
+}
+
+// ---------------------------------------------------------------------------------------------
+// merge_preferred
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn merge_preferred_drains_this_side_first_unless_other_is_preferred() {
+    let out = Source::range(1, 3)
+        .merge_preferred(Source::range(10, 12), false, false)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![1, 2, 3, 10, 11, 12]);
+    let out = Source::range(1, 3)
+        .merge_preferred(Source::range(10, 12), true, false)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![10, 11, 12, 1, 2, 3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn merge_preferred_emits_the_other_side_while_the_preferred_is_idle() {
+    let (left, right, sink) = two_probes(|l, r| l.merge_preferred(r, true, false));
+    sink.request(2);
+    left.send_next(1).await;
+    sink.expect_next(1).await;
+    right.send_next(10).await;
+    sink.expect_next(10).await;
+    left.send_complete();
+    sink.request(1);
+    sink.expect_no_message(ms(50)).await;
+    right.send_next(11).await;
+    sink.expect_next(11).await;
+    right.send_complete();
+    sink.request(1);
+    sink.expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn merge_preferred_eager_complete_completes_with_either_and_cancels_the_other() {
+    let (left, right, sink) = two_probes(|l, r| l.merge_preferred(r, false, true));
+    sink.request(4);
+    right.send_next(10).await;
+    sink.expect_next(10).await;
+    right.send_complete();
+    sink.expect_complete().await;
+    left.expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn merge_preferred_fails_with_either_and_cancels_the_other() {
+    let (left, right, sink) = two_probes(|l: Probed<u32>, r| l.merge_preferred(r, true, false));
+    sink.request(1);
+    left.send_error(boom());
+    assert!(is_boom(&sink.expect_error().await));
+    right.expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn merge_preferred_cancellation_reaches_both_inputs() {
+    let (left, right, sink) = two_probes(|l: Probed<u32>, r| l.merge_preferred(r, false, false));
+    sink.request(1);
+    left.send_next(1).await;
+    sink.expect_next(1).await;
+    sink.cancel();
+    left.expect_cancellation().await;
+    right.expect_cancellation().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// merge_prioritized
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn merge_prioritized_shares_demand_by_priority() {
+    let out = Source::repeat(0)
+        .merge_prioritized(Source::repeat(1), 1, 3, false)
+        .take(400)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    let ones = out.iter().filter(|&&x| x == 1).count();
+    assert_eq!(ones, 300, "priority 3 of 4 should take three quarters");
+}
+
+#[tokio::test]
+async fn merge_prioritized_completes_when_both_complete_or_eagerly() {
+    let mut out = Source::range(1, 3)
+        .merge_prioritized(Source::range(10, 11), 2, 1, false)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    out.sort();
+    assert_eq!(out, vec![1, 2, 3, 10, 11]);
+    let out = Source::<i32>::empty()
+        .merge_prioritized(Source::repeat(1), 2, 1, true)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert!(
+        out.len() < 1000,
+        "eager completion must end an endless side"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn merge_prioritized_rejects_a_zero_priority_and_cancels_both() {
+    let (left, right, sink) = two_probes(|l: Probed<u32>, r| l.merge_prioritized(r, 0, 1, false));
+    sink.request(1);
+    let err = sink.expect_error().await;
+    assert!(matches!(
+        err,
+        StreamError::InvalidArgument {
+            stage: "merge_prioritized",
+            ..
+        }
+    ));
+    left.expect_cancellation().await;
+    right.expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn merge_prioritized_fails_with_either() {
+    let (left, right, sink) = two_probes(|l: Probed<u32>, r| l.merge_prioritized(r, 1, 1, false));
+    sink.request(1);
+    right.send_error(boom());
+    assert!(is_boom(&sink.expect_error().await));
+    left.expect_cancellation().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// merge_sorted
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn merge_sorted_interleaves_two_sorted_streams() {
+    let out = Source::from_iter(vec![1, 3, 5, 7])
+        .merge_sorted(Source::from_iter(vec![2, 3, 4, 10, 11]))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![1, 2, 3, 3, 4, 5, 7, 10, 11]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn merge_sorted_waits_for_both_heads() {
+    let (left, right, sink) = two_probes(|l, r| l.merge_sorted(r));
+    sink.request(3);
+    left.send_next(5).await;
+    sink.expect_no_message(ms(50)).await;
+    right.send_next(2).await;
+    sink.expect_next(2).await;
+    right.send_complete();
+    sink.expect_next(5).await;
+    left.send_next(6).await;
+    sink.expect_next(6).await;
+    left.send_complete();
+    sink.request(1);
+    sink.expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn merge_sorted_fails_and_cancels() {
+    let (left, right, sink) = two_probes(|l: Probed<u32>, r| l.merge_sorted(r));
+    sink.request(1);
+    left.send_error(boom());
+    assert!(is_boom(&sink.expect_error().await));
+    right.expect_cancellation().await;
+
+    let (left, right, sink) = two_probes(|l: Probed<u32>, r| l.merge_sorted(r));
+    sink.cancel();
+    left.expect_cancellation().await;
+    right.expect_cancellation().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// merge_latest
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn merge_latest_emits_once_both_have_a_value_then_on_every_element() {
+    let (left, right, sink) = two_probes(|l, r| l.merge_latest(r, false));
+    sink.request(10);
+    left.send_next(1).await;
+    sink.expect_no_message(ms(50)).await;
+    right.send_next(10).await;
+    sink.expect_next(vec![1, 10]).await;
+    left.send_next(2).await;
+    sink.expect_next(vec![2, 10]).await;
+    right.send_next(11).await;
+    sink.expect_next(vec![2, 11]).await;
+    left.send_complete();
+    right.send_next(12).await;
+    sink.expect_next(vec![2, 12]).await;
+    right.send_complete();
+    sink.expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn merge_latest_eager_complete_completes_with_either() {
+    let (left, right, sink) = two_probes(|l, r| l.merge_latest(r, true));
+    sink.request(10);
+    left.send_next(1).await;
+    right.send_next(2).await;
+    sink.expect_next(vec![1, 2]).await;
+    left.send_complete();
+    sink.expect_complete().await;
+    right.expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn merge_latest_fails_with_either_and_cancellation_reaches_both() {
+    let (left, right, sink) = two_probes(|l: Probed<u32>, r| l.merge_latest(r, false));
+    sink.request(1);
+    right.send_error(boom());
+    assert!(is_boom(&sink.expect_error().await));
+    left.expect_cancellation().await;
+
+    let (left, right, sink) = two_probes(|l: Probed<u32>, r| l.merge_latest(r, false));
+    sink.cancel();
+    left.expect_cancellation().await;
+    right.expect_cancellation().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// interleave, interleave_eager_close, interleave_all
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn interleave_takes_segments_in_turn_and_goes_on_with_the_longer() {
+    let out = Source::range(1, 5)
+        .interleave(Source::range(10, 11), 2)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![1, 2, 10, 11, 3, 4, 5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn interleave_waits_for_the_side_whose_turn_it_is() {
+    let (left, right, sink) = two_probes(|l, r| l.interleave(r, 1));
+    sink.request(4);
+    // It is this side's turn: the other is not asked meanwhile.
+    assert!(timeout(ms(100), right.expect_request()).await.is_err());
+    left.send_next(1).await;
+    sink.expect_next(1).await;
+    right.send_next(10).await;
+    sink.expect_next(10).await;
+    left.send_complete();
+    right.send_next(11).await;
+    sink.expect_next(11).await;
+    right.send_complete();
+    sink.expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn interleave_eager_close_completes_with_either_and_cancels_the_other() {
+    let (left, right, sink) = two_probes(|l, r| l.interleave_eager_close(r, 1, true));
+    sink.request(4);
+    left.send_next(1).await;
+    right.send_next(10).await;
+    sink.expect_next_n([1, 10]).await;
+    left.send_complete();
+    sink.expect_complete().await;
+    right.expect_cancellation().await;
+}
+
+#[tokio::test]
+async fn interleave_all_visits_every_source_in_turn() {
+    let out = Source::range(1, 2)
+        .interleave_all(vec![Source::range(10, 12), Source::range(20, 21)], 1, false)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![1, 10, 20, 2, 11, 21, 12]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn interleave_rejects_segment_size_zero_and_cancels_both() {
+    let (left, right, sink) = two_probes(|l: Probed<u32>, r| l.interleave(r, 0));
+    sink.request(1);
+    assert!(matches!(
+        sink.expect_error().await,
+        StreamError::InvalidArgument {
+            stage: "interleave",
+            ..
+        }
+    ));
+    left.expect_cancellation().await;
+    right.expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn interleave_fails_with_the_side_being_read() {
+    let (left, right, sink) = two_probes(|l: Probed<u32>, r| l.interleave(r, 1));
+    sink.request(1);
+    left.send_error(boom());
+    assert!(is_boom(&sink.expect_error().await));
+    right.expect_cancellation().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// zip_latest, zip_latest_with
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn zip_latest_pairs_the_latest_of_each_side() {
+    let (left, right, sink) = two_probes(|l, r| l.zip_latest(r));
+    sink.request(10);
+    left.send_next(1).await;
+    left.send_next(2).await;
+    sink.expect_no_message(ms(50)).await;
+    right.send_next('a').await;
+    sink.expect_next((2, 'a')).await;
+    right.send_next('b').await;
+    sink.expect_next((2, 'b')).await;
+    left.send_next(3).await;
+    sink.expect_next((3, 'b')).await;
+    right.send_complete();
+    sink.expect_complete().await;
+    left.expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn zip_latest_fails_with_either_and_cancellation_reaches_both() {
+    let (left, right, sink) = two_probes(|l: Probed<u8>, r: Source<u8>| l.zip_latest(r));
+    sink.request(1);
+    right.send_error(boom());
+    assert!(is_boom(&sink.expect_error().await));
+    left.expect_cancellation().await;
+
+    let (left, right, sink) = two_probes(|l: Probed<u8>, r: Source<u8>| l.zip_latest(r));
+    sink.cancel();
+    left.expect_cancellation().await;
+    right.expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn zip_latest_with_combines_and_completes_with_either() {
+    let (left, right, sink) = two_probes(|l, r| l.zip_latest_with(r, |a: u32, b: u32| a * b));
+    sink.request(10);
+    left.send_next(2).await;
+    right.send_next(10).await;
+    sink.expect_next(20).await;
+    right.send_next(11).await;
+    sink.expect_next(22).await;
+    left.send_complete();
+    sink.expect_complete().await;
+    right.expect_cancellation().await;
+}
+
+#[tokio::test]
+async fn zip_latest_with_panic_follows_supervision() {
+    let f = |a: u32, b: u32| {
+        assert!(b != 2, "two");
+        a + b
+    };
+    let err = Source::single(1)
+        .concat(Source::never())
+        .zip_latest_with(Source::from_iter(vec![1, 2, 3]), f)
+        .run_with(Sink::seq())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StreamError::Panicked { ref stage, .. } if stage == "zip_latest_with"));
+    let out = Source::single(1)
+        .concat(Source::never())
+        .zip_latest_with(Source::from_iter(vec![1, 2, 3]), f)
+        .with_attributes(Attributes::supervision(weir::Decider::resuming()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![2, 4]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// merge_all
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn merge_all_emits_everything_and_completes_after_all() {
+    let mut out = Source::range(1, 3)
+        .merge_all(
+            vec![Source::range(10, 12), Source::empty(), Source::single(99)],
+            false,
+        )
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    out.sort();
+    assert_eq!(out, vec![1, 2, 3, 10, 11, 12, 99]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn merge_all_eager_complete_and_failure_cancel_the_rest() {
+    let (a, slot_a) = source_probe::<u32>();
+    let (b, slot_b) = source_probe::<u32>();
+    let (main, sink) = TestSource::<u32>::probe()
+        .merge_all(vec![a, b], true)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    let (a, b) = (take(&slot_a), take(&slot_b));
+    sink.request(2);
+    b.send_next(7).await;
+    sink.expect_next(7).await;
+    a.send_complete();
+    sink.expect_complete().await;
+    main.expect_cancellation().await;
+    b.expect_cancellation().await;
+
+    let (a, slot_a) = source_probe::<u32>();
+    let (main, sink) = TestSource::<u32>::probe()
+        .merge_all(vec![a], false)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    let a = take(&slot_a);
+    sink.request(1);
+    a.send_error(boom());
+    assert!(is_boom(&sink.expect_error().await));
+    main.expect_cancellation().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// zip_all
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn zip_all_pads_whichever_side_ends_first() {
+    let out = Source::range(1, 2)
+        .zip_all(Source::from_iter(vec!['a', 'b', 'c']), 0, '-')
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![(1, 'a'), (2, 'b'), (0, 'c')]);
+    let out = Source::range(1, 3)
+        .zip_all(Source::<char>::empty(), 0, '-')
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![(1, '-'), (2, '-'), (3, '-')]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn zip_all_completes_only_when_both_have() {
+    let (left, right, sink) = two_probes(|l, r| l.zip_all(r, 0u32, 'x'));
+    sink.request(10);
+    left.send_next(1).await;
+    right.send_next('a').await;
+    sink.expect_next((1, 'a')).await;
+    left.send_complete();
+    sink.expect_no_message(ms(50)).await;
+    right.send_next('b').await;
+    sink.expect_next((0, 'b')).await;
+    right.send_complete();
+    sink.expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn zip_all_fails_with_either_even_after_the_other_completed() {
+    let (left, right, sink) = two_probes(|l, r| l.zip_all(r, 0u32, 0u32));
+    sink.request(10);
+    right.send_complete();
+    left.send_next(1).await;
+    sink.expect_next((1, 0)).await;
+    left.send_error(boom());
+    assert!(is_boom(&sink.expect_error().await));
+
+    let (left, right, sink) = two_probes(|l, r| l.zip_all(r, 0u32, 0u32));
+    sink.request(1);
+    right.send_error(boom());
+    assert!(is_boom(&sink.expect_error().await));
+    left.expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn zip_all_cancellation_reaches_both() {
+    let (left, right, sink) = two_probes(|l, r| l.zip_all(r, 0u32, 0u32));
+    sink.request(1);
+    left.send_next(1).await;
+    right.send_next(2).await;
+    sink.expect_next((1, 2)).await;
+    sink.cancel();
+    left.expect_cancellation().await;
+    right.expect_cancellation().await;
+}
+
+#[allow(dead_code)]
+fn _unused(_: Duration) {
+    let _ = timeout::<std::future::Ready<()>>;
+    let _ = settle;
+    let _ = sink_probe::<()>;
+}
