@@ -554,9 +554,415 @@ async fn zip_all_cancellation_reaches_both() {
     right.expect_cancellation().await;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Source::zip_n, zip_with_n, merge_prioritized_n, combine
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn zip_n_emits_rows_until_the_shortest_ends() {
+    let out = Source::zip_n(vec![
+        Source::range(1, 4),
+        Source::range(10, 12),
+        Source::range(20, 29),
+    ])
+    .run_with(Sink::seq())
+    .await
+    .unwrap();
+    assert_eq!(out, vec![vec![1, 10, 20], vec![2, 11, 21], vec![3, 12, 22]]);
+    let none = Source::zip_n(Vec::<Source<i32>>::new())
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn zip_n_fails_with_any_and_cancels_the_rest() {
+    let (a, slot_a) = source_probe::<u32>();
+    let (b, slot_b) = source_probe::<u32>();
+    let sink = Source::zip_n(vec![a, b]).run_with(TestSink::probe());
+    let (a, b) = (take(&slot_a), take(&slot_b));
+    sink.request(2);
+    a.send_next(1).await;
+    b.send_next(2).await;
+    sink.expect_next(vec![1, 2]).await;
+    b.send_error(boom());
+    assert!(is_boom(&sink.expect_error().await));
+    a.expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn zip_n_completion_and_cancellation_reach_every_source() {
+    let (a, slot_a) = source_probe::<u32>();
+    let (b, slot_b) = source_probe::<u32>();
+    let sink = Source::zip_n(vec![a, b]).run_with(TestSink::probe());
+    let (a, b) = (take(&slot_a), take(&slot_b));
+    sink.request(2);
+    a.send_complete();
+    sink.expect_complete().await;
+    b.expect_cancellation().await;
+
+    let (a, slot_a) = source_probe::<u32>();
+    let sink = Source::zip_n(vec![a]).run_with(TestSink::probe());
+    let a = take(&slot_a);
+    sink.cancel();
+    a.expect_cancellation().await;
+}
+
+#[tokio::test]
+async fn zip_with_n_combines_rows_under_supervision() {
+    let sum = |xs: Vec<i32>| {
+        assert!(xs[0] != 2, "two");
+        xs.iter().sum::<i32>()
+    };
+    let sources = vec![Source::range(1, 3), Source::range(10, 12)];
+    let err = Source::zip_with_n(sources.clone(), sum)
+        .run_with(Sink::seq())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StreamError::Panicked { ref stage, .. } if stage == "zip_with_n"));
+    let out = Source::zip_with_n(sources, sum)
+        .with_attributes(Attributes::supervision(weir::Decider::resuming()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![11, 15]);
+}
+
+#[tokio::test]
+async fn merge_prioritized_n_shares_by_priority_and_completes() {
+    let out = Source::merge_prioritized_n(
+        vec![
+            (Source::repeat(0), 1),
+            (Source::repeat(1), 2),
+            (Source::repeat(2), 1),
+        ],
+        false,
+    )
+    .take(400)
+    .run_with(Sink::seq())
+    .await
+    .unwrap();
+    assert_eq!(out.iter().filter(|&&x| x == 1).count(), 200);
+    let mut all = Source::merge_prioritized_n(
+        vec![(Source::range(1, 3), 1), (Source::range(7, 8), 5)],
+        false,
+    )
+    .run_with(Sink::seq())
+    .await
+    .unwrap();
+    all.sort();
+    assert_eq!(all, vec![1, 2, 3, 7, 8]);
+    let eager =
+        Source::merge_prioritized_n(vec![(Source::empty(), 1), (Source::repeat(1), 1)], true)
+            .run_with(Sink::seq())
+            .await
+            .unwrap();
+    assert!(eager.len() < 1000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn merge_prioritized_n_rejects_zero_and_fails_with_any() {
+    let err = Source::merge_prioritized_n(vec![(Source::single(1), 0)], false)
+        .run_with(Sink::seq())
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StreamError::InvalidArgument {
+            stage: "merge_prioritized_n",
+            ..
+        }
+    ));
+
+    let (a, slot_a) = source_probe::<u32>();
+    let (b, slot_b) = source_probe::<u32>();
+    let sink = Source::merge_prioritized_n(vec![(a, 1), (b, 2)], false).run_with(TestSink::probe());
+    let (a, b) = (take(&slot_a), take(&slot_b));
+    sink.request(1);
+    a.send_error(boom());
+    assert!(is_boom(&sink.expect_error().await));
+    b.expect_cancellation().await;
+}
+
+#[tokio::test]
+async fn combine_uses_the_junction_and_keeps_every_materialized_value() {
+    use weir::junctions::{Concat, Interleave, Merge};
+    let sources = vec![
+        Source::range(1, 2).map_materialized_value(|()| 'a'),
+        Source::range(8, 9).map_materialized_value(|()| 'b'),
+    ];
+    let (mats, out) = Source::combine(sources.clone(), Concat::new)
+        .unwrap()
+        .to_mat(Sink::seq(), Keep::both)
+        .run();
+    assert_eq!(mats, vec!['a', 'b']);
+    assert_eq!(out.await.unwrap(), vec![1, 2, 8, 9]);
+    let mut merged = Source::combine(sources.clone(), Merge::new)
+        .unwrap()
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    merged.sort();
+    assert_eq!(merged, vec![1, 2, 8, 9]);
+    assert!(Source::combine(sources, |n| Interleave::new(n, 0, false)).is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn combine_fails_and_cancels_as_its_junction() {
+    use weir::junctions::Merge;
+    let (a, slot_a) = source_probe::<u32>();
+    let (b, slot_b) = source_probe::<u32>();
+    let sink = Source::combine(vec![a, b], Merge::new)
+        .unwrap()
+        .run_with(TestSink::probe());
+    let (a, b) = (take(&slot_a), take(&slot_b));
+    sink.request(1);
+    b.send_error(boom());
+    assert!(is_boom(&sink.expect_error().await));
+    a.expect_cancellation().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Source::future_source, lazy_source
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn future_source_emits_the_inner_source_once_the_future_resolves() {
+    let (tx, rx) = futures::channel::oneshot::channel::<Source<u32, &'static str>>();
+    let src = Source::future_source(async move { rx.await.unwrap() });
+    let (mat, sink) = src.to_mat(TestSink::probe(), Keep::both).run();
+    sink.request(5);
+    sink.expect_no_message(ms(50)).await;
+    tx.send(Source::range(1, 2).map_materialized_value(|()| "inner"))
+        .unwrap();
+    sink.expect_next_n([1, 2]).await;
+    sink.expect_complete().await;
+    assert_eq!(mat.await.unwrap(), "inner");
+}
+
+#[tokio::test]
+async fn future_source_is_reusable_and_passes_inner_failure_on() {
+    let src = Source::future_source(async { Source::range(1, 2) });
+    assert_eq!(src.run_with(Sink::seq()).await.unwrap(), vec![1, 2]);
+    assert_eq!(src.run_with(Sink::seq()).await.unwrap(), vec![1, 2]);
+    let failing = Source::future_source(async { Source::<u32>::failed(boom()) });
+    assert!(is_boom(&failing.run_with(Sink::seq()).await.unwrap_err()));
+}
+
+#[tokio::test]
+async fn future_source_panic_fails_stream_and_value() {
+    let src = Source::<u32, _>::future_source(async {
+        panic!("no source");
+        #[allow(unreachable_code)]
+        Source::<u32>::empty()
+    });
+    let (mat, out) = src.to_mat(Sink::seq(), Keep::both).run();
+    assert!(matches!(
+        out.await.unwrap_err(),
+        StreamError::Panicked { .. }
+    ));
+    assert!(matches!(
+        mat.await.unwrap_err(),
+        StreamError::Panicked { .. }
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn future_source_cancelled_before_resolving_never_materializes() {
+    let src = Source::future_source(std::future::pending::<Source<u32>>());
+    let (mat, sink) = src.to_mat(TestSink::probe(), Keep::both).run();
+    sink.request(1);
+    settle().await;
+    sink.cancel();
+    assert!(matches!(
+        mat.await.unwrap_err(),
+        StreamError::NeverMaterialized {
+            stage: "future_source"
+        }
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn lazy_source_creates_nothing_before_demand() {
+    let made = Arc::new(Mutex::new(0));
+    let m = made.clone();
+    let (inner, slot) = source_probe::<u32>();
+    let src = Source::lazy_source(move || {
+        *m.lock().unwrap() += 1;
+        inner.clone()
+    });
+    let (mat, sink) = src.to_mat(TestSink::probe(), Keep::both).run();
+    settle().await;
+    assert_eq!(*made.lock().unwrap(), 0);
+    sink.request(1);
+    settle().await;
+    assert_eq!(*made.lock().unwrap(), 1);
+    let probe = take(&slot);
+    probe.send_next(7).await;
+    sink.expect_next(7).await;
+    assert!(mat.await.is_ok());
+    sink.cancel();
+    probe.expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn lazy_source_failure_and_never_materialized() {
+    let src = Source::lazy_source(|| Source::<u32>::failed(boom()));
+    assert!(is_boom(&src.run_with(Sink::seq()).await.unwrap_err()));
+
+    let src = Source::lazy_source(|| Source::<u32>::single(1));
+    let (mat, sink) = src.to_mat(TestSink::probe(), Keep::both).run();
+    sink.cancel();
+    assert!(matches!(
+        mat.await.unwrap_err(),
+        StreamError::NeverMaterialized {
+            stage: "lazy_source"
+        }
+    ));
+
+    let src = Source::<u32, _>::lazy_source(|| -> Source<u32> { panic!("factory") });
+    let (mat, out) = src.to_mat(Sink::seq(), Keep::both).run();
+    assert!(matches!(
+        out.await.unwrap_err(),
+        StreamError::Panicked { .. }
+    ));
+    assert!(mat.await.is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Source::unfold_resource_async
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug)]
+struct Oops;
+
+impl std::fmt::Display for Oops {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("oops")
+    }
+}
+
+impl std::error::Error for Oops {}
+
+/// A resource over `items` whose reads and close take 10 ms; `closed` counts closes. Reading
+/// `fail_at` fails.
+fn counted(items: Vec<u32>, fail_at: Option<u32>, closed: Arc<Mutex<u32>>) -> Source<u32> {
+    Source::unfold_resource_async(
+        move || {
+            let items = items.clone();
+            async move { Ok::<_, Oops>(items.into_iter()) }
+        },
+        move |it| {
+            let next = it.next();
+            async move {
+                tokio::time::sleep(ms(10)).await;
+                match next {
+                    Some(x) if Some(x) == fail_at => Err(Oops),
+                    other => Ok(other),
+                }
+            }
+        },
+        move |_it| {
+            let closed = closed.clone();
+            async move {
+                tokio::time::sleep(ms(10)).await;
+                *closed.lock().unwrap() += 1;
+                Ok(())
+            }
+        },
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn unfold_resource_async_reads_to_the_end_and_closes_before_completing() {
+    let closed = Arc::new(Mutex::new(0));
+    let sink = counted(vec![1, 2, 3], None, closed.clone()).run_with(TestSink::probe());
+    sink.request(2);
+    sink.expect_next_n([1, 2]).await;
+    // No demand, no read.
+    sink.expect_no_message(ms(100)).await;
+    sink.request(5);
+    sink.expect_next(3).await;
+    sink.expect_complete().await;
+    assert_eq!(*closed.lock().unwrap(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unfold_resource_async_read_failure_follows_supervision() {
+    let closed = Arc::new(Mutex::new(0));
+    let err = counted(vec![1, 2, 3], Some(2), closed.clone())
+        .run_with(Sink::seq())
+        .await
+        .unwrap_err();
+    assert!(err.downcast_ref::<Oops>().is_some());
+    assert_eq!(*closed.lock().unwrap(), 1, "Stop closes the resource");
+
+    let out = counted(vec![1, 2, 3], Some(2), closed.clone())
+        .with_attributes(Attributes::supervision(weir::Decider::resuming()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![1, 3]);
+    assert_eq!(*closed.lock().unwrap(), 2);
+
+    // Restart closes and creates a fresh resource, which fails again at 2: bounded by take.
+    let out = counted(vec![1, 2, 3], Some(2), closed.clone())
+        .with_attributes(Attributes::supervision(weir::Decider::restarting()))
+        .take(3)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![1, 1, 1]);
+    settle().await;
+    tokio::time::sleep(ms(50)).await;
+    assert_eq!(
+        *closed.lock().unwrap(),
+        5,
+        "two restarts and the cancellation close"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn unfold_resource_async_cancellation_closes_the_resource() {
+    let closed = Arc::new(Mutex::new(0));
+    let out = counted(vec![1, 2, 3], None, closed.clone())
+        .take(1)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![1]);
+    tokio::time::sleep(ms(50)).await;
+    assert_eq!(*closed.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn unfold_resource_async_create_and_close_failures_fail_the_stream() {
+    let src = Source::unfold_resource_async(
+        || async { Err::<u32, _>(Oops) },
+        |_r| async { Ok::<Option<u32>, Oops>(None) },
+        |_r| async { Ok(()) },
+    );
+    assert!(src
+        .run_with(Sink::seq())
+        .await
+        .unwrap_err()
+        .downcast_ref::<Oops>()
+        .is_some());
+    let src = Source::unfold_resource_async(
+        || async { Ok::<u32, Oops>(0) },
+        |_r| async { Ok(None::<u32>) },
+        |_r| async { Err(Oops) },
+    );
+    assert!(src
+        .run_with(Sink::seq())
+        .await
+        .unwrap_err()
+        .downcast_ref::<Oops>()
+        .is_some());
+}
+
 #[allow(dead_code)]
 fn _unused(_: Duration) {
-    let _ = timeout::<std::future::Ready<()>>;
-    let _ = settle;
     let _ = sink_probe::<()>;
 }
