@@ -496,6 +496,145 @@ pub trait StreamOps: Sized {
         via_logic(self, "limit", move |_| ops::Limit { max, seen: 0 })
     }
 
+    /// Passes elements through, failing the stream once the summed `cost` of the elements
+    /// exceeds `max` (Akka's `limitWeighted`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let ok = Source::range(1, 3).limit_weighted(6, |x| *x).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(ok, vec![1, 2, 3]);
+    /// let err = Source::range(1, 4).limit_weighted(6, |x| *x).run_with(Sink::seq()).await.unwrap_err();
+    /// assert!(matches!(err, StreamError::LimitExceeded { max: 6 }));
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`StreamError::LimitExceeded`] on the element that takes the total past `max` (that
+    /// element is not emitted; not subject to supervision), cancelling upstream.
+    ///
+    /// # Supervision
+    /// A panic in `cost`: Stop fails; Resume and Restart drop the element (it counts nothing).
+    fn limit_weighted<F>(self, max: u64, cost: F) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        F: FnMut(&Self::Out) -> u64 + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "limit_weighted", move |_| ops::LimitWeighted {
+            max,
+            total: 0,
+            cost: cost.clone(),
+        })
+    }
+
+    /// Collects elements into groups whose summed `cost` is at least `min_weight`; the last
+    /// group may weigh less (Akka's `groupedWeighted`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec!["ab", "c", "defg", "h"])
+    ///     .grouped_weighted(3, |s| s.len() as u64)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![vec!["ab", "c"], vec!["defg"], vec!["h"]]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when the group reaches `min_weight`; back-pressures when a group is ready and
+    /// downstream has not asked.
+    ///
+    /// # Completion
+    /// Emits the open group, if any, when upstream completes; a failure drops it.
+    ///
+    /// # Errors
+    /// A `min_weight` of 0 fails the stream with [`StreamError::InvalidArgument`] when it runs
+    /// (Akka's `IllegalArgumentException`).
+    ///
+    /// # Supervision
+    /// A panic in `cost`: Stop fails; Resume drops the element; Restart drops it and the open
+    /// group.
+    fn grouped_weighted<F>(self, min_weight: u64, cost: F) -> Self::Repr<Vec<Self::Out>, Self::Mat>
+    where
+        F: FnMut(&Self::Out) -> u64 + Clone + Send + Sync + 'static,
+    {
+        self.via_raw(move |_, up, a| -> BoxPull<Vec<Self::Out>> {
+            if min_weight == 0 {
+                return invalid("grouped_weighted", "min_weight must be at least 1");
+            }
+            let logic = ops::GroupedWeighted {
+                min_weight,
+                cost: cost.clone(),
+                weight: 0,
+                buf: Vec::new(),
+            };
+            Box::new(Linear::new(up, logic, "grouped_weighted", a))
+        })
+    }
+
+    /// Emits `pf(x)` for the first element where it is `Some`, then completes (Akka's
+    /// `collectFirst`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec!["a", "7", "8"])
+    ///     .collect_first(|s| s.parse::<i32>().ok())
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![7]);
+    /// # }
+    /// ```
+    ///
+    /// # Completion
+    /// Completes after the first match, cancelling upstream, or when upstream completes
+    /// without one.
+    ///
+    /// # Supervision
+    /// A panic in `pf`: Stop fails; Resume and Restart skip the element.
+    fn collect_first<T, F>(self, pf: F) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        F: FnMut(Self::Out) -> Option<T> + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "collect_first", move |_| {
+            ops::CollectFirst(pf.clone())
+        })
+    }
+
+    /// Emits `pf(x)` while it is `Some`; completes at the first `None` (Akka's
+    /// `collectWhile`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec!["1", "2", "x", "3"])
+    ///     .collect_while(|s| s.parse::<i32>().ok())
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2]);
+    /// # }
+    /// ```
+    ///
+    /// # Completion
+    /// Completes at the first element `pf` rejects (cancelling upstream), or when upstream
+    /// completes.
+    ///
+    /// # Supervision
+    /// A panic in `pf`: Stop fails; Resume and Restart skip the element.
+    fn collect_while<T, F>(self, pf: F) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        F: FnMut(Self::Out) -> Option<T> + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "collect_while", move |_| {
+            ops::CollectWhile(pf.clone())
+        })
+    }
+
     /// Collects elements into groups of `n`; the last group may be smaller.
     ///
     /// ```
@@ -1624,6 +1763,178 @@ pub trait StreamOps: Sized {
             }),
             Keep::left,
         )
+    }
+
+    /// Also sends every element to each of `sinks` (Akka's `alsoToAll`): the slowest sets the
+    /// pace; if any sink cancels, this stream completes and the other sinks complete.
+    ///
+    /// This is the `Broadcast` junction with eager cancellation, over `sinks.len() + 1`
+    /// outputs: upstream runs as its own island feeding them all.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let out = Source::range(1, 3)
+    ///     .also_to_all(vec![Sink::ignore(), Sink::foreach(|x| println!("side: {x}"))])
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2, 3]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Back-pressures when any output (this stream or a sink) has no room.
+    ///
+    /// # Completion
+    /// Completion and failure of upstream reach every sink and this stream. Cancellation of
+    /// this stream or of any sink cancels upstream.
+    fn also_to_all<M: 'static>(
+        self,
+        sinks: Vec<Sink<Self::Out, M>>,
+    ) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        Self::Out: Clone,
+    {
+        self.via_mat(
+            Flow::from_fn(move |m, up, a| {
+                if sinks.is_empty() {
+                    return (up, ());
+                }
+                let (tx_main, rx_main) = boundary::channel(a.input_buffer_size());
+                let mut txs = vec![tx_main];
+                for sink in &sinks {
+                    let (tx, rx) = boundary::channel(a.input_buffer_size());
+                    let _ = sink.materialize_into(m, Box::new(rx), a);
+                    txs.push(tx);
+                }
+                let router = crate::junctions::BroadcastRouter { eager_cancel: true };
+                m.spawn_island(crate::junctions::FanOut::new(up, txs, router));
+                (Box::new(rx_main) as BoxPull<Self::Out>, ())
+            }),
+            Keep::left,
+        )
+    }
+
+    /// Sends the elements for which `pred` is true to `sink` instead of downstream (Akka's
+    /// `divertTo`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let (odd, out) = {
+    ///     let (odd, sink) = Sink::seq().pre_materialize();
+    ///     let out = Source::range(1, 5).divert_to(sink, |x| x % 2 == 1).run_with(Sink::seq());
+    ///     (odd, out)
+    /// };
+    /// assert_eq!(out.await.unwrap(), vec![2, 4]);
+    /// assert_eq!(odd.await.unwrap(), vec![1, 3, 5]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// An element waits for room on the output it goes to (holding upstream back meanwhile).
+    ///
+    /// # Completion
+    /// Upstream's completion and failure reach both; cancellation of this stream or of `sink`
+    /// cancels upstream (Akka's `Partition` with `eagerCancel`), and the other completes.
+    ///
+    /// # Supervision
+    /// A panic in `pred`: Stop fails both; Resume and Restart drop the element.
+    fn divert_to<M, F>(self, sink: Sink<Self::Out, M>, pred: F) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        M: 'static,
+        F: FnMut(&Self::Out) -> bool + Clone + Send + Sync + 'static,
+    {
+        self.via_mat(
+            Flow::from_fn(move |m, up, a| {
+                let mut pred = pred.clone();
+                let router = ops::DivertRouter(crate::junctions::PartitionRouter {
+                    f: move |x: &Self::Out| usize::from(pred(x)),
+                    outputs: 2,
+                    held: None,
+                    sup: Supervisor::new("divert_to", a),
+                });
+                (fan_out_to(m, up, &sink, a, router), ())
+            }),
+            Keep::left,
+        )
+    }
+
+    /// Materializes a [`FlowMonitor`](crate::FlowMonitor) showing the state of the stream at
+    /// this point: nothing yet, the latest element, finished or failed (Akka's `monitor`).
+    /// Keep the upstream value too with `via_mat(Flow::new().monitor(), Keep::both)`.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// use weir::FlowMonitorState;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (monitor, out) = Source::range(1, 3).monitor().to_mat(Sink::seq(), Keep::both).run();
+    /// assert_eq!(out.await.unwrap(), vec![1, 2, 3]);
+    /// assert!(matches!(monitor.state(), FlowMonitorState::Finished));
+    /// # }
+    /// ```
+    ///
+    /// Elements pass through unchanged, with no effect on back pressure, completion or
+    /// failure. Cancellation downstream shows as `Finished`, as in Akka. In a fused island
+    /// weir updates the state once per batch, so `Received` holds the last element of the
+    /// batch that went through (Akka's holds each element in turn).
+    fn monitor(self) -> Self::Repr<Self::Out, crate::FlowMonitor<Self::Out>>
+    where
+        Self::Out: Clone,
+    {
+        self.via_mat(
+            Flow::from_fn(|_, up, _| {
+                let (stage, monitor) = ops::Monitor::new(up);
+                (Box::new(stage) as BoxPull<Self::Out>, monitor)
+            }),
+            Keep::right,
+        )
+    }
+
+    /// Like [`stateful_map`](StreamOps::stateful_map), named for a resource (Akka's
+    /// `mapWithResource`): `create` opens it at the first pull, `f` maps each element with
+    /// it, and `close` releases it once — on completion (emitting what it returns last), on
+    /// failure (its element emitted before the failure) and on cancellation (its element
+    /// discarded).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec!["a", "b"])
+    ///     .map_with_resource(
+    ///         || Vec::<String>::new(),
+    ///         |log: &mut Vec<String>, s| {
+    ///             log.push(s.to_string());
+    ///             s.to_uppercase()
+    ///         },
+    ///         |log| Some(format!("{} written", log.len())),
+    ///     )
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec!["A", "B", "2 written"]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop closes the resource and fails; Resume drops the element; Restart
+    /// drops it, closes the resource (emitting what `close` returns) and creates a new one.
+    fn map_with_resource<R, T, C, F, D>(self, create: C, f: F, close: D) -> Self::Repr<T, Self::Mat>
+    where
+        R: Send + 'static,
+        T: Send + 'static,
+        C: FnMut() -> R + Clone + Send + Sync + 'static,
+        F: FnMut(&mut R, Self::Out) -> T + Clone + Send + Sync + 'static,
+        D: FnMut(R) -> Option<T> + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "map_with_resource", move |_| ops::StatefulMap {
+            create: create.clone(),
+            f: f.clone(),
+            on_complete: close.clone(),
+            state: None,
+            _out: std::marker::PhantomData,
+        })
     }
 
     /// Sends a copy of each element to `sink` when it has room, dropping the copy otherwise; never

@@ -65,7 +65,7 @@ pub use hub::{BroadcastHub, MergeHub, PartitionHub};
 pub use keep::Keep;
 pub use kill_switch::{KillSwitch, KillSwitches, SharedKillSwitch, UniqueKillSwitch};
 pub use materializer::{Completion, Materializer};
-pub use ops::{DelayOverflowStrategy, OverflowStrategy};
+pub use ops::{DelayOverflowStrategy, FlowMonitor, FlowMonitorState, OverflowStrategy};
 pub use restart::{RestartFlow, RestartSettings, RestartSink, RestartSource, RetryFlow};
 pub use sink::{Sink, SinkQueue};
 pub use source::{

@@ -6,13 +6,13 @@
 mod support;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use support::{is_boom, ms, settle, Boom};
 use tokio::time::timeout;
 use weir::prelude::*;
 use weir::testkit::{SinkProbe, SourceProbe, TestSink, TestSource};
 use weir::Attributes;
+use weir::Completion;
 
 type Probed<T> = Source<T, SourceProbe<T>>;
 type Slot<T> = Arc<Mutex<Option<T>>>;
@@ -962,7 +962,640 @@ async fn unfold_resource_async_create_and_close_failures_fail_the_stream() {
         .is_some());
 }
 
-#[allow(dead_code)]
-fn _unused(_: Duration) {
-    let _ = sink_probe::<()>;
+// ---------------------------------------------------------------------------------------------
+// also_to_all, divert_to
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn also_to_all_sends_every_element_to_every_sink() {
+    let (a, s1) = Sink::seq().pre_materialize();
+    let (b, s2) = Sink::seq().pre_materialize();
+    let out = Source::range(1, 4)
+        .also_to_all(vec![s1, s2])
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![1, 2, 3, 4]);
+    assert_eq!(a.await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(b.await.unwrap(), vec![1, 2, 3, 4]);
+    let alone = Source::range(1, 2)
+        .also_to_all(Vec::<Sink<i32>>::new())
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(alone, vec![1, 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn also_to_all_back_pressures_on_the_slowest_and_cancels_eagerly() {
+    let (side, slot) = sink_probe::<u32>();
+    let (src, main) = TestSource::<u32>::probe()
+        .also_to_all(vec![side])
+        .with_attributes(Attributes::input_buffer(1))
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    let side = take(&slot);
+    main.request(5);
+    side.request(1);
+    src.send_next(1).await;
+    main.expect_next(1).await;
+    side.expect_next(1).await;
+    src.send_next(2).await;
+    main.expect_next(2).await;
+    // The side has no demand: its buffer holds 2, and 3 waits upstream.
+    side.expect_no_message(ms(50)).await;
+    side.cancel();
+    src.expect_cancellation().await;
+    main.expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn also_to_all_failure_reaches_every_output() {
+    let (side, slot) = sink_probe::<u32>();
+    let (src, main) = TestSource::<u32>::probe()
+        .also_to_all(vec![side])
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    let side = take(&slot);
+    main.request(1);
+    side.request(1);
+    src.send_error(boom());
+    assert!(is_boom(&main.expect_error().await));
+    assert!(is_boom(&side.expect_error().await));
+}
+
+#[tokio::test]
+async fn divert_to_splits_by_the_predicate() {
+    let (odd, odd_sink) = Sink::seq().pre_materialize();
+    let out = Source::range(1, 6)
+        .divert_to(odd_sink, |x| x % 2 == 1)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![2, 4, 6]);
+    assert_eq!(odd.await.unwrap(), vec![1, 3, 5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn divert_to_cancels_upstream_when_either_cancels() {
+    let (side, slot) = sink_probe::<u32>();
+    let (src, main) = TestSource::<u32>::probe()
+        .divert_to(side, |x| *x > 10)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    let side = take(&slot);
+    main.request(2);
+    side.request(2);
+    src.send_next(1).await;
+    src.send_next(11).await;
+    main.expect_next(1).await;
+    side.expect_next(11).await;
+    side.cancel();
+    src.expect_cancellation().await;
+    main.expect_complete().await;
+
+    let (side, slot) = sink_probe::<u32>();
+    let (src, main) = TestSource::<u32>::probe()
+        .divert_to(side, |x| *x > 10)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    let side = take(&slot);
+    main.cancel();
+    src.expect_cancellation().await;
+    side.request(1);
+    side.expect_complete().await;
+}
+
+#[tokio::test]
+async fn divert_to_predicate_panic_follows_supervision() {
+    let pred = |x: &i32| {
+        assert!(*x != 3, "three");
+        *x > 4
+    };
+    let err = Source::range(1, 6)
+        .divert_to(Sink::ignore(), pred)
+        .run_with(Sink::seq())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StreamError::Panicked { ref stage, .. } if stage == "divert_to"));
+    let out = Source::range(1, 6)
+        .divert_to(Sink::ignore(), pred)
+        .with_attributes(Attributes::supervision(weir::Decider::resuming()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![1, 2, 4]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// monitor
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn monitor_shows_each_state_in_turn() {
+    use weir::FlowMonitorState as S;
+    let ((src, monitor), sink) = TestSource::<u32>::probe()
+        .via_mat(Flow::new().monitor(), Keep::both)
+        .with_attributes(Attributes::input_buffer(1))
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    assert!(matches!(monitor.state(), S::Initialized));
+    sink.request(1);
+    src.send_next(7).await;
+    sink.expect_next(7).await;
+    assert!(matches!(monitor.state(), S::Received(7)));
+    sink.request(1);
+    src.send_next(8).await;
+    sink.expect_next(8).await;
+    assert!(matches!(monitor.state(), S::Received(8)));
+    sink.request(1);
+    src.send_error(boom());
+    assert!(is_boom(&sink.expect_error().await));
+    assert!(matches!(monitor.state(), S::Failed(ref e) if is_boom(e)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn monitor_shows_finished_on_completion_and_on_cancellation() {
+    use weir::FlowMonitorState as S;
+    let (monitor, out) = Source::range(1, 3)
+        .monitor()
+        .to_mat(Sink::seq(), Keep::both)
+        .run();
+    assert_eq!(out.await.unwrap(), vec![1, 2, 3]);
+    assert!(matches!(monitor.state(), S::Finished));
+
+    let ((src, monitor), sink) = TestSource::<u32>::probe()
+        .via_mat(Flow::new().monitor(), Keep::both)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(1);
+    src.send_next(1).await;
+    sink.expect_next(1).await;
+    sink.cancel();
+    src.expect_cancellation().await;
+    assert!(matches!(monitor.state(), S::Finished));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flow::lazy_flow, Sink::lazy_sink, Flow::from_sink_and_source
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn lazy_flow_is_made_at_the_first_element() {
+    let made = Arc::new(Mutex::new(0));
+    let m = made.clone();
+    let lazy = Flow::lazy_flow(move || {
+        *m.lock().unwrap() += 1;
+        Flow::<u32>::new()
+            .map(|x| x * 10)
+            .map_materialized_value(|()| "made")
+    });
+    let ((src, mat), sink) = TestSource::<u32>::probe()
+        .via_mat(lazy, Keep::both)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(3);
+    assert_eq!(
+        src.expect_request().await,
+        1,
+        "one element before the flow exists"
+    );
+    settle().await;
+    assert_eq!(*made.lock().unwrap(), 0);
+    src.send_next(1).await;
+    sink.expect_next(10).await;
+    assert_eq!(mat.await.unwrap(), "made");
+    src.send_next(2).await;
+    sink.expect_next(20).await;
+    src.send_complete();
+    sink.expect_complete().await;
+    assert_eq!(*made.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn lazy_flow_sees_completion_that_came_with_the_first_element() {
+    let lazy = Flow::lazy_flow(|| Flow::<i32>::new().fold(0, |a, x| a + x));
+    let out = Source::single(5)
+        .via(lazy)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn lazy_flow_never_materialized_on_empty_failure_or_cancellation() {
+    let never = |r: Result<(), StreamError>| {
+        matches!(
+            r,
+            Err(StreamError::NeverMaterialized { stage: "lazy_flow" })
+        )
+    };
+    let lazy = Flow::lazy_flow(Flow::<u32>::new);
+    let (mat, out) = Source::empty()
+        .via_mat(lazy.clone(), Keep::right)
+        .to_mat(Sink::seq(), Keep::both)
+        .run();
+    assert!(out.await.unwrap().is_empty());
+    assert!(never(mat.await));
+
+    let (mat, out) = Source::failed(boom())
+        .via_mat(lazy.clone(), Keep::right)
+        .to_mat(Sink::seq(), Keep::both)
+        .run();
+    assert!(is_boom(&out.await.unwrap_err()));
+    assert!(never(mat.await));
+
+    let ((src, mat), sink) = TestSource::<u32>::probe()
+        .via_mat(lazy, Keep::both)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(1);
+    src.expect_request().await;
+    sink.cancel();
+    src.expect_cancellation().await;
+    assert!(never(mat.await));
+}
+
+#[tokio::test(start_paused = true)]
+async fn lazy_flow_inner_failure_and_factory_panic_fail_the_stream() {
+    let lazy = Flow::lazy_flow(|| {
+        Flow::<u32>::new().map(|x| {
+            assert!(x != 2, "two");
+            x
+        })
+    });
+    let err = Source::range(1, 3)
+        .via(lazy)
+        .run_with(Sink::seq())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StreamError::Panicked { .. }));
+
+    let lazy = Flow::<u32, u32, _>::lazy_flow(|| -> Flow<u32, u32> { panic!("factory") });
+    let (mat, out) = Source::range(1, 3)
+        .via_mat(lazy, Keep::right)
+        .to_mat(Sink::seq(), Keep::both)
+        .run();
+    assert!(matches!(
+        out.await.unwrap_err(),
+        StreamError::Panicked { .. }
+    ));
+    assert!(matches!(
+        mat.await.unwrap_err(),
+        StreamError::Panicked { .. }
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn lazy_sink_is_made_at_the_first_element_and_runs_to_the_end() {
+    let made = Arc::new(Mutex::new(0));
+    let m = made.clone();
+    let lazy = Sink::lazy_sink(move || {
+        *m.lock().unwrap() += 1;
+        Sink::seq()
+    });
+    let (src, mat) = TestSource::<u32>::probe().to_mat(lazy, Keep::both).run();
+    assert_eq!(src.expect_request().await, 1);
+    settle().await;
+    assert_eq!(*made.lock().unwrap(), 0);
+    src.send_next(1).await;
+    src.send_next(2).await;
+    src.send_complete();
+    let seq = mat.await.unwrap();
+    assert_eq!(seq.await.unwrap(), vec![1, 2]);
+    assert_eq!(*made.lock().unwrap(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn lazy_sink_never_materialized_and_failures() {
+    let never = |r: &Result<Completion<Vec<u32>>, StreamError>| {
+        matches!(
+            r,
+            Err(StreamError::NeverMaterialized { stage: "lazy_sink" })
+        )
+    };
+    let lazy = Sink::lazy_sink(Sink::<u32, _>::seq);
+    assert!(never(&Source::empty().run_with(lazy.clone()).await));
+    assert!(never(&Source::failed(boom()).run_with(lazy.clone()).await));
+
+    // A failure after the first element reaches the inner sink.
+    let seq = Source::single(1)
+        .concat(Source::failed(boom()))
+        .run_with(lazy)
+        .await
+        .unwrap();
+    assert!(is_boom(&seq.await.unwrap_err()));
+
+    let (src, mat) = TestSource::<u32>::probe()
+        .to_mat(
+            Sink::lazy_sink(|| -> Sink<u32, Completion<()>> { panic!("factory") }),
+            Keep::both,
+        )
+        .run();
+    src.send_next(1).await;
+    assert!(matches!(
+        mat.await.unwrap_err(),
+        StreamError::Panicked { .. }
+    ));
+    src.expect_cancellation().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn from_sink_and_source_terminations_are_not_coupled() {
+    let (seen, sink_side) = Sink::seq().pre_materialize();
+    let (inner_src, out_slot) = source_probe::<char>();
+    let flow = Flow::from_sink_and_source(sink_side, inner_src);
+    let (up, down) = TestSource::<u32>::probe()
+        .via(flow)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    let inner = take(&out_slot);
+    up.send_next(1).await;
+    up.send_complete();
+    assert_eq!(seen.await.unwrap(), vec![1]);
+    // The input has completed; the output goes on.
+    down.request(1);
+    inner.send_next('a').await;
+    down.expect_next('a').await;
+    inner.send_complete();
+    down.request(1);
+    down.expect_complete().await;
+}
+
+#[tokio::test]
+async fn from_sink_and_source_mat_combines_values() {
+    let flow = Flow::from_sink_and_source_mat(
+        Sink::<i32, _>::seq(),
+        Source::single('z').map_materialized_value(|()| 9),
+        Keep::both,
+    );
+    let ((seen, nine), out) = Source::range(1, 2)
+        .via_mat(flow, Keep::right)
+        .to_mat(Sink::seq(), Keep::both)
+        .run();
+    assert_eq!(out.await.unwrap(), vec!['z']);
+    assert_eq!(seen.await.unwrap(), vec![1, 2]);
+    assert_eq!(nine, 9);
+}
+
+// ---------------------------------------------------------------------------------------------
+// map_with_resource, grouped_weighted, limit_weighted, collect_first, collect_while
+// ---------------------------------------------------------------------------------------------
+
+/// A resource whose closes are counted.
+fn resourced(closed: Arc<Mutex<u32>>) -> Flow<u32, u32> {
+    Flow::new().map_with_resource(
+        || 100,
+        |r: &mut u32, x| {
+            assert!(x != 99, "ninety-nine");
+            *r + x
+        },
+        move |r| {
+            *closed.lock().unwrap() += 1;
+            Some(r)
+        },
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn map_with_resource_closes_once_on_every_termination() {
+    let closed = Arc::new(Mutex::new(0));
+    let out = Source::range(1, 2)
+        .via(resourced(closed.clone()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![101, 102, 100], "close's element comes last");
+    assert_eq!(*closed.lock().unwrap(), 1);
+
+    let err = Source::single(1)
+        .concat(Source::failed(boom()))
+        .via(resourced(closed.clone()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap_err();
+    assert!(is_boom(&err));
+    assert_eq!(*closed.lock().unwrap(), 2);
+
+    let (src, sink) = TestSource::<u32>::probe()
+        .via(resourced(closed.clone()))
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(1);
+    src.send_next(1).await;
+    sink.expect_next(101).await;
+    sink.cancel();
+    src.expect_cancellation().await;
+    assert_eq!(*closed.lock().unwrap(), 3);
+}
+
+#[tokio::test]
+async fn map_with_resource_panic_follows_supervision() {
+    let closed = Arc::new(Mutex::new(0));
+    let err = Source::from_iter(vec![1, 99, 2])
+        .via(resourced(closed.clone()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StreamError::Panicked { ref stage, .. } if stage == "map_with_resource"));
+    assert_eq!(*closed.lock().unwrap(), 1);
+    let out = Source::from_iter(vec![1, 99, 2])
+        .via(resourced(closed.clone()))
+        .with_attributes(Attributes::supervision(weir::Decider::restarting()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![101, 100, 102, 100]);
+    assert_eq!(*closed.lock().unwrap(), 3);
+}
+
+#[tokio::test]
+async fn grouped_weighted_closes_groups_at_the_minimum_weight() {
+    let out = Source::from_iter(vec![1u64, 1, 1, 5, 2, 0, 1])
+        .grouped_weighted(3, |x| *x)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![vec![1, 1, 1], vec![5], vec![2, 0, 1]]);
+    let partial = Source::from_iter(vec![1u64])
+        .grouped_weighted(3, |x| *x)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(partial, vec![vec![1]]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn grouped_weighted_back_pressure_failure_and_invalid_weight() {
+    let (src, sink) = TestSource::<u64>::probe()
+        .grouped_weighted(2, |x| *x)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(1);
+    src.send_next(1).await;
+    sink.expect_no_message(ms(50)).await;
+    src.send_next(1).await;
+    sink.expect_next(vec![1, 1]).await;
+    sink.request(1);
+    src.send_next(1).await;
+    src.send_error(boom());
+    assert!(
+        is_boom(&sink.expect_error().await),
+        "a failure drops the open group"
+    );
+
+    let err = Source::single(1u64)
+        .grouped_weighted(0, |x| *x)
+        .run_with(Sink::seq())
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StreamError::InvalidArgument {
+            stage: "grouped_weighted",
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn grouped_weighted_cost_panic_follows_supervision() {
+    let cost = |x: &u64| {
+        assert!(*x != 7, "seven");
+        *x
+    };
+    let out = Source::from_iter(vec![1u64, 7, 2, 1])
+        .grouped_weighted(3, cost)
+        .with_attributes(Attributes::supervision(weir::Decider::resuming()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![vec![1, 2], vec![1]]);
+    let out = Source::from_iter(vec![1u64, 7, 2, 1])
+        .grouped_weighted(3, cost)
+        .with_attributes(Attributes::supervision(weir::Decider::restarting()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![vec![2, 1]], "restart drops the open group");
+}
+
+#[tokio::test(start_paused = true)]
+async fn limit_weighted_fails_past_the_limit_and_cancels_upstream() {
+    let (src, sink) = TestSource::<u64>::probe()
+        .limit_weighted(5, |x| *x)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(5);
+    src.send_next(2).await;
+    src.send_next(3).await;
+    sink.expect_next_n([2, 3]).await;
+    src.send_next(1).await;
+    assert!(matches!(
+        sink.expect_error().await,
+        StreamError::LimitExceeded { max: 5 }
+    ));
+    src.expect_cancellation().await;
+
+    let out = Source::from_iter(vec![0u64, 0, 0])
+        .limit_weighted(0, |x| *x)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![0, 0, 0]);
+}
+
+#[tokio::test]
+async fn limit_weighted_cost_panic_follows_supervision() {
+    let cost = |x: &u64| {
+        assert!(*x != 9, "nine");
+        *x
+    };
+    let out = Source::from_iter(vec![1u64, 9, 2])
+        .limit_weighted(3, cost)
+        .with_attributes(Attributes::supervision(weir::Decider::resuming()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![1, 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn collect_first_emits_the_first_match_and_cancels_upstream() {
+    let (src, sink) = TestSource::<i32>::probe()
+        .collect_first(|x| (x > 2).then_some(x * 10))
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(5);
+    src.send_next(1).await;
+    src.send_next(3).await;
+    sink.expect_next(30).await;
+    sink.expect_complete().await;
+    src.expect_cancellation().await;
+
+    let none = Source::range(1, 2)
+        .collect_first(|x| (x > 5).then_some(x))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    let err = Source::failed(boom())
+        .collect_first(|x: i32| Some(x))
+        .run_with(Sink::seq())
+        .await
+        .unwrap_err();
+    assert!(is_boom(&err));
+}
+
+#[tokio::test]
+async fn collect_first_and_while_follow_supervision() {
+    let pf = |x: i32| {
+        assert!(x != 1, "one");
+        (x < 4).then_some(x)
+    };
+    let resume = Attributes::supervision(weir::Decider::resuming());
+    let first = Source::range(1, 5)
+        .collect_first(pf)
+        .with_attributes(resume.clone())
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(first, vec![2]);
+    let err = Source::range(1, 5)
+        .collect_first(pf)
+        .run_with(Sink::seq())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StreamError::Panicked { ref stage, .. } if stage == "collect_first"));
+    let all = Source::range(1, 5)
+        .collect_while(pf)
+        .with_attributes(resume)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(all, vec![2, 3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn collect_while_completes_at_the_first_rejection() {
+    let (src, sink) = TestSource::<i32>::probe()
+        .collect_while(|x| (x > 0).then_some(x * 2))
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(5);
+    src.send_next(1).await;
+    src.send_next(2).await;
+    sink.expect_next_n([2, 4]).await;
+    src.send_next(0).await;
+    sink.expect_complete().await;
+    src.expect_cancellation().await;
+
+    let err = Source::single(1)
+        .concat(Source::failed(boom()))
+        .collect_while(|x: i32| Some(x))
+        .run_with(Sink::seq())
+        .await
+        .unwrap_err();
+    assert!(is_boom(&err));
 }
