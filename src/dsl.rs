@@ -635,6 +635,70 @@ pub trait StreamOps: Sized {
         })
     }
 
+    /// Aggregates elements into an aggregate made by `allocate`, emitting `harvest(agg)` each
+    /// time `aggregate` returns true (the boundary), and, with `emit_on_timer =
+    /// Some((pred, interval))`, every `interval` at which `pred(&agg)` holds (Akka's
+    /// `aggregateWithBoundary`). The timer runs on tokio time.
+    ///
+    /// Where Akka's `aggregate` returns `(agg, boundary)`, weir's updates the aggregate in
+    /// place and returns the boundary.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // Groups closed by a sum of at least 5; no timer.
+    /// let out = Source::from_iter(vec![1, 4, 2, 2, 2, 1])
+    ///     .aggregate_with_boundary(
+    ///         Vec::new,
+    ///         |group: &mut Vec<i32>, x| {
+    ///             group.push(x);
+    ///             group.iter().sum::<i32>() >= 5
+    ///         },
+    ///         |group| group,
+    ///         None::<(fn(&Vec<i32>) -> bool, Duration)>,
+    ///     )
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![vec![1, 4], vec![2, 2, 2], vec![1]]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Back-pressures when a harvest is ready and downstream has not asked. The timer is
+    /// looked at while downstream is asking: a tick that passes while it back-pressures is
+    /// acted on at its next request (Akka's timer fires regardless and holds the harvest).
+    ///
+    /// # Completion
+    /// Emits the open aggregate's harvest, if any, when upstream completes; an upstream
+    /// failure drops it and fails the stream.
+    ///
+    /// # Supervision
+    /// A panic in any of the functions: Stop fails the stream; Resume skips the element (a
+    /// panicking `pred` leaves the aggregate as it was); Restart also drops the aggregate. A
+    /// panicking `harvest` loses its aggregate either way.
+    fn aggregate_with_boundary<Agg, E, A, G, H, P>(
+        self,
+        allocate: A,
+        aggregate: G,
+        harvest: H,
+        emit_on_timer: Option<(P, std::time::Duration)>,
+    ) -> Self::Repr<E, Self::Mat>
+    where
+        Agg: Send + 'static,
+        E: Send + 'static,
+        A: FnMut() -> Agg + Clone + Send + Sync + 'static,
+        G: FnMut(&mut Agg, Self::Out) -> bool + Clone + Send + Sync + 'static,
+        H: FnMut(Agg) -> E + Clone + Send + Sync + 'static,
+        P: FnMut(&Agg) -> bool + Clone + Send + Sync + 'static,
+    {
+        self.via_raw(move |_, up, a| {
+            let fns = (allocate.clone(), aggregate.clone(), harvest.clone());
+            ops::AggregateWithBoundary::new(up, fns, emit_on_timer.clone(), a)
+        })
+    }
+
     /// Collects elements into groups of `n`; the last group may be smaller.
     ///
     /// ```

@@ -6,6 +6,7 @@
 mod support;
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use support::{is_boom, ms, settle, Boom};
 use tokio::time::timeout;
@@ -1598,4 +1599,101 @@ async fn collect_while_completes_at_the_first_rejection() {
         .await
         .unwrap_err();
     assert!(is_boom(&err));
+}
+
+// ---------------------------------------------------------------------------------------------
+// aggregate_with_boundary
+// ---------------------------------------------------------------------------------------------
+
+type NoTimer = Option<(fn(&Vec<u32>) -> bool, Duration)>;
+
+/// Sums into groups that close at a sum of at least 10.
+fn sum_to_ten<S: StreamOps<Out = u32>>(s: S, timer: NoTimer) -> S::Repr<Vec<u32>, S::Mat> {
+    s.aggregate_with_boundary(
+        Vec::new,
+        |g: &mut Vec<u32>, x| {
+            assert!(x != 99, "ninety-nine");
+            g.push(x);
+            g.iter().sum::<u32>() >= 10
+        },
+        |g| g,
+        timer,
+    )
+}
+
+#[tokio::test]
+async fn aggregate_with_boundary_emits_at_each_boundary_and_the_rest_at_completion() {
+    let out = sum_to_ten(Source::from_iter(vec![3, 7, 10, 1, 2]), None)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(out, vec![vec![3, 7], vec![10], vec![1, 2]]);
+    let none = sum_to_ten(Source::empty(), None)
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn aggregate_with_boundary_harvests_on_the_timer_when_the_predicate_holds() {
+    let timer: NoTimer = Some((|g: &Vec<u32>| g.len() >= 2, ms(100)));
+    let (src, sink) = sum_to_ten(TestSource::<u32>::probe(), timer)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(5);
+    src.send_next(1).await;
+    // One element: the predicate does not hold, ticks pass without a harvest.
+    sink.expect_no_message(ms(250)).await;
+    src.send_next(2).await;
+    tokio::time::sleep(ms(90)).await;
+    sink.expect_next(vec![1, 2]).await;
+    src.send_next(9).await;
+    src.send_next(1).await;
+    sink.expect_next(vec![9, 1]).await;
+    src.send_complete();
+    sink.expect_complete().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn aggregate_with_boundary_failure_drops_the_aggregate_and_cancellation_cancels() {
+    let (src, sink) = sum_to_ten(TestSource::<u32>::probe(), None)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(2);
+    src.send_next(1).await;
+    src.send_error(boom());
+    assert!(is_boom(&sink.expect_error().await));
+
+    let (src, sink) = sum_to_ten(TestSource::<u32>::probe(), None)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run();
+    sink.request(1);
+    src.send_next(1).await;
+    sink.cancel();
+    src.expect_cancellation().await;
+}
+
+#[tokio::test]
+async fn aggregate_with_boundary_follows_supervision() {
+    let items = vec![4, 99, 6, 3];
+    let err = sum_to_ten(Source::from_iter(items.clone()), None)
+        .run_with(Sink::seq())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StreamError::Panicked { ref stage, .. } if stage == "aggregate_with_boundary")
+    );
+    let resumed = sum_to_ten(Source::from_iter(items.clone()), None)
+        .with_attributes(Attributes::supervision(weir::Decider::resuming()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(resumed, vec![vec![4, 6], vec![3]]);
+    let restarted = sum_to_ten(Source::from_iter(items), None)
+        .with_attributes(Attributes::supervision(weir::Decider::restarting()))
+        .run_with(Sink::seq())
+        .await
+        .unwrap();
+    assert_eq!(restarted, vec![vec![6, 3]]);
 }

@@ -1,5 +1,6 @@
 //! The stages behind the operators of [`StreamOps`](crate::StreamOps), one per file.
 
+mod aggregate_with_boundary;
 mod async_fold;
 mod backpressure_timeout;
 mod batch_weighted;
@@ -53,6 +54,7 @@ mod zip;
 mod zip_all;
 mod zip_with_index;
 
+pub(crate) use aggregate_with_boundary::AggregateWithBoundary;
 pub(crate) use async_fold::AsyncFold;
 pub(crate) use backpressure_timeout::BackpressureTimeout;
 pub(crate) use batch_weighted::BatchWeightedPolicy;
