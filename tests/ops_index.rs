@@ -1697,3 +1697,10 @@ async fn aggregate_with_boundary_follows_supervision() {
         .unwrap();
     assert_eq!(restarted, vec![vec![6, 3]]);
 }
+
+// The monitor is read from other tasks and threads.
+const _: fn() = || {
+    fn check<T: Send + Sync + Clone + std::fmt::Debug>() {}
+    check::<weir::FlowMonitor<u32>>();
+    check::<weir::FlowMonitorState<u32>>();
+};
