@@ -1704,3 +1704,24 @@ const _: fn() = || {
     check::<weir::FlowMonitor<u32>>();
     check::<weir::FlowMonitorState<u32>>();
 };
+
+#[test]
+fn merge_prioritized_junction_rejects_a_zero_priority_at_build() {
+    use weir::builder::{GraphBuilder, GraphError};
+    use weir::junctions::MergePrioritized;
+    let mut b = GraphBuilder::new();
+    let m = b.add(MergePrioritized::<u8>::new(vec![1, 0]));
+    for inlet in m.ins {
+        let s = b.add_source(Source::single(1u8));
+        b.connect(s, inlet);
+    }
+    let sink = b.add_sink(Sink::ignore());
+    b.connect(m.out, sink);
+    assert!(matches!(
+        b.build(|_| ()),
+        Err(GraphError::InvalidArgument {
+            node: "merge_prioritized",
+            ..
+        })
+    ));
+}
