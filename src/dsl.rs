@@ -2449,8 +2449,8 @@ pub trait StreamOps: Sized {
     /// As [`zip_latest`](StreamOps::zip_latest).
     ///
     /// # Supervision
-    /// A panic in `f`: Stop fails; Resume and Restart drop that pair (Akka's `zipLatestWith`
-    /// is not supervised: a throwing function fails the stream).
+    /// A panic in `f`: Stop fails; Resume and Restart drop that pair. Pekko does not list
+    /// `zipLatestWith` among the supervised operators; weir supervises it as `zip_with`.
     fn zip_latest_with<U, T, M, F>(self, other: Source<U, M>, f: F) -> Self::Repr<T, Self::Mat>
     where
         Self::Out: Clone,
