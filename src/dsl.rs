@@ -496,6 +496,209 @@ pub trait StreamOps: Sized {
         via_logic(self, "limit", move |_| ops::Limit { max, seen: 0 })
     }
 
+    /// Passes elements through, failing the stream once the summed `cost` of the elements
+    /// exceeds `max` (Akka's `limitWeighted`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let ok = Source::range(1, 3).limit_weighted(6, |x| *x).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(ok, vec![1, 2, 3]);
+    /// let err = Source::range(1, 4).limit_weighted(6, |x| *x).run_with(Sink::seq()).await.unwrap_err();
+    /// assert!(matches!(err, StreamError::LimitExceeded { max: 6 }));
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`StreamError::LimitExceeded`] on the element that takes the total past `max` (that
+    /// element is not emitted; not subject to supervision), cancelling upstream.
+    ///
+    /// # Supervision
+    /// A panic in `cost`: Stop fails; Resume and Restart drop the element (it counts nothing).
+    fn limit_weighted<F>(self, max: u64, cost: F) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        F: FnMut(&Self::Out) -> u64 + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "limit_weighted", move |_| ops::LimitWeighted {
+            max,
+            total: 0,
+            cost: cost.clone(),
+        })
+    }
+
+    /// Collects elements into groups whose summed `cost` is at least `min_weight`; the last
+    /// group may weigh less (Akka's `groupedWeighted`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec!["ab", "c", "defg", "h"])
+    ///     .grouped_weighted(3, |s| s.len() as u64)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![vec!["ab", "c"], vec!["defg"], vec!["h"]]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when the group reaches `min_weight`; back-pressures when a group is ready and
+    /// downstream has not asked.
+    ///
+    /// # Completion
+    /// Emits the open group, if any, when upstream completes; a failure drops it.
+    ///
+    /// # Errors
+    /// A `min_weight` of 0 fails the stream with [`StreamError::InvalidArgument`] when it runs
+    /// (Akka's `IllegalArgumentException`).
+    ///
+    /// # Supervision
+    /// A panic in `cost`: Stop fails; Resume drops the element; Restart drops it and the open
+    /// group.
+    fn grouped_weighted<F>(self, min_weight: u64, cost: F) -> Self::Repr<Vec<Self::Out>, Self::Mat>
+    where
+        F: FnMut(&Self::Out) -> u64 + Clone + Send + Sync + 'static,
+    {
+        self.via_raw(move |_, up, a| -> BoxPull<Vec<Self::Out>> {
+            if min_weight == 0 {
+                return invalid("grouped_weighted", "min_weight must be at least 1");
+            }
+            let logic = ops::GroupedWeighted {
+                min_weight,
+                cost: cost.clone(),
+                weight: 0,
+                buf: Vec::new(),
+            };
+            Box::new(Linear::new(up, logic, "grouped_weighted", a))
+        })
+    }
+
+    /// Emits `pf(x)` for the first element where it is `Some`, then completes (Akka's
+    /// `collectFirst`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec!["a", "7", "8"])
+    ///     .collect_first(|s| s.parse::<i32>().ok())
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![7]);
+    /// # }
+    /// ```
+    ///
+    /// # Completion
+    /// Completes after the first match, cancelling upstream, or when upstream completes
+    /// without one.
+    ///
+    /// # Supervision
+    /// A panic in `pf`: Stop fails; Resume and Restart skip the element.
+    fn collect_first<T, F>(self, pf: F) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        F: FnMut(Self::Out) -> Option<T> + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "collect_first", move |_| {
+            ops::CollectFirst(pf.clone())
+        })
+    }
+
+    /// Emits `pf(x)` while it is `Some`; completes at the first `None` (Akka's
+    /// `collectWhile`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec!["1", "2", "x", "3"])
+    ///     .collect_while(|s| s.parse::<i32>().ok())
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2]);
+    /// # }
+    /// ```
+    ///
+    /// # Completion
+    /// Completes at the first element `pf` rejects (cancelling upstream), or when upstream
+    /// completes.
+    ///
+    /// # Supervision
+    /// A panic in `pf`: Stop fails; Resume and Restart skip the element.
+    fn collect_while<T, F>(self, pf: F) -> Self::Repr<T, Self::Mat>
+    where
+        T: Send + 'static,
+        F: FnMut(Self::Out) -> Option<T> + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "collect_while", move |_| {
+            ops::CollectWhile(pf.clone())
+        })
+    }
+
+    /// Aggregates elements into an aggregate made by `allocate`, emitting `harvest(agg)` each
+    /// time `aggregate` returns true (the boundary), and, with `emit_on_timer =
+    /// Some((pred, interval))`, every `interval` at which `pred(&agg)` holds (Akka's
+    /// `aggregateWithBoundary`). The timer runs on tokio time.
+    ///
+    /// Where Akka's `aggregate` returns `(agg, boundary)`, weir's updates the aggregate in
+    /// place and returns the boundary.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // Groups closed by a sum of at least 5; no timer.
+    /// let out = Source::from_iter(vec![1, 4, 2, 2, 2, 1])
+    ///     .aggregate_with_boundary(
+    ///         Vec::new,
+    ///         |group: &mut Vec<i32>, x| {
+    ///             group.push(x);
+    ///             group.iter().sum::<i32>() >= 5
+    ///         },
+    ///         |group| group,
+    ///         None::<(fn(&Vec<i32>) -> bool, Duration)>,
+    ///     )
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![vec![1, 4], vec![2, 2, 2], vec![1]]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Back-pressures when a harvest is ready and downstream has not asked. The timer is
+    /// looked at while downstream is asking: a tick that passes while it back-pressures is
+    /// acted on at its next request (Akka's timer fires regardless and holds the harvest).
+    ///
+    /// # Completion
+    /// Emits the open aggregate's harvest, if any, when upstream completes; an upstream
+    /// failure drops it and fails the stream.
+    ///
+    /// # Supervision
+    /// A panic in any of the functions: Stop fails the stream; Resume skips the element (a
+    /// panicking `pred` leaves the aggregate as it was); Restart also drops the aggregate. A
+    /// panicking `harvest` loses its aggregate either way.
+    fn aggregate_with_boundary<Agg, E, A, G, H, P>(
+        self,
+        allocate: A,
+        aggregate: G,
+        harvest: H,
+        emit_on_timer: Option<(P, std::time::Duration)>,
+    ) -> Self::Repr<E, Self::Mat>
+    where
+        Agg: Send + 'static,
+        E: Send + 'static,
+        A: FnMut() -> Agg + Clone + Send + Sync + 'static,
+        G: FnMut(&mut Agg, Self::Out) -> bool + Clone + Send + Sync + 'static,
+        H: FnMut(Agg) -> E + Clone + Send + Sync + 'static,
+        P: FnMut(&Agg) -> bool + Clone + Send + Sync + 'static,
+    {
+        self.via_raw(move |_, up, a| {
+            let fns = (allocate.clone(), aggregate.clone(), harvest.clone());
+            ops::AggregateWithBoundary::new(up, fns, emit_on_timer.clone(), a)
+        })
+    }
+
     /// Collects elements into groups of `n`; the last group may be smaller.
     ///
     /// ```
@@ -1686,6 +1889,178 @@ pub trait StreamOps: Sized {
         )
     }
 
+    /// Also sends every element to each of `sinks` (Akka's `alsoToAll`): the slowest sets the
+    /// pace; if any sink cancels, this stream completes and the other sinks complete.
+    ///
+    /// This is the `Broadcast` junction with eager cancellation, over `sinks.len() + 1`
+    /// outputs: upstream runs as its own island feeding them all.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let out = Source::range(1, 3)
+    ///     .also_to_all(vec![Sink::ignore(), Sink::foreach(|x| println!("side: {x}"))])
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2, 3]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Back-pressures when any output (this stream or a sink) has no room.
+    ///
+    /// # Completion
+    /// Completion and failure of upstream reach every sink and this stream. Cancellation of
+    /// this stream or of any sink cancels upstream.
+    fn also_to_all<M: 'static>(
+        self,
+        sinks: Vec<Sink<Self::Out, M>>,
+    ) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        Self::Out: Clone,
+    {
+        self.via_mat(
+            Flow::from_fn(move |m, up, a| {
+                if sinks.is_empty() {
+                    return (up, ());
+                }
+                let (tx_main, rx_main) = boundary::channel(a.input_buffer_size());
+                let mut txs = vec![tx_main];
+                for sink in &sinks {
+                    let (tx, rx) = boundary::channel(a.input_buffer_size());
+                    let _ = sink.materialize_into(m, Box::new(rx), a);
+                    txs.push(tx);
+                }
+                let router = crate::junctions::BroadcastRouter { eager_cancel: true };
+                m.spawn_island(crate::junctions::FanOut::new(up, txs, router));
+                (Box::new(rx_main) as BoxPull<Self::Out>, ())
+            }),
+            Keep::left,
+        )
+    }
+
+    /// Sends the elements for which `pred` is true to `sink` instead of downstream (Akka's
+    /// `divertTo`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main] async fn main() {
+    /// let (odd, out) = {
+    ///     let (odd, sink) = Sink::seq().pre_materialize();
+    ///     let out = Source::range(1, 5).divert_to(sink, |x| x % 2 == 1).run_with(Sink::seq());
+    ///     (odd, out)
+    /// };
+    /// assert_eq!(out.await.unwrap(), vec![2, 4]);
+    /// assert_eq!(odd.await.unwrap(), vec![1, 3, 5]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// An element waits for room on the output it goes to (holding upstream back meanwhile).
+    ///
+    /// # Completion
+    /// Upstream's completion and failure reach both; cancellation of this stream or of `sink`
+    /// cancels upstream (Akka's `Partition` with `eagerCancel`), and the other completes.
+    ///
+    /// # Supervision
+    /// A panic in `pred`: Stop fails both; Resume and Restart drop the element.
+    fn divert_to<M, F>(self, sink: Sink<Self::Out, M>, pred: F) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        M: 'static,
+        F: FnMut(&Self::Out) -> bool + Clone + Send + Sync + 'static,
+    {
+        self.via_mat(
+            Flow::from_fn(move |m, up, a| {
+                let mut pred = pred.clone();
+                let router = ops::DivertRouter(crate::junctions::PartitionRouter {
+                    f: move |x: &Self::Out| usize::from(pred(x)),
+                    outputs: 2,
+                    held: None,
+                    sup: Supervisor::new("divert_to", a),
+                });
+                (fan_out_to(m, up, &sink, a, router), ())
+            }),
+            Keep::left,
+        )
+    }
+
+    /// Materializes a [`FlowMonitor`](crate::FlowMonitor) showing the state of the stream at
+    /// this point: nothing yet, the latest element, finished or failed (Akka's `monitor`).
+    /// Keep the upstream value too with `via_mat(Flow::new().monitor(), Keep::both)`.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// use weir::FlowMonitorState;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (monitor, out) = Source::range(1, 3).monitor().to_mat(Sink::seq(), Keep::both).run();
+    /// assert_eq!(out.await.unwrap(), vec![1, 2, 3]);
+    /// assert!(matches!(monitor.state(), FlowMonitorState::Finished));
+    /// # }
+    /// ```
+    ///
+    /// Elements pass through unchanged, with no effect on back pressure, completion or
+    /// failure. Cancellation downstream shows as `Finished`, as in Akka. In a fused island
+    /// weir updates the state once per batch, so `Received` holds the last element of the
+    /// batch that went through (Akka's holds each element in turn).
+    fn monitor(self) -> Self::Repr<Self::Out, crate::FlowMonitor<Self::Out>>
+    where
+        Self::Out: Clone,
+    {
+        self.via_mat(
+            Flow::from_fn(|_, up, _| {
+                let (stage, monitor) = ops::Monitor::new(up);
+                (Box::new(stage) as BoxPull<Self::Out>, monitor)
+            }),
+            Keep::right,
+        )
+    }
+
+    /// Like [`stateful_map`](StreamOps::stateful_map), named for a resource (Akka's
+    /// `mapWithResource`): `create` opens it at the first pull, `f` maps each element with
+    /// it, and `close` releases it once — on completion (emitting what it returns last), on
+    /// failure (its element emitted before the failure) and on cancellation (its element
+    /// discarded).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec!["a", "b"])
+    ///     .map_with_resource(
+    ///         || Vec::<String>::new(),
+    ///         |log: &mut Vec<String>, s| {
+    ///             log.push(s.to_string());
+    ///             s.to_uppercase()
+    ///         },
+    ///         |log| Some(format!("{} written", log.len())),
+    ///     )
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec!["A", "B", "2 written"]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop closes the resource and fails; Resume drops the element; Restart
+    /// drops it, closes the resource (emitting what `close` returns) and creates a new one.
+    fn map_with_resource<R, T, C, F, D>(self, create: C, f: F, close: D) -> Self::Repr<T, Self::Mat>
+    where
+        R: Send + 'static,
+        T: Send + 'static,
+        C: FnMut() -> R + Clone + Send + Sync + 'static,
+        F: FnMut(&mut R, Self::Out) -> T + Clone + Send + Sync + 'static,
+        D: FnMut(R) -> Option<T> + Clone + Send + Sync + 'static,
+    {
+        via_logic(self, "map_with_resource", move |_| ops::StatefulMap {
+            create: create.clone(),
+            f: f.clone(),
+            on_complete: close.clone(),
+            state: None,
+            _out: std::marker::PhantomData,
+        })
+    }
+
     /// Sends a copy of each element to `sink` when it has room, dropping the copy otherwise; never
     /// slows this stream down, and `sink` cancelling does not stop it (Akka's `wireTap`).
     ///
@@ -1830,6 +2205,397 @@ pub trait StreamOps: Sized {
         self.via_raw(move |m, up, a| {
             let (right, _) = other.materialize_into(m, a);
             ops::ZipWith::new(up, right, f.clone(), a)
+        })
+    }
+
+    /// Merges this stream with `other`, preferring one of them when both have elements ready
+    /// (Akka's `mergePreferred`): with `prefer_other` the elements of `other` go first,
+    /// otherwise this stream's.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // Both sides are always ready: the preferred one is drained first.
+    /// let out = Source::range(1, 3)
+    ///     .merge_preferred(Source::range(10, 12), true, false)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![10, 11, 12, 1, 2, 3]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when either input has an element, the preferred one first; back-pressures when
+    /// downstream does. In a fused island weir fills a whole demand batch from the preferred
+    /// input before the other is asked, where Akka decides element by element.
+    ///
+    /// # Completion
+    /// Completes when both inputs completed, or as soon as either does with `eager_complete`;
+    /// fails as soon as either fails. Cancelling downstream cancels both inputs.
+    fn merge_preferred<M: 'static>(
+        self,
+        other: Source<Self::Out, M>,
+        prefer_other: bool,
+        eager_complete: bool,
+    ) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |m, up, a| {
+            let (second, _) = other.materialize_into(m, a);
+            let inputs = if prefer_other {
+                vec![second, up]
+            } else {
+                vec![up, second]
+            };
+            ops::Merge::preferred(inputs, eager_complete)
+        })
+    }
+
+    /// Merges this stream with `other`; when both have elements ready, each gets a share of the
+    /// demand in proportion to its priority (Akka's `mergePrioritized`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::repeat('a')
+    ///     .merge_prioritized(Source::repeat('b'), 3, 1, false)
+    ///     .take(8)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out.iter().filter(|&&c| c == 'a').count(), 6);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when either input has an element; back-pressures when downstream does. Akka picks
+    /// the next input at random, weighted by priority; weir shares deterministically (smooth
+    /// weighted round-robin), so the proportions hold over any window of demand.
+    ///
+    /// # Completion
+    /// As [`merge_preferred`](StreamOps::merge_preferred).
+    ///
+    /// # Errors
+    /// A priority of 0 fails the stream with [`StreamError::InvalidArgument`] when it runs
+    /// (Akka requires positive priorities), cancelling both inputs.
+    fn merge_prioritized<M: 'static>(
+        self,
+        other: Source<Self::Out, M>,
+        left_priority: usize,
+        right_priority: usize,
+        eager_complete: bool,
+    ) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |m, up, a| -> BoxPull<Self::Out> {
+            let (second, _) = other.materialize_into(m, a);
+            if left_priority == 0 || right_priority == 0 {
+                return invalid("merge_prioritized", "priorities must be at least 1");
+            }
+            Box::new(ops::Merge::weighted(
+                vec![up, second],
+                vec![left_priority, right_priority],
+                eager_complete,
+            ))
+        })
+    }
+
+    /// Merges this sorted stream with the sorted `other` into one sorted stream (Akka's
+    /// `mergeSorted`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::from_iter(vec![1, 4, 9])
+    ///     .merge_sorted(Source::from_iter(vec![2, 3, 10]))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2, 3, 4, 9, 10]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when both inputs have an element (the smaller goes out; on a tie, this stream's),
+    /// or when one has completed and the other has one; back-pressures when downstream does.
+    ///
+    /// # Completion
+    /// Completes when both inputs completed; fails as soon as either fails.
+    fn merge_sorted<M: 'static>(
+        self,
+        other: Source<Self::Out, M>,
+    ) -> Self::Repr<Self::Out, Self::Mat>
+    where
+        Self::Out: Ord,
+    {
+        self.via_raw(move |m, up, a| {
+            let (second, _) = other.materialize_into(m, a);
+            ops::MergeSorted::new(up, second)
+        })
+    }
+
+    /// Emits `[latest of this, latest of other]` each time either emits, once both have
+    /// emitted (Akka's `mergeLatest`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::single(1).merge_latest(Source::single(2), false).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![vec![1, 2]]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when an input has a new element and both have emitted at least once;
+    /// back-pressures when downstream does.
+    ///
+    /// # Completion
+    /// Completes when both inputs completed, or as soon as either does with `eager_complete`;
+    /// fails as soon as either fails.
+    fn merge_latest<M: 'static>(
+        self,
+        other: Source<Self::Out, M>,
+        eager_complete: bool,
+    ) -> Self::Repr<Vec<Self::Out>, Self::Mat>
+    where
+        Self::Out: Clone,
+    {
+        self.via_raw(move |m, up, a| {
+            let (second, _) = other.materialize_into(m, a);
+            ops::MergeLatest::new(vec![up, second], eager_complete)
+        })
+    }
+
+    /// Emits `segment_size` elements of this stream, then `segment_size` of `other`, and so on
+    /// (Akka's `interleave`). When one input completes the other goes on alone.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 4).interleave(Source::range(10, 15), 2).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec![1, 2, 10, 11, 3, 4, 12, 13, 14, 15]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when the input whose turn it is has an element; waits for that input (the other is
+    /// not asked meanwhile); back-pressures when downstream does.
+    ///
+    /// # Completion
+    /// Completes when both inputs completed; fails as soon as the input being read fails.
+    ///
+    /// # Errors
+    /// A `segment_size` of 0 fails the stream with [`StreamError::InvalidArgument`] when it
+    /// runs (Akka's `IllegalArgumentException`).
+    fn interleave<M: 'static>(
+        self,
+        other: Source<Self::Out, M>,
+        segment_size: usize,
+    ) -> Self::Repr<Self::Out, Self::Mat> {
+        self.interleave_all(vec![other], segment_size, false)
+    }
+
+    /// Like [`interleave`](StreamOps::interleave), but with `eager_close` completes as soon as
+    /// either input completes (Akka's `interleave(that, segmentSize, eagerClose)`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // This stream ends with its second element: so does the interleave.
+    /// let out = Source::range(1, 2)
+    ///     .interleave_eager_close(Source::range(10, 15), 1, true)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 10, 2]);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`interleave`](StreamOps::interleave).
+    fn interleave_eager_close<M: 'static>(
+        self,
+        other: Source<Self::Out, M>,
+        segment_size: usize,
+        eager_close: bool,
+    ) -> Self::Repr<Self::Out, Self::Mat> {
+        self.interleave_all(vec![other], segment_size, eager_close)
+    }
+
+    /// Interleaves this stream and `others` in turn, `segment_size` elements each (Akka's
+    /// `interleaveAll`); `eager_close` as in
+    /// [`interleave_eager_close`](StreamOps::interleave_eager_close).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::single(1)
+    ///     .interleave_all(vec![Source::single(2), Source::single(3)], 1, false)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2, 3]);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`interleave`](StreamOps::interleave).
+    fn interleave_all<M: 'static>(
+        self,
+        others: Vec<Source<Self::Out, M>>,
+        segment_size: usize,
+        eager_close: bool,
+    ) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |m, up, a| -> BoxPull<Self::Out> {
+            let mut inputs = vec![up];
+            inputs.extend(others.iter().map(|o| o.materialize_into(m, a).0));
+            if segment_size == 0 {
+                return invalid("interleave", "segment_size must be at least 1");
+            }
+            Box::new(ops::Interleave::new(inputs, segment_size, eager_close))
+        })
+    }
+
+    /// Emits `(latest of this, latest of other)` each time either emits, once both have
+    /// emitted (Akka's `zipLatest`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::single(1)
+    ///     .concat(Source::never())
+    ///     .zip_latest(Source::from_iter(vec!['a', 'b']))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![(1, 'a'), (1, 'b')]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when both inputs have emitted at least once, and then each time either has a new
+    /// element; back-pressures when downstream does.
+    ///
+    /// # Completion
+    /// Completes as soon as either input completes, after the pairs its last elements made,
+    /// cancelling the other; an input that completes before the other emitted anything ends
+    /// the stream empty. Fails as soon as either fails.
+    fn zip_latest<U, M>(self, other: Source<U, M>) -> Self::Repr<(Self::Out, U), Self::Mat>
+    where
+        Self::Out: Clone,
+        U: Clone + Send + 'static,
+        M: 'static,
+    {
+        self.via_raw(move |m, up, a| {
+            let (second, _) = other.materialize_into(m, a);
+            ops::ZipLatest::new(up, second)
+        })
+    }
+
+    /// Like [`zip_latest`](StreamOps::zip_latest), combining the latest pair with `f` (Akka's
+    /// `zipLatestWith`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::single(1)
+    ///     .concat(Source::never())
+    ///     .zip_latest_with(Source::from_iter(vec![10, 20]), |a, b| a + b)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![11, 21]);
+    /// # }
+    /// ```
+    ///
+    /// # Completion
+    /// As [`zip_latest`](StreamOps::zip_latest).
+    ///
+    /// # Supervision
+    /// A panic in `f`: Stop fails; Resume and Restart drop that pair. Pekko does not list
+    /// `zipLatestWith` among the supervised operators; weir supervises it as `zip_with`.
+    fn zip_latest_with<U, T, M, F>(self, other: Source<U, M>, f: F) -> Self::Repr<T, Self::Mat>
+    where
+        Self::Out: Clone,
+        U: Clone + Send + 'static,
+        T: Send + 'static,
+        M: 'static,
+        F: FnMut(Self::Out, U) -> T + Clone + Send + Sync + 'static,
+    {
+        self.via_raw(move |m, up, a| {
+            let (second, _) = other.materialize_into(m, a);
+            let latest: BoxPull<(Self::Out, U)> = Box::new(ops::ZipLatest::new(up, second));
+            let mut f = f.clone();
+            let f = move |(x, y): (Self::Out, U)| f(x, y);
+            Linear::new(latest, ops::Map(f), "zip_latest_with", a)
+        })
+    }
+
+    /// Merges this stream with every source of `others` (Akka's `mergeAll`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut out = Source::single(1)
+    ///     .merge_all(vec![Source::single(2), Source::single(3)], false)
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// out.sort();
+    /// assert_eq!(out, vec![1, 2, 3]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when any input has an element, in fair shares; back-pressures when downstream does.
+    ///
+    /// # Completion
+    /// Completes when all inputs completed, or as soon as any does with `eager_complete`; fails
+    /// as soon as any fails.
+    fn merge_all<M: 'static>(
+        self,
+        others: Vec<Source<Self::Out, M>>,
+        eager_complete: bool,
+    ) -> Self::Repr<Self::Out, Self::Mat> {
+        self.via_raw(move |m, up, a| {
+            let mut inputs = vec![up];
+            inputs.extend(others.iter().map(|o| o.materialize_into(m, a).0));
+            ops::Merge::new(inputs, eager_complete)
+        })
+    }
+
+    /// Pairs elements of this stream and `other`; once one has completed, pairs the rest of the
+    /// other with `this_elem` (for this stream) or `that_elem` (for `other`) (Akka's `zipAll`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = Source::range(1, 3)
+    ///     .zip_all(Source::single('a'), 0, '-')
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![(1, 'a'), (2, '-'), (3, '-')]);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// Emits when both inputs have an element, or, once one completed, when the other has;
+    /// back-pressures when downstream does.
+    ///
+    /// # Completion
+    /// Completes when both inputs completed; fails as soon as either fails.
+    fn zip_all<U, M>(
+        self,
+        other: Source<U, M>,
+        this_elem: Self::Out,
+        that_elem: U,
+    ) -> Self::Repr<(Self::Out, U), Self::Mat>
+    where
+        Self::Out: Clone + Sync,
+        U: Clone + Send + Sync + 'static,
+        M: 'static,
+    {
+        self.via_raw(move |m, up, a| {
+            let (second, _) = other.materialize_into(m, a);
+            ops::ZipAll::new(up, second, this_elem.clone(), that_elem.clone())
         })
     }
 
@@ -2277,6 +3043,14 @@ where
     T: Send + 'static,
 {
     via_logic(s, "try_unwrap", |_| ops::TryUnwrap)
+}
+
+/// A stage that fails at once with [`StreamError::InvalidArgument`]: an operator given an
+/// argument it cannot work with (Akka's `require` throwing `IllegalArgumentException`).
+pub(crate) fn invalid<T: Send + 'static>(stage: &'static str, problem: &'static str) -> BoxPull<T> {
+    Box::new(crate::source::FailedPull(Some(
+        StreamError::InvalidArgument { stage, problem },
+    )))
 }
 
 /// Appends a one-by-one stage running the [`Logic`] that `make` builds per materialization.

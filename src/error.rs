@@ -89,6 +89,13 @@ pub enum StreamError {
         /// The operator whose handle was used.
         stage: &'static str,
     },
+    /// A deferred blueprint (`Source::lazy_source`, `Source::future_source`, `Flow::lazy_flow`,
+    /// `Sink::lazy_sink`) was never materialized, because its stream terminated first (Akka's
+    /// `NeverMaterializedException`): the failure of its materialized value.
+    NeverMaterialized {
+        /// The deferred operator.
+        stage: &'static str,
+    },
     /// `group_by(max_substreams, ..)` met a new key while `max` substreams were open (Akka's
     /// `TooManySubstreamsOpenException`).
     TooManySubstreams {
@@ -173,6 +180,9 @@ impl fmt::Display for StreamError {
             }
             StreamError::Detached { stage } => {
                 write!(f, "the stream of `{stage}` has terminated")
+            }
+            StreamError::NeverMaterialized { stage } => {
+                write!(f, "`{stage}` was never materialized")
             }
             StreamError::TooManySubstreams { max } => {
                 write!(

@@ -252,3 +252,91 @@ impl<In: Send + 'static, Out: Send + 'static, Mat: 'static> Flow<In, Out, Mat> {
         })
     }
 }
+
+impl<In: Send + 'static, Out: Send + 'static> Flow<In, Out, NotUsed> {
+    /// A flow whose input goes to `sink` and whose output comes from `source`, the two not
+    /// connected to each other (Akka's `Flow.fromSinkAndSource`): the termination of one does
+    /// not end the other.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let flow = Flow::from_sink_and_source(Sink::ignore(), Source::from_iter(vec!['x', 'y']));
+    /// let out = Source::range(1, 100).via(flow).run_with(Sink::seq()).await.unwrap();
+    /// assert_eq!(out, vec!['x', 'y']);
+    /// # }
+    /// ```
+    pub fn from_sink_and_source<M1: 'static, M2: 'static>(
+        sink: Sink<In, M1>,
+        source: crate::Source<Out, M2>,
+    ) -> Self {
+        Flow::from_sink_and_source_mat(sink, source, Keep::none)
+    }
+}
+
+impl<In: Send + 'static, Out: Send + 'static, Mat: 'static> Flow<In, Out, Mat> {
+    /// Like [`from_sink_and_source`](Flow::from_sink_and_source), combining the sink's and the
+    /// source's materialized values with `combine` (Akka's `fromSinkAndSourceMat`).
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let flow = Flow::from_sink_and_source_mat(Sink::seq(), Source::<u8>::empty(), Keep::left);
+    /// let seen = Source::range(1, 3).via_mat(flow, Keep::right).to(Sink::ignore()).run();
+    /// assert_eq!(seen.await.unwrap(), vec![1, 2, 3]);
+    /// # }
+    /// ```
+    pub fn from_sink_and_source_mat<M1, M2, F>(
+        sink: Sink<In, M1>,
+        source: crate::Source<Out, M2>,
+        combine: F,
+    ) -> Self
+    where
+        M1: 'static,
+        M2: 'static,
+        F: Fn(M1, M2) -> Mat + Send + Sync + 'static,
+    {
+        Flow::from_fn(move |m, up, a| {
+            let m1 = sink.materialize_into(m, up, a);
+            let (out, m2) = source.materialize_into(m, a);
+            (out, combine(m1, m2))
+        })
+    }
+}
+
+impl<In: Send + 'static, Out: Send + 'static, M: Send + 'static>
+    Flow<In, Out, crate::Completion<M>>
+{
+    /// Makes the flow `factory` returns when the first element arrives, and runs the stream
+    /// through it from that element on (Akka's `Flow.lazyFlow`); materializes a
+    /// [`Completion`](crate::Completion) of that flow's materialized value.
+    ///
+    /// ```
+    /// use weir::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let lazy = Flow::lazy_flow(|| Flow::<i32>::new().map(|x| x * 2));
+    /// let (mat, out) = Source::range(1, 3).via_mat(lazy, Keep::right).to_mat(Sink::seq(), Keep::both).run();
+    /// assert_eq!(out.await.unwrap(), vec![2, 4, 6]);
+    /// assert!(mat.await.is_ok());
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// One element is asked for when downstream first asks; then the inner flow sets the pace.
+    ///
+    /// # Completion
+    /// Completes and fails as the inner flow does. If upstream completes or fails before its
+    /// first element, this stage does the same and the materialized value fails with
+    /// [`StreamError::NeverMaterialized`](crate::StreamError::NeverMaterialized), as does a
+    /// cancellation before it. A panic in `factory` fails the stream and the value;
+    /// `factory` is not supervised, as in Akka.
+    pub fn lazy_flow<F>(factory: F) -> Self
+    where
+        F: FnMut() -> Flow<In, Out, M> + Clone + Send + Sync + 'static,
+    {
+        Flow::from_fn(move |_, up, a| {
+            let (stage, done) = crate::ops::LazyFlow::new(up, factory.clone(), a);
+            (Box::new(stage) as BoxPull<Out>, done)
+        })
+    }
+}

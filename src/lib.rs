@@ -66,7 +66,9 @@ pub use hub::{BroadcastHub, MergeHub, PartitionHub};
 pub use keep::Keep;
 pub use kill_switch::{KillSwitch, KillSwitches, SharedKillSwitch, UniqueKillSwitch};
 pub use materializer::{Completion, Materializer};
-pub use ops::{DelayOverflowStrategy, OverflowStrategy, ThrottleMode};
+pub use ops::{
+    DelayOverflowStrategy, FlowMonitor, FlowMonitorState, OverflowStrategy, ThrottleMode,
+};
 pub use restart::{RestartFlow, RestartSettings, RestartSink, RestartSource, RetryFlow};
 pub use sink::{Sink, SinkQueue};
 pub use source::{

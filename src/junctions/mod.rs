@@ -282,7 +282,9 @@ impl<T: Send + 'static> Junction for MergePreferred<T> {
 junction_struct!(
     /// Like `Merge`, but when several inputs have elements, each gets a share of the demand in
     /// proportion to its priority (Akka's `MergePrioritized`, which picks at random with these
-    /// weights; weir shares deterministically).
+    /// weights; weir shares deterministically). A priority of 0 makes the graph's `build` fail
+    /// with [`GraphError::InvalidArgument`](crate::builder::GraphError::InvalidArgument), as
+    /// Akka requires positive priorities.
     MergePrioritized { priorities: Vec<usize>, eager_complete: bool }
 );
 
@@ -311,6 +313,12 @@ impl<T: Send + 'static> Junction for MergePrioritized<T> {
     type Shape = UniformFanInShape<T, T>;
     fn add_to(self, b: &mut GraphBuilder) -> Self::Shape {
         let (priorities, eager) = (self.priorities, self.eager_complete);
+        if priorities.contains(&0) {
+            b.report(crate::builder::GraphError::InvalidArgument {
+                node: "merge_prioritized",
+                problem: "priorities must be at least 1",
+            });
+        }
         let n = priorities.len();
         fan_in(b, "merge_prioritized", n, move |ins| {
             Box::new(ops::Merge::weighted(ins, priorities.clone(), eager))

@@ -89,3 +89,43 @@ impl<T: Clone + Send + 'static> Logic<T, Vec<T>> for Sliding<T> {
         Ok(())
     }
 }
+
+/// Groups elements until their summed cost reaches `min_weight` (Akka's `groupedWeighted`).
+pub(crate) struct GroupedWeighted<T, F> {
+    pub(crate) min_weight: u64,
+    pub(crate) cost: F,
+    pub(crate) weight: u64,
+    pub(crate) buf: Vec<T>,
+}
+
+impl<T, F> Logic<T, Vec<T>> for GroupedWeighted<T, F>
+where
+    T: Send + 'static,
+    F: FnMut(&T) -> u64 + Send + 'static,
+{
+    #[inline]
+    fn on_element(&mut self, x: T, out: &mut Emit<'_, Vec<T>>) -> Result<Ctl, StreamError> {
+        let cost = &mut self.cost;
+        let c = out.call(|| cost(&x))?;
+        self.buf.push(x);
+        self.weight = self.weight.saturating_add(c);
+        if self.weight >= self.min_weight {
+            self.weight = 0;
+            out.push(std::mem::take(&mut self.buf));
+        }
+        Ok(Ctl::Continue)
+    }
+
+    fn on_complete(&mut self, out: &mut Emit<'_, Vec<T>>) -> Result<(), StreamError> {
+        if !self.buf.is_empty() {
+            out.push(std::mem::take(&mut self.buf));
+        }
+        Ok(())
+    }
+
+    fn on_restart(&mut self, _out: &mut Emit<'_, Vec<T>>) -> Ctl {
+        self.buf.clear();
+        self.weight = 0;
+        Ctl::Continue
+    }
+}

@@ -73,3 +73,28 @@ impl<T: Send + 'static> Logic<T, T> for Limit {
         Ok(Ctl::Continue)
     }
 }
+
+/// Fails once the summed cost of the elements exceeds `max` (Akka's `limitWeighted`).
+pub(crate) struct LimitWeighted<F> {
+    pub(crate) max: u64,
+    pub(crate) total: u64,
+    pub(crate) cost: F,
+}
+
+impl<T, F> Logic<T, T> for LimitWeighted<F>
+where
+    T: Send + 'static,
+    F: FnMut(&T) -> u64 + Send + 'static,
+{
+    #[inline]
+    fn on_element(&mut self, x: T, out: &mut Emit<'_, T>) -> Result<Ctl, StreamError> {
+        let cost = &mut self.cost;
+        let c = out.call(|| cost(&x))?;
+        self.total = self.total.saturating_add(c);
+        if self.total > self.max {
+            return Ok(Ctl::Fail(StreamError::LimitExceeded { max: self.max }));
+        }
+        out.push(x);
+        Ok(Ctl::Continue)
+    }
+}

@@ -4,6 +4,7 @@ mod consumers;
 mod exists;
 mod forall;
 mod from_sink;
+mod lazy;
 mod queue;
 mod root;
 

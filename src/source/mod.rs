@@ -1,9 +1,12 @@
 //! `Source`: a blueprint with one output.
 
+mod fan_in;
 mod iter;
+mod lazy;
 mod maybe;
 mod queue;
 mod resource;
+mod resource_async;
 mod stream;
 mod tick;
 
