@@ -115,15 +115,16 @@ where
     /// `count`, `reduce` or `aggregate` ([`WindowedStream`]).
     ///
     /// A record joins (and merges) the sessions of its key within the inactivity gap; a session
-    /// `[start, end]` closes once stream time − grace − gap passes `end`, and a record whose
-    /// merged session would already be closed is dropped and counted in
+    /// `[start, end]` closes once stream time − grace − gap reaches `end`, and a record whose
+    /// merged session would end before that is dropped and counted in
     /// [`WindowMetrics::dropped_late`]. In [`EmitMode::Updates`] each output is the session's
     /// new aggregate, `Some`, preceded by a `None` (a tombstone, as Kafka Streams forwards) for
     /// every session the record replaced; the final modes emit each session once, `Some`.
     ///
-    /// Unlike Kafka Streams, a closed session is gone: a record within the gap of it (and not
-    /// late itself) starts or joins an open session instead of reopening the closed one, whose
-    /// final result was already emitted. Kafka Streams would find it in its store and merge.
+    /// A closed session is gone: a record within the gap of it (and not late itself) starts or
+    /// joins an open session instead of reopening the closed one, whose final result was already
+    /// emitted; so does Kafka Streams with its default store retention (gap + grace). With a
+    /// longer retention Kafka Streams would find it and merge.
     ///
     /// ```
     /// use std::time::Duration;
