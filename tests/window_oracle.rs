@@ -11,6 +11,11 @@
 //! - Final modes: per key, exactly. Across keys the order of windows closed by one record
 //!   differs legitimately: weir closes them by `(end, key)`, Kafka's suppression buffer by end
 //!   and then serialized key bytes.
+//! - Final modes, sliding windows: per key, each window's last value. Kafka Streams' `suppress`
+//!   emits an inclusive-ended sliding window when stream time − grace reaches its end, yet its
+//!   aggregation still updates the window at that instant, so it may emit it twice; weir emits
+//!   each window once, when stream time − grace passes its end and nothing can change it. In
+//!   plain `Final` the windows Kafka emits at the last instant are still open in weir.
 //! - `FinalOrComplete` is compared with Kafka's `Final` followed by one record far in the future
 //!   on a key of its own, which closes every window (and whose outputs are left out).
 
@@ -25,7 +30,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 use weir::prelude::*;
-use weir::window::{EmitMode, SessionWindows, TimeWindows, WindowOps, Windowed};
+use weir::window::{EmitMode, SessionWindows, SlidingWindows, TimeWindows, WindowOps, Windowed};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-streams-oracle");
 
@@ -34,6 +39,7 @@ enum Kind {
     Tumbling { size: u64 },
     Hopping { size: u64, advance: u64 },
     Session { gap: u64 },
+    Sliding { difference: u64 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +94,7 @@ fn oracle(cases: &[Case]) -> Vec<Vec<Line>> {
             Kind::Tumbling { size } => ("tumbling", size, 0),
             Kind::Hopping { size, advance } => ("hopping", size, advance),
             Kind::Session { gap } => ("session", gap, 0),
+            Kind::Sliding { difference } => ("sliding", difference, 0),
         };
         let mode = match c.emit {
             EmitMode::Updates => "updates",
@@ -167,10 +174,29 @@ async fn weir(c: &Case) -> Vec<Line> {
                     TimeWindows::of_size_with_grace(ms(size), ms(c.grace))
                         .and_then(|w| w.advance_by(ms(advance)))
                 }
-                Kind::Session { .. } => unreachable!(),
+                _ => unreachable!(),
             }
             .unwrap();
             let stream = source.windowed_by(w, ts).emit(c.emit);
+            match c.agg {
+                Agg::Count => stream
+                    .count()
+                    .map(move |(w, n)| line(w, Some(n as i64)))
+                    .run_with(Sink::seq())
+                    .await
+                    .unwrap(),
+                Agg::Sum => stream
+                    .reduce(sum)
+                    .map(move |(w, v)| line(w, Some(v.1)))
+                    .run_with(Sink::seq())
+                    .await
+                    .unwrap(),
+            }
+        }
+        Kind::Sliding { difference } => {
+            let w =
+                SlidingWindows::of_time_difference_and_grace(ms(difference), ms(c.grace)).unwrap();
+            let stream = source.sliding_windowed_by(w, ts).emit(c.emit);
             match c.agg {
                 Agg::Count => stream
                     .count()
@@ -218,10 +244,38 @@ fn per_key(lines: &[Line]) -> BTreeMap<&str, Vec<&Line>> {
     by_key
 }
 
+/// Per key, each window's last value, in order of end (the order both emit closed windows
+/// of one key in).
+fn last_per_window(lines: &[Line]) -> BTreeMap<&str, Vec<&Line>> {
+    let mut last: BTreeMap<(&str, i64, i64), &Line> = BTreeMap::new();
+    for l in lines {
+        last.insert((&l.0, l.2, l.1), l);
+    }
+    let mut by_key: BTreeMap<&str, Vec<&Line>> = BTreeMap::new();
+    for ((k, _, _), l) in last {
+        by_key.entry(k).or_default().push(l);
+    }
+    by_key
+}
+
 fn compare(c: &Case, weir: &[Line], kafka: &[Line]) -> Result<(), String> {
-    let ok = match c.emit {
-        EmitMode::Updates => weir == kafka,
-        EmitMode::Final | EmitMode::FinalOrComplete => per_key(weir) == per_key(kafka),
+    let ok = match (c.emit, c.kind) {
+        (EmitMode::Updates, _) => weir == kafka,
+        (emit, Kind::Sliding { .. }) => {
+            // Kafka Streams' suppress emits a sliding window once stream time - grace reaches
+            // its (inclusive) end, while the aggregation still updates it then, so it may
+            // emit it again; weir emits each window once, after that instant: compare the
+            // last values, and in `Final` leave out what Kafka emitted at the final instant.
+            let close = c.records.iter().map(|r| r.2).max().unwrap_or(0) - c.grace as i64;
+            let kafka: Vec<Line> = kafka
+                .iter()
+                .filter(|l| emit == EmitMode::FinalOrComplete || l.2 < close)
+                .cloned()
+                .collect();
+            last_per_window(weir).values().map(Vec::len).sum::<usize>() == weir.len()
+                && last_per_window(weir) == last_per_window(&kafka)
+        }
+        (EmitMode::Final | EmitMode::FinalOrComplete, _) => per_key(weir) == per_key(kafka),
     };
     if ok {
         Ok(())
@@ -328,6 +382,8 @@ fn hand_picked() -> Vec<Case> {
         ));
         cases.extend(all_modes(Kind::Session { gap: 5 }, grace, &sessions));
         cases.extend(all_modes(Kind::Session { gap: 5 }, grace, &edges));
+        cases.extend(all_modes(Kind::Sliding { difference: 10 }, grace, &edges));
+        cases.extend(all_modes(Kind::Sliding { difference: 5 }, grace, &sessions));
     }
     cases
 }
@@ -339,6 +395,7 @@ fn kind_strategy() -> impl Strategy<Value = Kind> {
             .prop_flat_map(|size| (Just(size), 1..=size))
             .prop_map(|(size, advance)| Kind::Hopping { size, advance }),
         (1u64..10).prop_map(|gap| Kind::Session { gap }),
+        (1u64..15).prop_map(|difference| Kind::Sliding { difference }),
     ]
 }
 
