@@ -8,6 +8,8 @@ mod error;
 mod metrics;
 mod session_aggregate;
 mod session_windows;
+mod sliding_aggregate;
+mod sliding_windows;
 mod time_aggregate;
 mod time_windows;
 
@@ -16,6 +18,7 @@ use std::fmt;
 pub use error::WindowError;
 pub use metrics::WindowMetrics;
 pub use session_windows::SessionWindows;
+pub use sliding_windows::SlidingWindows;
 pub use time_windows::TimeWindows;
 
 use crate::ops::{Linear, Logic};
@@ -23,6 +26,7 @@ use crate::stage::BoxPull;
 use crate::{Flow, Keep, StreamOps};
 use clock::Clock;
 use session_aggregate::{SessionAggregate, SessionFns};
+use sliding_aggregate::SlidingAggregate;
 use time_aggregate::TimeAggregate;
 
 /// A key and the window an aggregate belongs to (Kafka Streams' `Windowed<K>`); times in
@@ -115,15 +119,16 @@ where
     /// `count`, `reduce` or `aggregate` ([`WindowedStream`]).
     ///
     /// A record joins (and merges) the sessions of its key within the inactivity gap; a session
-    /// `[start, end]` closes once stream time − grace − gap passes `end`, and a record whose
-    /// merged session would already be closed is dropped and counted in
+    /// `[start, end]` closes once stream time − grace − gap reaches `end`, and a record whose
+    /// merged session would end before that is dropped and counted in
     /// [`WindowMetrics::dropped_late`]. In [`EmitMode::Updates`] each output is the session's
     /// new aggregate, `Some`, preceded by a `None` (a tombstone, as Kafka Streams forwards) for
     /// every session the record replaced; the final modes emit each session once, `Some`.
     ///
-    /// Unlike Kafka Streams, a closed session is gone: a record within the gap of it (and not
-    /// late itself) starts or joins an open session instead of reopening the closed one, whose
-    /// final result was already emitted. Kafka Streams would find it in its store and merge.
+    /// A closed session is gone: a record within the gap of it (and not late itself) starts or
+    /// joins an open session instead of reopening the closed one, whose final result was already
+    /// emitted; so does Kafka Streams with its default store retention (gap + grace). With a
+    /// longer retention Kafka Streams would find it and merge.
     ///
     /// ```
     /// use std::time::Duration;
@@ -148,6 +153,53 @@ where
         windows: SessionWindows,
         timestamp: T,
     ) -> WindowedStream<Self, SessionWindows, T>
+    where
+        T: Fn(&(K, V)) -> i64 + Clone + Send + Sync + 'static,
+    {
+        WindowedStream {
+            stream: self,
+            windows,
+            timestamp,
+            emit: EmitMode::Updates,
+        }
+    }
+
+    /// Groups records by key into sliding windows (Kafka Streams'
+    /// `groupByKey().windowedBy(SlidingWindows)`); aggregate them with `count`, `reduce` or
+    /// `aggregate` ([`WindowedStream`]).
+    ///
+    /// A window `[start, start + difference]` is inclusive at both ends. A record at `t`
+    /// updates every window holding it, creates its left window `[t - difference, t]` (with the
+    /// records already in that span) and, if later records are within `difference` after it,
+    /// its right window `[t + 1, t + 1 + difference]`, as Kafka Streams does; records before
+    /// `difference` share `[0, difference]`. A window closes once stream time − grace passes its
+    /// end; a record is dropped from closed windows and counted in
+    /// [`WindowMetrics::dropped_late`], once per window.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// use weir::window::{EmitMode, SlidingWindows, WindowOps, Windowed};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let w = SlidingWindows::of_time_difference_no_grace(Duration::from_millis(10)).unwrap();
+    /// let out = Source::from_iter(vec![("a", 20), ("a", 25), ("a", 40)])
+    ///     .sliding_windowed_by(w, |&(_, ts)| ts)
+    ///     .emit(EmitMode::FinalOrComplete)
+    ///     .count()
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// let win = |start| Windowed { key: "a", start, end: start + 10 };
+    /// // 20's left window, 25's left window (with 20), 20's right window (25 alone), 40's.
+    /// assert_eq!(out, vec![(win(10), 1), (win(15), 2), (win(21), 1), (win(30), 1)]);
+    /// # }
+    /// ```
+    fn sliding_windowed_by<T>(
+        self,
+        windows: SlidingWindows,
+        timestamp: T,
+    ) -> WindowedStream<Self, SlidingWindows, T>
     where
         T: Fn(&(K, V)) -> i64 + Clone + Send + Sync + 'static,
     {
@@ -524,6 +576,129 @@ where
                 agg: fns.agg.clone(),
             };
             SessionAggregate::new(windows, emit, timestamp, fns, metrics)
+        })
+    }
+}
+
+impl<S, K, V, T> WindowedStream<S, SlidingWindows, T>
+where
+    S: StreamOps<Out = (K, V)>,
+    K: Ord + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    T: Fn(&(K, V)) -> i64 + Clone + Send + Sync + 'static,
+{
+    /// Counts the records per key and sliding window (`count()`); materializes the
+    /// [`WindowMetrics`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// use weir::window::{SlidingWindows, WindowOps, Windowed};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let w = SlidingWindows::of_time_difference_no_grace(Duration::from_millis(10)).unwrap();
+    /// let (metrics, out) = Source::from_iter(vec![("a", 20), ("a", 40), ("a", 15)])
+    ///     .sliding_windowed_by(w, |&(_, ts)| ts)
+    ///     .count()
+    ///     .to_mat(Sink::seq(), Keep::both)
+    ///     .run();
+    /// let win = |start| Windowed { key: "a", start, end: start + 10 };
+    /// // 15 is late: even its right window [16, 26] ended before stream time 40.
+    /// assert_eq!(out.await.unwrap(), vec![(win(10), 1), (win(30), 1)]);
+    /// assert_eq!(metrics.dropped_late(), 1);
+    /// # }
+    /// ```
+    ///
+    /// # Back pressure
+    /// One record in, at most one result per window it creates or updates out (plus the
+    /// windows it closes, in final modes); demand passes through.
+    ///
+    /// # Supervision
+    /// As `count` of time windows.
+    pub fn count(self) -> S::Repr<(Windowed<K>, u64), WindowMetrics> {
+        self.aggregate_with(|_, _, n: Option<u64>| n.map_or(1, |n| n + 1))
+    }
+
+    /// Combines the values per key and sliding window with `f`, the first value as it is
+    /// (`reduce(reducer)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// use weir::window::{EmitMode, SlidingWindows, WindowOps};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let w = SlidingWindows::of_time_difference_no_grace(Duration::from_millis(10)).unwrap();
+    /// let out = Source::from_iter(vec![("a", (20, 5)), ("a", (25, 7))])
+    ///     .sliding_windowed_by(w, |&(_, (ts, _))| ts)
+    ///     .emit(EmitMode::FinalOrComplete)
+    ///     .reduce(|(t1, x), (t2, y)| (t1.max(t2), x + y))
+    ///     .map(|(w, (_, sum))| (w.start, w.end, sum))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![(10, 20, 5), (15, 25, 12), (21, 31, 7)]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// As `count` of time windows.
+    pub fn reduce<F>(self, f: F) -> S::Repr<(Windowed<K>, V), WindowMetrics>
+    where
+        F: Fn(V, V) -> V + Clone + Send + Sync + 'static,
+    {
+        self.aggregate_with(move |_, v, acc: Option<V>| match acc {
+            None => v,
+            Some(acc) => f(acc, v),
+        })
+    }
+
+    /// Folds the values per key and sliding window into an aggregate that starts as `init()`
+    /// (`aggregate(initializer, aggregator)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::prelude::*;
+    /// use weir::window::{EmitMode, SlidingWindows, WindowOps};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let w = SlidingWindows::of_time_difference_no_grace(Duration::from_millis(10)).unwrap();
+    /// let out = Source::from_iter(vec![("a", 20), ("a", 25)])
+    ///     .sliding_windowed_by(w, |&(_, ts)| ts)
+    ///     .emit(EmitMode::FinalOrComplete)
+    ///     .aggregate(Vec::new, |_, ts, mut seen: Vec<i64>| {
+    ///         seen.push(ts);
+    ///         seen
+    ///     })
+    ///     .map(|(w, seen)| (w.start, seen))
+    ///     .run_with(Sink::seq())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![(10, vec![20]), (15, vec![20, 25]), (21, vec![25])]);
+    /// # }
+    /// ```
+    ///
+    /// # Supervision
+    /// As `count` of time windows.
+    pub fn aggregate<A, I, F>(self, init: I, agg: F) -> S::Repr<(Windowed<K>, A), WindowMetrics>
+    where
+        A: Clone + Send + Sync + 'static,
+        I: Fn() -> A + Clone + Send + Sync + 'static,
+        F: Fn(&K, V, A) -> A + Clone + Send + Sync + 'static,
+    {
+        self.aggregate_with(move |k: &K, v, acc: Option<A>| agg(k, v, acc.unwrap_or_else(&init)))
+    }
+
+    fn aggregate_with<A, G>(self, g: G) -> S::Repr<(Windowed<K>, A), WindowMetrics>
+    where
+        A: Clone + Send + Sync + 'static,
+        G: Fn(&K, V, Option<A>) -> A + Clone + Send + Sync + 'static,
+    {
+        let emit = self.emit;
+        let windows = self.windows;
+        self.via_window("sliding_windowed_aggregate", move |timestamp, metrics| {
+            let clock = Clock::new(windows.grace, metrics);
+            SlidingAggregate::new(windows, emit, timestamp, g.clone(), clock)
         })
     }
 }

@@ -56,10 +56,14 @@ where
     K: Ord + Clone,
 {
     /// Removes the sessions that stream time has closed, emitting them in final modes.
+    ///
+    /// A session closes when stream time reaches `end + gap + grace`: then Kafka Streams'
+    /// session store no longer returns it (its retention is `gap + grace`) and `suppress`
+    /// emits it. A record can still create a session ending there, which closes at once.
     fn close(&mut self, out: &mut Emit<'_, Out<K, A>>) {
         let close = self.clock.close_time();
         while let Some((end, _, _)) = self.by_end.first() {
-            if *end >= close {
+            if *end > close {
                 break;
             }
             let (end, key, start) = self.by_end.pop_first().expect("first was just seen");
