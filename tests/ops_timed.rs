@@ -610,6 +610,19 @@ async fn shaped_times(costs: Vec<u32>, cost: u32, per: Duration, burst: u32) -> 
         .unwrap()
 }
 
+/// Probes around a `throttle_with` whose elements cost their own value.
+fn throttle_rig(
+    cost: u32,
+    per: Duration,
+    burst: u32,
+    mode: weir::ThrottleMode,
+) -> (SourceProbe<u32>, SinkProbe<u32>) {
+    TestSource::<u32>::probe()
+        .throttle_with(cost, per, burst, |c: &u32| *c, mode)
+        .to_mat(TestSink::probe(), Keep::both)
+        .run()
+}
+
 #[tokio::test(start_paused = true)]
 async fn throttle_with_lets_a_burst_through_and_then_paces_by_cost() {
     // 10 units a second (a token every 100 ms), bursts of 3: three unit elements at once, then
@@ -641,10 +654,7 @@ async fn throttle_with_lets_an_element_cost_more_than_the_burst() {
 
 #[tokio::test(start_paused = true)]
 async fn throttle_with_refills_while_idle_but_not_past_the_burst() {
-    let (src, sink) = TestSource::<u32>::probe()
-        .throttle_with(10, ms(1000), 2, |c: &u32| *c, weir::ThrottleMode::Shaping)
-        .to_mat(TestSink::probe(), Keep::both)
-        .run();
+    let (src, sink) = throttle_rig(10, ms(1000), 2, weir::ThrottleMode::Shaping);
     sink.request(10);
     src.send_next(2).await;
     sink.expect_next(2).await;
@@ -664,10 +674,7 @@ async fn throttle_with_refills_while_idle_but_not_past_the_burst() {
 
 #[tokio::test(start_paused = true)]
 async fn throttle_with_back_pressures_and_completes_after_the_waiting_element() {
-    let (src, sink) = TestSource::<u32>::probe()
-        .throttle_with(1, ms(1000), 1, |c: &u32| *c, weir::ThrottleMode::Shaping)
-        .to_mat(TestSink::probe(), Keep::both)
-        .run();
+    let (src, sink) = throttle_rig(1, ms(1000), 1, weir::ThrottleMode::Shaping);
     sink.request(5);
     src.send_next(1).await;
     sink.expect_next(1).await;
@@ -684,10 +691,7 @@ async fn throttle_with_back_pressures_and_completes_after_the_waiting_element() 
 
 #[tokio::test(start_paused = true)]
 async fn throttle_with_enforcing_fails_on_an_element_over_the_rate() {
-    let (src, sink) = TestSource::<u32>::probe()
-        .throttle_with(10, ms(1000), 2, |c: &u32| *c, weir::ThrottleMode::Enforcing)
-        .to_mat(TestSink::probe(), Keep::both)
-        .run();
+    let (src, sink) = throttle_rig(10, ms(1000), 2, weir::ThrottleMode::Enforcing);
     sink.request(10);
     src.send_next(1).await;
     src.send_next(1).await;
